@@ -1,0 +1,1 @@
+"""Corpus builders and downloaders. Each writes a corpus directory plus ``manifest.json`` atomically."""

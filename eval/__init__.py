@@ -1,0 +1,1 @@
+"""Scoring and reports: sacrebleu scores with signatures, honest baselines, Markdown/JSON tables."""

@@ -1,0 +1,186 @@
+"""``unmt`` command line. Every stage is one command over a run directory; ``unmt run`` does them all."""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from unmt.errors import UnmtError
+
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
+
+def clean_errors(fn):
+    """Bad input ends in one line on stderr and exit code 2, never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except UnmtError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+    return wrapper
+
+
+def _setup_logging():
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for name in ("matplotlib", "PIL", "faiss"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _recipe_and_run(recipe, run_dir, quiet=False):
+    from unmt.config import load_recipe
+    from unmt.pipeline import Run
+
+    cfg = load_recipe(recipe)
+    run_dir = Path(run_dir) if run_dir else Path("runs") / cfg.name
+    return Run(cfg, run_dir, quiet=quiet)
+
+
+recipe_arg = click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+run_dir_opt = click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                           help="Run directory (default: runs/<recipe name>).")
+
+
+@click.group()
+@click.version_option(package_name="unmt")
+def main():
+    """Unsupervised machine translation from monolingual text: prepare -> pretrain -> align -> train -> evaluate."""
+    _setup_logging()
+
+
+@main.command()
+@recipe_arg
+@run_dir_opt
+@click.option("--dump-config", is_flag=True, help="Print the fully resolved config (preset + recipe) and exit.")
+@click.option("--quiet", is_flag=True, help="Do not echo fairseq's training log lines.")
+@clean_errors
+def run(recipe, run_dir, dump_config, quiet):
+    """Run every stage of RECIPE, skipping stages whose outputs are up to date."""
+    if dump_config:
+        from unmt.config import dump, load_recipe
+
+        click.echo(dump(load_recipe(recipe)), nl=False)
+        return
+    _recipe_and_run(recipe, run_dir, quiet).all()
+
+
+def _stage_command(name, doc):
+    @main.command(name=name, help=doc)
+    @recipe_arg
+    @run_dir_opt
+    @click.option("--force", is_flag=True, help="Redo the stage even if it is up to date.")
+    @clean_errors
+    def cmd(recipe, run_dir, force):
+        r = _recipe_and_run(recipe, run_dir)
+        r.force = force
+        getattr(r, name)()
+    return cmd
+
+
+_stage_command("prepare", "Normalise the corpus, train the joint SentencePiece model, write fairseq binaries.")
+_stage_command("pretrain", "Pretrain the shared denoising LM on both languages (fairseq).")
+_stage_command("align", "Induce a bilingual lexicon from the shared LM's word vectors (faiss, CSLS, Procrustes).")
+_stage_command("train", "Train UNMT: denoising + online back-translation in both directions (fairseq).")
+_stage_command("evaluate", "Translate the test set both ways and score it against copy and word-by-word baselines.")
+
+
+@main.command()
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--src", required=True, help="Source language code (e.g. en).")
+@click.option("--tgt", required=True, help="Target language code (e.g. fr).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Default: RUN_DIR/train/checkpoint_last.pt.")
+@click.option("-i", "--input", "input_", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Input file (default: stdin).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file (default: stdout); written atomically.")
+@click.option("--beam", default=1, show_default=True)
+@clean_errors
+def translate(run_dir, src, tgt, checkpoint, input_, output, beam):
+    """Translate lines from SRC to TGT with a trained checkpoint."""
+    from unmt.io import read_lines, write_lines
+    from unmt.translate import Translator
+
+    lines = read_lines(input_, "input") if input_ else [l.rstrip("\n") for l in sys.stdin]
+    if input_ is None and not any(l.strip() for l in lines):
+        raise UnmtError("stdin: input is empty -- pipe sentences in, one per line, or pass -i FILE")
+    tr = Translator(checkpoint or run_dir / "train/checkpoint_last.pt", run_dir / "prepare", beam=beam)
+    hyps = tr.translate(lines, src, tgt)
+    if output:
+        write_lines(output, hyps)
+    else:
+        click.echo("\n".join(hyps))
+
+
+@main.command()
+@click.option("--hyp", type=click.Path(dir_okay=False, path_type=Path), help="Hypothesis file.")
+@click.option("--ref", type=click.Path(dir_okay=False, path_type=Path), help="Reference file.")
+@click.option("--lang", default="en", show_default=True, help="Target language (for tokenized BLEU).")
+@click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Instead of --hyp/--ref: evaluate this recipe's trained checkpoint on its test set.")
+@run_dir_opt
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a line per score.")
+@clean_errors
+def evaluate(hyp, ref, lang, recipe, run_dir, as_json):
+    """Score HYP against REF with sacrebleu (BLEU, chrF, signatures), or evaluate a run's checkpoint."""
+    import json
+
+    if recipe:
+        r = _recipe_and_run(recipe, run_dir)
+        r.force = True
+        r.evaluate()
+        click.echo(r.path("evaluate/results.md").read_text())
+        return
+    if not (hyp and ref):
+        raise UnmtError("evaluate: give --hyp and --ref files, or --recipe RECIPE")
+    from eval.scoring import score_translations
+    from unmt.io import read_lines
+
+    h, rf = read_lines(hyp, "hypothesis"), read_lines(ref, "reference")
+    if len(h) != len(rf):
+        raise UnmtError(f"{hyp}: has {len(h)} lines but {ref} has {len(rf)} -- they must align line by line")
+    s = score_translations(h, rf, lang)
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+    else:
+        click.echo(f"BLEU {s['bleu']:.2f}  ({s['bleu_signature']})\nchrF {s['chrf']:.2f}  ({s['chrf_signature']})\n"
+                   f"tok-BLEU {s['tok_bleu']:.2f}  ({s['tok_bleu_signature']})")
+
+
+@main.command()
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--src", required=True)
+@click.option("--tgt", required=True)
+@click.option("--src-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Source pool (default: RUN_DIR/prepare/text/train.SRC).")
+@click.option("--tgt-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Target pool (default: RUN_DIR/prepare/text/train.TGT).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Encoder to embed with (default: RUN_DIR/pretrain/checkpoint_last.pt).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Mined TSV (default: RUN_DIR/mine/mined.SRC-TGT.tsv).")
+@click.option("-k", default=4, show_default=True)
+@click.option("--mode", type=click.Choice(["forward", "backward", "max", "intersect"]), default="intersect")
+@click.option("--threshold", default=1.05, show_default=True, help="Minimum ratio margin.")
+@clean_errors
+def mine(run_dir, src, tgt, src_file, tgt_file, checkpoint, out, k, mode, threshold):
+    """Mine sentence pairs from the two monolingual pools with margin scoring over faiss k-NN."""
+    from unmt.io import read_lines
+    from unmt.mine import mine_bitext
+    from unmt.translate import Translator
+
+    tr = Translator(checkpoint or run_dir / "pretrain/checkpoint_last.pt", run_dir / "prepare")
+    s = read_lines(src_file or run_dir / f"prepare/text/train.{src}", "source pool")
+    t = read_lines(tgt_file or run_dir / f"prepare/text/train.{tgt}", "target pool")
+    out = out or run_dir / f"mine/mined.{src}-{tgt}.tsv"
+    n = mine_bitext(tr, s, t, src, tgt, out, k, mode, threshold)
+    click.echo(f"mined {n} pairs -> {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Stage 6 — evaluate: translate the held-out test set both ways and score it with sacrebleu,
+beside the copy and word-by-word baselines and the lexicon's P@1. Writes results.json + results.md."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from eval.baselines import copy_baseline, word_by_word
+from eval.scoring import score_translations
+from unmt.io import read_lines, write_json, write_lines, write_text
+
+
+def read_lexicon(path: Path) -> dict[str, str]:
+    lex = {}
+    for line in read_lines(path, "lexicon"):
+        parts = line.split()
+        if len(parts) == 2:
+            lex[parts[0]] = parts[1]
+    return lex
+
+
+def evaluate_run(cfg, prepare_dir: Path, checkpoint: Path, align_dir: Path | None, out_dir: Path) -> dict:
+    from unmt.translate import Translator
+
+    e, (src, tgt) = cfg.evaluate, cfg.langs
+    tr = Translator(checkpoint, prepare_dir, beam=e.beam)
+    test = {l: read_lines(Path(prepare_dir) / "text" / f"test.{l}", "test set")[: e.max_lines] for l in (src, tgt)}
+    results = {"test_sentences": len(test[src]), "checkpoint": str(checkpoint), "directions": {}}
+    for s, t in ((src, tgt), (tgt, src)):
+        t0 = time.time()
+        with tqdm(total=len(test[s]), desc=f"translate {s}->{t}", unit="sent", leave=False) as bar:
+            hyps = tr.translate(test[s], s, t, batch_size=e.batch_size, progress=bar.update)
+        secs = time.time() - t0
+        write_lines(out_dir / f"test.{s}-{t}.hyp.{t}", hyps)
+        systems = {"unmt": hyps, "copy": copy_baseline(test[s])}
+        lex_path = Path(align_dir) / f"lexicon.{s}-{t}.txt" if align_dir else None
+        if lex_path and lex_path.exists():
+            systems["word-by-word"] = word_by_word(test[s], read_lexicon(lex_path))
+            write_lines(out_dir / f"test.{s}-{t}.wbw.{t}", systems["word-by-word"])
+        scores = {name: score_translations(h, test[t], t) for name, h in systems.items()}
+        scores["unmt"]["seconds"] = round(secs, 1)
+        results["directions"][f"{s}-{t}"] = scores
+    if align_dir and (Path(align_dir) / "results.json").exists():
+        lex = json.loads((Path(align_dir) / "results.json").read_text())
+        results["lexicon_p@1"] = {d: r["unsupervised"].get("p@1") for d, r in lex.items()}
+    write_json(out_dir / "results.json", results)
+    write_text(out_dir / "results.md", results_table(results))
+    return results
+
+
+def results_table(results: dict) -> str:
+    rows = ["| direction | system | BLEU | chrF | tok-BLEU |", "|---|---|---|---|---|"]
+    sig = ""
+    for d, systems in results["directions"].items():
+        for name, sc in systems.items():
+            rows.append(f"| {d} | {name} | {sc['bleu']:.2f} | {sc['chrf']:.2f} | {sc['tok_bleu']:.2f} |")
+            sig = sc["bleu_signature"], sc["chrf_signature"]
+    out = "\n".join(rows) + "\n"
+    out += f"\n{results['test_sentences']} test sentences per direction. Signatures: BLEU `{sig[0]}`, chrF `{sig[1]}`; " \
+           "tok-BLEU = BLEU on Moses-tokenized text (multi-bleu style, for comparison with papers).\n"
+    if "lexicon_p@1" in results:
+        out += "\nLexicon induction P@1 (CSLS, unsupervised, test dictionary): " + ", ".join(
+            f"{d} {p}" for d, p in results["lexicon_p@1"].items()) + "\n"
+    return out

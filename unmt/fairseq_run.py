@@ -1,0 +1,70 @@
+"""Launch ``fairseq_cli.train`` with our plugin, stream its log, resume from ``checkpoint_last.pt``.
+
+Both the pretraining and the translation stage are this one call with different flags, so a reader
+sees the exact fairseq command line (it is also written to ``<stage>/command.txt``).
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from unmt.errors import UnmtError
+
+PLUGIN = Path(__file__).parent / "plugin"
+
+
+def model_args(m) -> list[str]:
+    """A shared-everything transformer: one encoder, one decoder, one embedding table for all languages."""
+    return ["--arch", "transformer", "--share-all-embeddings",
+            "--encoder-layers", str(m.layers), "--decoder-layers", str(m.layers),
+            "--encoder-embed-dim", str(m.dim), "--decoder-embed-dim", str(m.dim),
+            "--encoder-ffn-embed-dim", str(m.ffn_dim), "--decoder-ffn-embed-dim", str(m.ffn_dim),
+            "--encoder-attention-heads", str(m.heads), "--decoder-attention-heads", str(m.heads),
+            "--dropout", str(m.dropout), "--attention-dropout", str(m.dropout),
+            "--max-source-positions", "256", "--max-target-positions", "256"]
+
+
+def optim_args(lr, warmup, max_tokens, update_freq, max_update, seed) -> list[str]:
+    return ["--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--clip-norm", "1.0",
+            "--lr", str(lr), "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(warmup),
+            "--warmup-init-lr", "1e-7",
+            "--max-tokens", str(max_tokens), "--update-freq", str(update_freq), "--max-update", str(max_update),
+            "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--seed", str(seed)]
+
+
+def run_fairseq_train(data: Path, save_dir: Path, args: list[str], restore: Path | None = None,
+                      quiet: bool = False) -> Path:
+    """Train into ``save_dir``; resume there if a previous run was killed, else start from ``restore``."""
+    save_dir.mkdir(parents=True, exist_ok=True)
+    last = save_dir / "checkpoint_last.pt"
+    resume = []
+    if not last.exists() and restore is not None:
+        resume = ["--restore-file", str(restore), "--reset-optimizer", "--reset-dataloader",
+                  "--reset-meters", "--reset-lr-scheduler"]
+    cmd = [sys.executable, "-m", "fairseq_cli.train", str(data), "--user-dir", str(PLUGIN),
+           "--save-dir", str(save_dir), "--num-workers", "0", "--log-format", "simple", "--log-interval", "25",
+           "--no-epoch-checkpoints", "--save-interval-updates", "100", "--keep-interval-updates", "1",
+           "--skip-invalid-size-inputs-valid-test"] + args + resume
+    (save_dir / "command.txt").write_text(shlex.join(cmd) + "\n")
+    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONWARNINGS="ignore",
+               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)))
+    log_path = save_dir / "train.log"
+    tail: list[str] = []
+    with open(log_path, "a", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        for line in proc.stdout:
+            log.write(line)
+            tail = (tail + [line.rstrip()])[-20:]
+            if not quiet and ("| INFO |" in line and ("train_inner" in line or "valid" in line or "done training" in line)
+                              or "Error" in line):
+                print(line.rstrip()[:300], flush=True)
+        rc = proc.wait()
+    if rc != 0:
+        err = next((l for l in reversed(tail) if "Error" in l), tail[-1] if tail else f"exit code {rc}")
+        raise UnmtError(f"{log_path}: fairseq training failed: {err.strip()[:300]} -- see the log for the full trace")
+    if not last.exists():
+        raise UnmtError(f"{last}: fairseq exited without writing a checkpoint -- see {log_path}")
+    return last

@@ -1,0 +1,82 @@
+"""Small file helpers every stage uses: atomic writes, sha256, checked reading of text corpora."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import lzma
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from unmt.errors import fail
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; rename it over ``path`` only if the block succeeds.
+
+    A killed or failing stage therefore never leaves a half-written output that a later
+    ``unmt run`` would mistake for a finished one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_lines(path, lines: Iterable[str]) -> int:
+    n = 0
+    opener = lzma.open if str(path).endswith(".xz") else open
+    with atomic_path(path) as tmp, opener(tmp, "wt", encoding="utf-8") as f:
+        for line in lines:
+            f.write(line + "\n")
+            n += 1
+    return n
+
+
+def write_json(path, obj) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def read_lines(path, what: str = "corpus") -> list[str]:
+    """Read a UTF-8 text file (optionally .xz) as lines; fail in one line if missing, empty or not UTF-8."""
+    path = Path(path)
+    if not path.exists():
+        raise fail(path, f"{what} file not found", "check the path, or run the stage that writes it (see `unmt --help`)")
+    opener = lzma.open if path.suffix == ".xz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            lines = [line.rstrip("\n") for line in f]
+    except UnicodeDecodeError as e:
+        raise fail(path, f"{what} is not valid UTF-8 (byte {e.start})", "re-encode it, e.g. `iconv -t UTF-8`") from None
+    except lzma.LZMAError:
+        raise fail(path, f"{what} is not a valid .xz file", "re-create it or decompress it by hand") from None
+    if not any(line.strip() for line in lines):
+        raise fail(path, f"{what} is empty", "give a file with one sentence per line")
+    return lines
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

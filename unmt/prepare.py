@@ -1,0 +1,131 @@
+"""Stage 1 — prepare: corpus directory -> joint SentencePiece model -> fairseq binaries.
+
+Layout written under ``<run>/prepare/``::
+
+    spm.model / spm.vocab          joint SentencePiece over both training sides (balanced)
+    text/{train,dev,test}.{lang}   the raw lines used (dev/test aligned)
+    bin/dict.txt                   one dictionary for every language (+ <mask>, __en__, __fr__)
+    bin/{lang}/train.{bin,idx}     monolingual training data, one folder per language
+    bin/{valid,test}.{src}-{tgt}.{lang}.{bin,idx}   aligned dev (called valid) and test sets
+"""
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import sentencepiece as spm
+
+from unmt.errors import UnmtError, fail
+from unmt.io import atomic_path, read_lines, write_lines
+
+SPECIALS = ("<mask>",)
+
+
+def lang_token(lang: str) -> str:
+    return f"__{lang}__"
+
+
+def corpus_files(corpus: Path, langs: tuple[str, str]) -> dict[str, Path]:
+    """Map logical names (train.en, dev.fr, ...) to files in a corpus dir (plain or .xz)."""
+    files = {}
+    for split in ("train", "dev", "test"):
+        for lang in langs:
+            for name in (f"{split}.{lang}", f"{split}.{lang}.xz"):
+                if (corpus / name).exists():
+                    files[f"{split}.{lang}"] = corpus / name
+                    break
+            else:
+                raise fail(corpus / f"{split}.{lang}[.xz]", "corpus file not found",
+                           "build the corpus (python -m data_prep.build_corpus) or fix `corpus:` in the recipe")
+    return files
+
+
+def train_sentencepiece(lines_by_lang: dict[str, list[str]], prefix: Path, vocab_size: int, seed: int) -> None:
+    """Joint model over an equal number of lines per language, so neither language owns the vocabulary."""
+    n = min(len(v) for v in lines_by_lang.values())
+    rng = random.Random(seed)
+    sample = [line for v in lines_by_lang.values() for line in rng.sample(v, n)]
+    with atomic_path(prefix.with_suffix(".input")) as tmp:
+        tmp.write_text("\n".join(sample) + "\n", encoding="utf-8")
+        spm.SentencePieceTrainer.train(
+            input=str(tmp), model_prefix=str(prefix), vocab_size=vocab_size, character_coverage=1.0,
+            model_type="unigram", input_sentence_size=2_000_000, shuffle_input_sentence=True,
+            num_threads=2, minloglevel=2, bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
+        )
+
+
+def write_dictionary(sp: spm.SentencePieceProcessor, path: Path, langs) -> None:
+    """fairseq dictionary = every SentencePiece piece (fixed order) + mask + one tag per language.
+
+    Writing it from the SentencePiece vocabulary, not from counts, keeps it identical for every
+    language and every run on the same model: the checkpoint/dictionary mismatch cannot happen silently.
+    """
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size()) if sp.id_to_piece(i) != "<unk>"]
+    extra = list(SPECIALS) + [lang_token(lang) for lang in langs]
+    write_lines(path, (f"{p} 1" for p in pieces + extra))
+
+
+def encode(sp, lines, max_len: int | None = None):
+    out = []
+    for line in lines:
+        pieces = sp.encode(line, out_type=str)
+        if max_len:
+            pieces = pieces[:max_len]
+        out.append(" ".join(pieces))
+    return out
+
+
+def binarize(args: list[str]) -> None:
+    cmd = [sys.executable, "-m", "fairseq_cli.preprocess", "--workers", "2", "--dataset-impl", "mmap"] + args
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise UnmtError(f"fairseq-preprocess failed: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}")
+
+
+def prepare(corpus: Path, out: Path, langs: tuple[str, str], vocab_size: int = 8000, max_len: int = 128,
+            max_train_lines: int | None = None, max_eval_lines: int | None = None, seed: int = 1) -> dict:
+    files = corpus_files(corpus, langs)
+    src, tgt = langs
+    text = {k: [l.strip() for l in read_lines(p) if l.strip()] if k.startswith("train") else read_lines(p)
+            for k, p in files.items()}
+    for split in ("dev", "test"):
+        if len(text[f"{split}.{src}"]) != len(text[f"{split}.{tgt}"]):
+            raise fail(files[f"{split}.{tgt}"], f"has {len(text[f'{split}.{tgt}'])} lines but "
+                       f"{files[f'{split}.{src}'].name} has {len(text[f'{split}.{src}'])}", "dev/test sides must be aligned line by line")
+        if max_eval_lines:
+            for lang in langs:
+                text[f"{split}.{lang}"] = text[f"{split}.{lang}"][:max_eval_lines]
+    for lang in langs:
+        lines = list(dict.fromkeys(text[f"train.{lang}"]))  # dedupe, keep order
+        if max_train_lines:
+            lines = lines[:max_train_lines]
+        text[f"train.{lang}"] = lines
+    out.mkdir(parents=True, exist_ok=True)
+    for k, lines in text.items():
+        write_lines(out / "text" / k, lines)
+    train_sentencepiece({l: text[f"train.{l}"] for l in langs}, out / "spm", vocab_size, seed)
+    sp = spm.SentencePieceProcessor(model_file=str(out / "spm.model"))
+    tok = out / "tok"
+    for k, lines in text.items():
+        write_lines(tok / k, encode(sp, lines, max_len if k.startswith("train") else None))
+    bin_dir = out / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    write_dictionary(sp, bin_dir / "dict.txt", langs)
+    for lang in langs:
+        binarize(["--only-source", "--srcdict", str(bin_dir / "dict.txt"), "--trainpref", str(tok / "train"),
+                  "--source-lang", lang, "--destdir", str(bin_dir / lang)])
+        for ext in ("bin", "idx"):
+            (bin_dir / lang / f"train.{lang}-None.{lang}.{ext}").rename(bin_dir / lang / f"train.{ext}")
+        (bin_dir / lang / f"dict.{lang}.txt").unlink()
+    for a, b in ((src, tgt), (tgt, src)):
+        binarize(["--srcdict", str(bin_dir / "dict.txt"), "--tgtdict", str(bin_dir / "dict.txt"),
+                  "--validpref", str(tok / "dev"), "--testpref", str(tok / "test"),
+                  "--source-lang", a, "--target-lang", b, "--destdir", str(bin_dir)])
+    for f in bin_dir.glob("dict.??.txt"):
+        f.unlink()
+    stats = {k: len(v) for k, v in text.items()}
+    stats["vocab_size"] = len(open(bin_dir / "dict.txt").read().splitlines())
+    stats["train_tokens"] = {l: sum(len(s.split()) for s in open(tok / f"train.{l}")) for l in langs}
+    return stats

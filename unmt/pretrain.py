@@ -1,0 +1,22 @@
+"""Stage 2 — pretrain: one shared denoising LM on both monolingual sides.
+
+It is the translation model's own architecture trained only to reconstruct noisy sentences of
+each language (word shuffle / drop / blank, language tag first) — mBART-style pretraining — so the
+translation stage starts from it without any re-mapping of weights or vocabulary.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from unmt.fairseq_run import model_args, optim_args, run_fairseq_train
+
+
+def pretrain(cfg, prepare_dir: Path, out_dir: Path, quiet: bool = False) -> Path:
+    p, (src, tgt) = cfg.pretrain, cfg.langs
+    args = ["--task", "online_backtranslation", "--mono-langs", f"{src},{tgt}", "--valid-lang-pairs", f"{src}-{tgt}",
+            "--lambda-bt", "0", "--lambda-dae", "1", "--disable-validation",
+            "--max-word-shuffle-distance", str(p.word_shuffle), "--word-dropout-prob", str(p.word_dropout),
+            "--word-blanking-prob", str(p.word_blank)]
+    args += model_args(cfg.model) + optim_args(p.lr, p.warmup_updates, p.max_tokens, p.update_freq,
+                                              p.max_update, cfg.seed)
+    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, quiet=quiet)

@@ -1,0 +1,92 @@
+"""Translate raw lines with a trained checkpoint, in either direction (the model is shared).
+
+The source is ``__src__ pieces </s>`` and decoding starts from ``__tgt__`` — exactly the format
+the ``online_backtranslation`` task trains on, so what we score is what was trained.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sentencepiece as spm
+import torch
+
+from unmt.errors import UnmtError, fail
+from unmt.prepare import lang_token
+
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # fairseq checkpoints pickle argparse objects
+
+
+def load_model(checkpoint: Path, data_dir: Path):
+    """Load a fairseq checkpoint against the run's dictionary; explain a vocabulary mismatch in one line."""
+    from fairseq import checkpoint_utils
+
+    checkpoint, data_dir = Path(checkpoint), Path(data_dir)
+    if not checkpoint.exists():
+        raise fail(checkpoint, "checkpoint not found", "train first (`unmt train`) or pass --checkpoint")
+    if not (data_dir / "dict.txt").exists():
+        raise fail(data_dir / "dict.txt", "dictionary not found", "run `unmt prepare` for this run directory")
+    try:
+        models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
+            [str(checkpoint)], arg_overrides={"data": str(data_dir), "user_dir": str(Path(__file__).parent / "plugin")})
+    except (RuntimeError, EOFError, OSError) as e:
+        msg = str(e).splitlines()[0][:200]
+        if "size mismatch" in msg:
+            raise fail(checkpoint, f"was trained with another dictionary than {data_dir}/dict.txt ({msg})",
+                       "translate with the prepare/ directory of the run that trained this checkpoint") from None
+        raise fail(checkpoint, f"cannot be read as a fairseq checkpoint ({msg})",
+                   "it is corrupt or truncated: re-run the stage, which resumes from checkpoint_last.pt") from None
+    model = models[0].eval()
+    n_dict, n_emb = len(task.dictionary), model.encoder.embed_tokens.num_embeddings
+    if n_dict != n_emb:
+        raise fail(checkpoint, f"has {n_emb} embeddings but {data_dir}/dict.txt has {n_dict} symbols",
+                   "use the prepare/ directory of the run that trained this checkpoint")
+    return model, task
+
+
+class Translator:
+    def __init__(self, checkpoint: Path, prepare_dir: Path, beam: int = 1, max_len_a: float = 1.5, max_len_b: int = 10):
+        from fairseq.sequence_generator import SequenceGenerator
+
+        self.model, self.task = load_model(checkpoint, Path(prepare_dir) / "bin")
+        self.dict = self.task.dictionary
+        self.sp = spm.SentencePieceProcessor(model_file=str(Path(prepare_dir) / "spm.model"))
+        langs = self.task.args.mono_langs.split(",") if hasattr(self.task, "args") else []
+        self.langs = langs
+        self.lang_ids = {self.dict.index(lang_token(l)) for l in langs}
+        self.generator = SequenceGenerator([self.model], self.dict, beam_size=beam, max_len_a=max_len_a,
+                                           max_len_b=max_len_b, max_len=self.model.max_decoder_positions() - 1)
+
+    def check_lang(self, lang: str) -> int:
+        idx = self.dict.index(lang_token(lang))
+        if idx == self.dict.unk():
+            raise UnmtError(f"unknown language '{lang}': this model knows {','.join(self.langs)} -- pick one of those")
+        return idx
+
+    def encode(self, line: str, src_idx: int, max_len: int = 250) -> torch.Tensor:
+        pieces = " ".join(self.sp.encode(line, out_type=str)[:max_len])
+        ids = self.dict.encode_line(pieces, add_if_not_exist=False, append_eos=True).long()
+        return torch.cat([torch.tensor([src_idx]), ids])
+
+    @torch.no_grad()
+    def translate(self, lines: list[str], src: str, tgt: str, batch_size: int = 64, progress=None) -> list[str]:
+        from fairseq.data import data_utils
+
+        src_idx, tgt_idx = self.check_lang(src), self.check_lang(tgt)
+        encoded = [self.encode(line, src_idx) for line in lines]
+        order = sorted(range(len(lines)), key=lambda i: -len(encoded[i]))
+        out: list[str] = [""] * len(lines)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            toks = [encoded[i] for i in idx]
+            sample = {"net_input": {
+                "src_tokens": data_utils.collate_tokens(toks, self.dict.pad(), left_pad=False),
+                "src_lengths": torch.tensor([len(t) for t in toks]),
+            }}
+            hypos = self.generator.generate([self.model], sample, bos_token=tgt_idx)
+            for i, hyp in zip(idx, hypos):
+                out[i] = self.dict.string(hyp[0]["tokens"], "sentencepiece",
+                                          extra_symbols_to_ignore=self.lang_ids | {self.dict.eos()})
+            if progress:
+                progress(len(idx))
+        return out
