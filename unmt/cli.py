@@ -5,6 +5,7 @@ import functools
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -12,6 +13,9 @@ import click
 from unmt.errors import UnmtError
 
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+# torch/fairseq deprecation chatter would bury our one-line errors; fairseq's own log is kept per stage.
+for _category in (UserWarning, FutureWarning, DeprecationWarning):
+    warnings.filterwarnings("ignore", category=_category)
 
 
 def clean_errors(fn):

@@ -68,6 +68,8 @@ class TrainConfig:
     word_dropout: float = 0.1
     word_blank: float = 0.1
     init_from_pretrain: bool = True
+    warm_start: str = "wbw"                 # "wbw": pseudo-parallel word-by-word pairs from the align lexicon; "none"
+    lambda_warm: str = "0:1,600:0"
     validate_interval_updates: int = 400
 
 

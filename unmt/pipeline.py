@@ -79,9 +79,12 @@ class Run:
         conf = {"langs": list(c.langs), "seed": c.seed, "model": to_dict(c.model), **to_dict(c.train)}
         inputs = [self.path("prepare/bin")] + ([self.path("pretrain/checkpoint_last.pt")]
                                                if c.train.init_from_pretrain else [])
+        if c.train.warm_start == "wbw":
+            inputs += [self.path("align", f"lexicon.{s}-{t}.txt") for s, t in (c.langs, c.langs[::-1])]
         self._stage("train", inputs, conf, [self.path("train/checkpoint_last.pt")],
                     lambda: {"checkpoint": str(train(c, self.path("prepare"), self.path("train"),
-                                                     self.path("pretrain/checkpoint_last.pt"), self.quiet))})
+                                                     self.path("pretrain/checkpoint_last.pt"),
+                                                     self.path("align"), self.quiet))})
 
     def evaluate(self):
         from unmt.evaluate import evaluate_run

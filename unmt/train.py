@@ -1,24 +1,55 @@
 """Stage 5 — train: UNMT with denoising auto-encoding + online back-translation, both directions.
 
-Trainer: fairseq's ``online_backtranslation`` task (one shared encoder-decoder, language tags,
-``step:value`` lambda schedules, BT generation bounded to 1.3*len+5 tokens). We chose it over
-``semisupervised_translation`` (per-pair sub-models, crashes in train_step: fairseq#3640, fixed in
-our plugin as ``semisupervised_translation_fixed``; hangs multi-GPU: fairseq#2428) because the shared
-model is exactly the pretrained LM, so initialisation is a plain checkpoint restore.
+Trainer: our plugin task ``unmt_backtranslation``, which is fairseq's ``online_backtranslation``
+(one shared encoder-decoder, language tags, ``step:value`` lambda schedules, BT generation bounded
+to 1.3*len+5 tokens so memory stays bounded) plus an optional word-by-word warm start. We chose it
+over ``semisupervised_translation`` (per-pair sub-models; crashes in train_step, fairseq#3640 —
+fixed in our plugin as ``semisupervised_translation_fixed``; hangs on multi-GPU, fairseq#2428)
+because its single shared model *is* the pretrained LM, so initialisation is a plain restore.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import sentencepiece as spm
+
 from unmt.fairseq_run import model_args, optim_args, run_fairseq_train
+from unmt.io import read_lines, write_lines
+from unmt.prepare import binarize, encode
 
 
-def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, quiet: bool = False) -> Path:
+def build_warm_data(cfg, prepare_dir: Path, align_dir: Path, out: Path) -> list[str]:
+    """Pseudo-parallel pairs (wbw(x) -> x) for each direction; returns the fairseq pair names."""
+    from eval.baselines import word_by_word
+    from unmt.evaluate import read_lexicon
+
+    sp = spm.SentencePieceProcessor(model_file=str(prepare_dir / "spm.model"))
+    pairs = []
+    for s, t in (cfg.langs, cfg.langs[::-1]):
+        lines = read_lines(prepare_dir / "text" / f"train.{s}")
+        pseudo = word_by_word(lines, read_lexicon(align_dir / f"lexicon.{s}-{t}.txt"))
+        tok = out / "tok"
+        write_lines(tok / f"train.{t}-{s}.{t}", encode(sp, pseudo, cfg.prepare.max_len))
+        write_lines(tok / f"train.{t}-{s}.{s}", encode(sp, lines, cfg.prepare.max_len))
+        binarize(["--srcdict", str(prepare_dir / "bin/dict.txt"), "--tgtdict", str(prepare_dir / "bin/dict.txt"),
+                  "--trainpref", str(tok / f"train.{t}-{s}"), "--source-lang", t, "--target-lang", s,
+                  "--destdir", str(out)])
+        pairs.append(f"{t}-{s}")
+    return pairs
+
+
+def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, align_dir: Path | None = None,
+          quiet: bool = False) -> Path:
     t, (src, tgt) = cfg.train, cfg.langs
-    args = ["--task", "online_backtranslation", "--mono-langs", f"{src},{tgt}", "--valid-lang-pairs", f"{src}-{tgt}",
+    args = ["--task", "unmt_backtranslation", "--mono-langs", f"{src},{tgt}", "--valid-lang-pairs", f"{src}-{tgt}",
             "--lambda-bt", t.lambda_bt, "--lambda-dae", t.lambda_dae,
             "--max-word-shuffle-distance", str(t.word_shuffle), "--word-dropout-prob", str(t.word_dropout),
             "--word-blanking-prob", str(t.word_blank)]
+    if t.warm_start == "wbw":
+        warm = Path(out_dir) / "warm"
+        if not (warm / f"train.{tgt}-{src}.{src}.bin").exists():
+            build_warm_data(cfg, Path(prepare_dir), Path(align_dir), warm)
+        args += ["--warm-data", str(warm), "--warm-pairs", f"{tgt}-{src},{src}-{tgt}", "--lambda-warm", t.lambda_warm]
     if t.validate_interval_updates:
         args += ["--validate-interval-updates", str(t.validate_interval_updates), "--validate-interval", "1000"]
     else:

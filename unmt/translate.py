@@ -21,6 +21,8 @@ def load_model(checkpoint: Path, data_dir: Path):
     """Load a fairseq checkpoint against the run's dictionary; explain a vocabulary mismatch in one line."""
     from fairseq import checkpoint_utils
 
+    import unmt.plugin  # noqa: F401  registers our tasks so their checkpoints load
+
     checkpoint, data_dir = Path(checkpoint), Path(data_dir)
     if not checkpoint.exists():
         raise fail(checkpoint, "checkpoint not found", "train first (`unmt train`) or pass --checkpoint")
@@ -31,7 +33,7 @@ def load_model(checkpoint: Path, data_dir: Path):
             [str(checkpoint)], arg_overrides={"data": str(data_dir), "user_dir": str(Path(__file__).parent / "plugin")})
     except (RuntimeError, EOFError, OSError) as e:
         msg = str(e).splitlines()[0][:200]
-        if "size mismatch" in msg:
+        if "size mismatch" in str(e):
             raise fail(checkpoint, f"was trained with another dictionary than {data_dir}/dict.txt ({msg})",
                        "translate with the prepare/ directory of the run that trained this checkpoint") from None
         raise fail(checkpoint, f"cannot be read as a fairseq checkpoint ({msg})",

@@ -1,2 +1,3 @@
 """fairseq ``--user-dir`` plugin: importing this package registers unmt's tasks with fairseq."""
-from unmt.plugin import semisupervised_fixed  # noqa: F401  (registers semisupervised_translation_fixed)
+from unmt.plugin import semisupervised_fixed  # noqa: F401  (semisupervised_translation_fixed)
+from unmt.plugin import unmt_backtranslation  # noqa: F401  (unmt_backtranslation)

@@ -27,17 +27,18 @@ class FixedSemisupervisedTranslationTask(SemisupervisedTranslationTask):
         stats: dict[str, float] = defaultdict(float)
 
         def objectives():
-            """(sub-model, batch key, weight) for each loss this step trains on."""
+            """(sub-model name, batch key, weight) for each loss this step trains on."""
             for pair in self.lang_pairs:
                 _, tgt = pair.split("-")
-                yield model.models[pair], pair, self.lambda_parallel
-                yield model.models[pair], _get_bt_dataset_key(pair), self.lambda_otf_bt
-                yield model.models[f"{tgt}-{tgt}"], _get_denoising_dataset_key(pair), self.lambda_denoising
+                yield pair, pair, self.lambda_parallel
+                yield pair, _get_bt_dataset_key(pair), self.lambda_otf_bt
+                yield f"{tgt}-{tgt}", _get_denoising_dataset_key(pair), self.lambda_denoising
 
-        for submodel, key, weight in objectives():
+        for name, key, weight in objectives():
             batch = sample.get(key) if weight > 0 else None
             if not batch:
                 continue
+            submodel = model.models[name]
             loss, sample_size, logging_output = criterion(submodel, batch)
             loss = loss * (0.0 if ignore_grad else weight)
             optimizer.backward(loss)

@@ -1,0 +1,30 @@
+"""Shared fixtures: one real run of the tiny recipe (every stage, real fairseq/faiss/sacrebleu) per session."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpora" / "libreoffice-en-fr"
+UNMT = [sys.executable, "-m", "unmt.cli"]
+
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
+
+def unmt(*args, cwd=ROOT, check=True, **kw):
+    r = subprocess.run(UNMT + [str(a) for a in args], cwd=cwd, capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"unmt {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    r = unmt("run", "recipes/tiny.yaml", "--run-dir", run_dir, "--quiet")
+    (run_dir / "run_stdout.txt").write_text(r.stdout)
+    return run_dir

@@ -1,0 +1,132 @@
+"""Every stage for real on the tiny recipe: SentencePiece, fairseq binaries and training, faiss, sacrebleu."""
+import json
+import re
+import shlex
+import subprocess
+import sys
+
+import sentencepiece as spm
+
+from conftest import ROOT, unmt
+
+
+def test_sentencepiece_round_trips_text(tiny_run):
+    sp = spm.SentencePieceProcessor(model_file=str(tiny_run / "prepare/spm.model"))
+    lines = (tiny_run / "prepare/text/test.fr").read_text(encoding="utf-8").splitlines()[:50]
+    known = [l for l in lines if all(sp.piece_to_id(p) != sp.unk_id() for p in sp.encode(l, out_type=str))]
+    assert known
+    for line in known:
+        assert sp.decode(sp.encode(line)) == line
+
+
+def test_binaries_load_in_fairseq(tiny_run):
+    from fairseq.data import Dictionary, data_utils
+
+    d = Dictionary.load(str(tiny_run / "prepare/bin/dict.txt"))
+    assert d.index("__en__") != d.unk() and d.index("__fr__") != d.unk() and d.index("<mask>") != d.unk()
+    for lang in ("en", "fr"):
+        ds = data_utils.load_indexed_dataset(str(tiny_run / f"prepare/bin/{lang}/train"), d, "mmap")
+        n_lines = len((tiny_run / f"prepare/text/train.{lang}").read_text(encoding="utf-8").splitlines())
+        assert len(ds) == n_lines
+        assert int(ds[0][-1]) == d.eos()
+    valid = data_utils.load_indexed_dataset(str(tiny_run / "prepare/bin/valid.en-fr.fr"), d, "mmap")
+    assert len(valid) == len((tiny_run / "prepare/text/dev.fr").read_text(encoding="utf-8").splitlines())
+
+
+def _losses(log):
+    return [float(m) for m in re.findall(r"train_inner .*? loss=([0-9.]+)", log)] + \
+           [float(m) for m in re.findall(r"\| train \| .*?\| loss ([0-9.]+)", log)]
+
+
+def test_pretraining_lowers_the_loss(tiny_run, tmp_path):
+    # continue the tiny pretraining for a few more updates on the same data: loss must fall
+    log = (tiny_run / "pretrain/train.log").read_text()
+    first = _losses(log)[-1]
+    r = unmt("run", "recipes/tiny.yaml", "--run-dir", tiny_run, "--quiet")  # everything up to date: no work
+    assert "[pretrain] up to date" in r.stdout
+    cmd = shlex.split((tiny_run / "pretrain/command.txt").read_text())
+    save = tmp_path / "more"
+    cmd[cmd.index("--save-dir") + 1] = str(save)
+    cmd[cmd.index("--max-update") + 1] = "40"
+    cmd[cmd.index("--lr") + 1] = "0.003"
+    cmd += ["--restore-file", str(tiny_run / "pretrain/checkpoint_last.pt"), "--reset-optimizer",
+            "--reset-lr-scheduler", "--reset-meters", "--reset-dataloader", "--log-interval", "5"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-2000:]
+    losses = _losses(out.stdout + out.stderr)
+    assert losses and losses[-1] < first, (first, losses)
+
+
+def test_backtranslation_stage_ran_all_objectives(tiny_run):
+    log = (tiny_run / "train/train.log").read_text()
+    summary = [l for l in log.splitlines() if "| train |" in l][-1]
+    for key in ("bt_loss", "dae_loss", "warm_loss"):
+        assert key in summary, summary
+    assert "restore" in (tiny_run / "train/command.txt").read_text()  # initialised from the pretrained LM
+
+
+def test_results_table_has_every_system(tiny_run):
+    res = json.loads((tiny_run / "evaluate/results.json").read_text())
+    for d in ("en-fr", "fr-en"):
+        systems = res["directions"][d]
+        assert set(systems) == {"unmt", "copy", "word-by-word"}
+        for s in systems.values():
+            assert "nrefs:1" in s["bleu_signature"] and "nc:6" in s["chrf_signature"]
+            assert 0 <= s["bleu"] <= 100 and 0 <= s["chrf"] <= 100
+    assert set(res["lexicon_p@1"]) == {"en-fr", "fr-en"}
+    md = (tiny_run / "evaluate/results.md").read_text()
+    assert "| en-fr | copy |" in md and "tok-BLEU" in md
+    manifest = json.loads((tiny_run / "manifest.json").read_text())
+    assert list(manifest["stages"]) == ["prepare", "pretrain", "align", "train", "evaluate"]
+    assert all(v["inputs"] and v["versions"]["fairseq-fixed"] for v in manifest["stages"].values())
+    assert (tiny_run / "align/lexicon_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_changed_config_reruns_only_that_stage(tiny_run, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text((ROOT / "recipes/tiny.yaml").read_text() + "evaluate: {max_lines: 20}\n")
+    r = unmt("run", recipe, "--run-dir", tiny_run, "--quiet")
+    assert "[train] up to date" in r.stdout and "[evaluate] running" in r.stdout
+    assert json.loads((tiny_run / "evaluate/results.json").read_text())["test_sentences"] == 20
+
+
+def test_translate_cli_from_stdin_and_file(tiny_run, tmp_path):
+    r = unmt("translate", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", input="Open a file.\nSave it.\n")
+    assert len(r.stdout.splitlines()) == 2
+    src = tmp_path / "in.fr"
+    src.write_text("Ouvrir un fichier.\n", encoding="utf-8")
+    out = tmp_path / "out.en"
+    unmt("translate", "--run-dir", tiny_run, "--src", "fr", "--tgt", "en", "-i", src, "-o", out)
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1
+
+
+def test_semisupervised_translation_fixed_trains_where_upstream_crashes(tiny_run, tmp_path):
+    """fairseq#3640: upstream's train_step raises KeyError('loss'); our registered subclass trains."""
+    import shutil
+
+    data = tmp_path / "data"
+    data.mkdir()
+    warm = tiny_run / "train/warm"
+    for f in warm.glob("train.en-fr.*"):
+        shutil.copy(f, data / f.name)
+    for f in (tiny_run / "prepare/bin").glob("valid.en-fr.*"):
+        shutil.copy(f, data / f.name)
+    for lang in ("en", "fr"):
+        shutil.copy(tiny_run / "prepare/bin/dict.txt", data / f"dict.{lang}.txt")
+
+    def train(task):
+        cmd = [sys.executable, "-m", "fairseq_cli.train", str(data), "--user-dir", str(ROOT / "unmt/plugin"),
+               "--task", task, "--lang-pairs", "en-fr", "--arch", "multilingual_transformer",
+               "--encoder-layers", "1", "--decoder-layers", "1", "--encoder-embed-dim", "32",
+               "--decoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64",
+               "--encoder-attention-heads", "2", "--decoder-attention-heads", "2", "--optimizer", "adam",
+               "--lr", "1e-3", "--max-tokens", "500", "--max-update", "3", "--disable-validation",
+               "--save-dir", str(tmp_path / task), "--no-save", "--num-workers", "0", "--log-format", "simple",
+               "--lambda-parallel-config", "1.0"]
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+
+    upstream = train("semisupervised_translation")
+    assert upstream.returncode != 0 and "KeyError: 'loss'" in upstream.stdout + upstream.stderr
+    fixed = train("semisupervised_translation_fixed")
+    assert fixed.returncode == 0, fixed.stdout[-2000:] + fixed.stderr[-2000:]
+    assert "done training" in fixed.stdout + fixed.stderr

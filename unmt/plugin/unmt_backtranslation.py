@@ -1,0 +1,95 @@
+"""``unmt_backtranslation``: fairseq's ``online_backtranslation`` plus a warm-start objective.
+
+Online BT from a denoising model starts by copying: its first back-translations are the input
+itself, so BT pairs teach the identity. Following Lample et al. (2018), we add pseudo-parallel
+pairs made *without any parallel data*: the word-by-word translation of a monolingual sentence
+(using the lexicon the ``align`` stage induced) as source, the original sentence as target.
+Their weight follows a ``step:value`` schedule (``--lambda-warm 0:1,800:0``), so they steer the
+first updates and then leave the model to denoising + back-translation.
+
+Batches are keyed ``<lang>-BT``, ``<lang>-DENOISE`` (as upstream) and ``<src>_<tgt>-WARM``.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict, defaultdict
+
+import torch
+from fairseq import utils
+from fairseq.data import LanguagePairDataset, PrependTokenDataset, RoundRobinZipDatasets, data_utils
+from fairseq.logging import metrics
+from fairseq.tasks import register_task
+from fairseq.tasks.online_backtranslation import (
+    OnlineBackTranslationTask,
+    PiecewiseLinearFn,
+    _lang_token_index,
+)
+
+
+@register_task("unmt_backtranslation")
+class UnmtBacktranslationTask(OnlineBackTranslationTask):
+    @staticmethod
+    def add_args(parser):
+        OnlineBackTranslationTask.add_args(parser)
+        parser.add_argument("--warm-data", default=None,
+                            help="directory with fairseq binaries train.SRC-TGT.{SRC,TGT} of pseudo-parallel pairs")
+        parser.add_argument("--warm-pairs", default="", help="comma-separated SRC-TGT directions in --warm-data")
+        parser.add_argument("--lambda-warm", default="0", type=str, help="warm-start weight (step:value schedule)")
+
+    def __init__(self, args, common_dict, mono_langs, valid_lang_pairs):
+        super().__init__(args, common_dict, mono_langs, valid_lang_pairs)
+        self.lambda_warm = PiecewiseLinearFn.from_string(args.lambda_warm)
+        self.warm_pairs = [p for p in (args.warm_pairs or "").split(",") if p]
+
+    def load_train_dataset(self, data_path: str):
+        zipped = super().load_train_dataset(data_path)
+        data = OrderedDict(zipped.datasets)
+        for pair in self.warm_pairs:
+            src, tgt = pair.split("-")
+            prefix = os.path.join(self.args.warm_data, f"train.{src}-{tgt}.")
+            src_ds = data_utils.load_indexed_dataset(prefix + src, self.common_dict, self.args.dataset_impl)
+            tgt_ds = data_utils.load_indexed_dataset(prefix + tgt, self.common_dict, self.args.dataset_impl)
+            if src_ds is None or tgt_ds is None:
+                raise FileNotFoundError(f"{prefix}{{{src},{tgt}}}.bin: warm-start data missing -- rerun `unmt train`")
+            src_ds = PrependTokenDataset(src_ds, _lang_token_index(self.dictionary, src))
+            pairs = LanguagePairDataset(src_ds, src_ds.sizes, self.dictionary, tgt=tgt_ds, tgt_sizes=tgt_ds.sizes,
+                                        tgt_dict=self.dictionary, left_pad_source=self.args.left_pad_source,
+                                        left_pad_target=self.args.left_pad_target)
+            data[f"{src}_{tgt}-WARM"] = self._prepend_lang_bos_to_target(pairs, tgt)
+        return RoundRobinZipDatasets(data)
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        model.train()
+        model.set_num_updates(update_num)
+        weights = {"BT": self.lambda_bt(update_num), "DENOISE": self.lambda_dae(update_num),
+                   "WARM": self.lambda_warm(update_num)}
+        prefix = {"BT": "bt_", "DENOISE": "dae_", "WARM": "warm_"}
+        total_loss, total_size, logs = 0.0, 0.0, defaultdict(float)
+        for key in self.datasets["train"].datasets.keys():
+            lang, kind = key.split("-")
+            batch = sample.get(key)
+            if weights[kind] == 0 or not batch:
+                continue
+            if kind == "BT":  # replace the source by the model's own translation into the other language
+                model.eval()
+                other = self.get_other_lang(lang)
+                self.backtranslate_sample(batch, lang, other)
+                self.display_samples_once_in_a_while(batch, lang, other)
+                model.train()
+            loss, sample_size, logging_output = criterion(model, batch)
+            loss = loss * (0.0 if ignore_grad else weights[kind])
+            optimizer.backward(loss)
+            total_loss += loss.item()
+            total_size += sample_size
+            for k, v in logging_output.items():
+                logs[prefix[kind] + k] += v
+                logs[k] += v
+        return total_loss, total_size, logs
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        size = sum(x.get("warm_sample_size", 0) for x in logging_outputs)
+        if size:
+            loss = sum(x.get("warm_loss", 0) for x in logging_outputs) / size / math.log(2)
+            metrics.log_scalar("warm_loss", loss, size, round=3)
