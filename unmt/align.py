@@ -29,6 +29,47 @@ WORD_RE = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 
 
 # ----------------------------------------------------------------------------- embeddings
+TOKEN_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|\d+")
+
+
+def word_vectors_ppmi(lines: list[str], max_words: int = 10000, min_count: int = 2, window: int = 5,
+                      dim: int = 300) -> tuple[list[str], np.ndarray]:
+    """Monolingual count-based vectors (Levy & Goldberg 2014): PPMI of window co-occurrences, then a
+    truncated SVD. One language at a time, as MUSE/VecMap assume: the spaces know nothing of each other."""
+    import scipy.sparse as sps
+    from scipy.sparse.linalg import svds
+
+    sents = [TOKEN_RE.findall(line.lower()) for line in lines]
+    counts = collections.Counter(w for s in sents for w in s)
+    vocab = [w for w, c in counts.most_common(max_words) if c >= min_count]
+    if len(vocab) < 10:
+        raise UnmtError(f"only {len(vocab)} words occur {min_count}+ times -- give more monolingual text")
+    index = {w: i for i, w in enumerate(vocab)}
+    rows, cols = [], []
+    for s in sents:
+        ids = [index.get(w, -1) for w in s]
+        for a, i in enumerate(ids):
+            if i < 0:
+                continue
+            for b in range(max(0, a - window), min(len(ids), a + window + 1)):
+                if b != a and ids[b] >= 0:
+                    rows.append(i)
+                    cols.append(ids[b])
+    n = len(vocab)
+    M = sps.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr().tocoo()
+    total = M.data.sum()
+    row_p = np.asarray(M.tocsr().sum(1)).ravel() / total
+    col_p = np.asarray(M.tocsr().sum(0)).ravel() ** 0.75   # context smoothing, as in word2vec
+    col_p /= col_p.sum()
+    pmi = np.log(M.data / total / row_p[M.row] / col_p[M.col])
+    keep = pmi > 0
+    P = sps.csr_matrix((pmi[keep], (M.row[keep], M.col[keep])), shape=(n, n))
+    u, sv, _ = svds(P, k=min(dim, n - 2), v0=np.random.RandomState(0).rand(n))  # deterministic start
+    words = [w for w in vocab if WORD_RE.match(w)]
+    keep_rows = [index[w] for w in words]
+    return words, (u * np.sqrt(sv))[keep_rows].astype(np.float32)
+
+
 def word_vectors_from_model(translator, lines: list[str], lang: str, max_words: int = 10000,
                             min_count: int = 2, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
     """Mean encoder state of each (lower-cased, alphabetic) word's pieces over its occurrences."""
@@ -137,9 +178,15 @@ def mutual_csls_pairs(SW: np.ndarray, T: np.ndarray, max_rank: int, k: int = 10)
     return np.array([(i, j) for i, j in enumerate(fwd[:, 0]) if bwd[j, 0] == i], dtype=np.int64).reshape(-1, 2)
 
 
-def identical_pairs(src_words: list[str], tgt_words: list[str]) -> np.ndarray:
+def identical_pairs(src_words: list[str], tgt_words: list[str], max_rank_ratio: float | None = 2.0) -> np.ndarray:
+    """Words spelled the same in both vocabularies (lists are frequency-ranked), kept only when their
+    frequency ranks agree within ``max_rank_ratio``: a French corpus quotes English ("the", "of" in
+    code samples), and such words are frequent in one language only, so they are not translations."""
     where = {w: j for j, w in enumerate(tgt_words)}
-    return np.array([(i, where[w]) for i, w in enumerate(src_words) if w in where], dtype=np.int64).reshape(-1, 2)
+    pairs = [(i, where[w]) for i, w in enumerate(src_words) if w in where]
+    if max_rank_ratio:
+        pairs = [(i, j) for i, j in pairs if max(i + 1, j + 1) / min(i + 1, j + 1) <= max_rank_ratio]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
 def selection_criterion(SW: np.ndarray, T: np.ndarray, n: int = 10000, k: int = 10) -> float:
@@ -186,11 +233,12 @@ def precision_at_k(SW: np.ndarray, T: np.ndarray, gold: dict[int, set[int]], ks=
 
 def induce_lexicon(S: np.ndarray, T: np.ndarray, src_words: list[str], tgt_words: list[str],
                    seed: str = "identical", iterations: int = 5, max_rank: int = 5000,
-                   seed_pairs: np.ndarray | None = None, gold=None) -> tuple[np.ndarray, list[dict]]:
+                   seed_pairs: np.ndarray | None = None, gold=None,
+                   max_rank_ratio: float | None = 2.0) -> tuple[np.ndarray, list[dict]]:
     """Procrustes + CSLS refinement from a seed dictionary; returns the mapping and per-iteration history."""
     S, T = normalise(S), normalise(T)
     if seed == "identical":
-        pairs = identical_pairs(src_words, tgt_words)
+        pairs = identical_pairs(src_words, tgt_words, max_rank_ratio)
     elif seed == "supervised":
         pairs = seed_pairs
     else:
@@ -252,11 +300,16 @@ def align_stage(cfg, prepare_dir: Path, checkpoint: Path, out_dir: Path) -> dict
     from unmt.translate import Translator
 
     a, (src, tgt) = cfg.align, cfg.langs
-    tr = Translator(checkpoint, prepare_dir)
     emb = {}
     for lang in (src, tgt):
         lines = read_lines(Path(prepare_dir) / "text" / f"train.{lang}")[: a.max_lines]
-        emb[lang] = word_vectors_from_model(tr, lines, lang, a.max_words, a.min_count)
+        if a.vectors == "ppmi":
+            emb[lang] = word_vectors_ppmi(lines, a.max_words, a.min_count, a.window, a.dim)
+        elif a.vectors == "encoder":
+            emb[lang] = word_vectors_from_model(Translator(checkpoint, prepare_dir), lines, lang, a.max_words,
+                                                a.min_count)
+        else:
+            raise UnmtError(f"align.vectors: unknown '{a.vectors}' -- use ppmi or encoder")
     results, histories = {}, {}
     train_dict = (Path(cfg.dictionary_test).with_name(Path(cfg.dictionary_test).name.replace(".test.", ".train."))
                   if cfg.dictionary_test else None)
@@ -270,12 +323,14 @@ def align_stage(cfg, prepare_dir: Path, checkpoint: Path, out_dir: Path) -> dict
                 tr_g, _ = read_dictionary(train_dict, *((sw, tw) if s == src else (tw, sw)))
                 tr_g = tr_g if s == src else _invert(tr_g)
                 seeds = np.array([(i, j) for i, js in tr_g.items() for j in js], dtype=np.int64).reshape(-1, 2)
-        W, hist = induce_lexicon(S, T, sw, tw, "identical", a.iterations, a.max_rank, gold=gold)
+        W, hist = induce_lexicon(S, T, sw, tw, "identical", a.iterations, a.max_rank, gold=gold,
+                                 max_rank_ratio=a.max_rank_ratio)
         histories[f"{s}-{t} unsupervised"] = hist
         lexicon = lexicon_from_mapping(S, T, W, sw, tw)
         np.save(out_dir / f"mapping.{s}-{t}.npy", W)
         write_lines(out_dir / f"lexicon.{s}-{t}.txt", (f"{w} {v}" for w, v in lexicon.items()))
-        rec = {"unsupervised": hist[-1], "identical_seed_pairs": int(len(identical_pairs(sw, tw))),
+        rec = {"unsupervised": hist[-1], "history": hist,
+               "identical_seed_pairs": int(len(identical_pairs(sw, tw, a.max_rank_ratio))),
                "vocab": {s: len(sw), t: len(tw)}}
         if gold is not None:
             rec["no_mapping"] = precision_at_k(normalise(S), normalise(T), gold)

@@ -43,33 +43,39 @@ class PretrainConfig:
     word_shuffle: float = 3.0
     word_dropout: float = 0.1
     word_blank: float = 0.2
+    max_minutes: float | None = 15          # wall-clock bound (fairseq --stop-time-hours)
 
 
 @dataclass
 class AlignConfig:
+    vectors: str = "ppmi"                   # ppmi: monolingual PPMI+SVD per language; encoder: shared-LM states
     max_words: int = 10000
     min_count: int = 2
-    max_lines: int = 20000                  # per language, for the encoder-state word vectors
+    window: int = 5
+    dim: int = 300
+    max_lines: int | None = None            # per language; None = all training lines
     iterations: int = 5
     max_rank: int = 3000                    # refinement dictionary is built among the most frequent words
+    max_rank_ratio: float = 2.0             # identical-string seeds must have similar frequency ranks
 
 
 @dataclass
 class TrainConfig:
     """Denoising + online back-translation (XLM-style ``step:value`` schedules for the lambdas)."""
     max_update: int = 1200
+    max_minutes: float | None = 28          # wall-clock bound (fairseq --stop-time-hours)
     lr: float = 5e-4
     warmup_updates: int = 100
     max_tokens: int = 1500
     update_freq: int = 1
-    lambda_dae: str = "0:1,600:0.3"
-    lambda_bt: str = "1"
+    lambda_dae: str = "0:1,500:0.3"
+    lambda_bt: str = "0:0,100:0.5,400:1"    # BT only once the warm start has moved the model off copying
     word_shuffle: float = 3.0
     word_dropout: float = 0.1
     word_blank: float = 0.1
     init_from_pretrain: bool = True
     warm_start: str = "wbw"                 # "wbw": pseudo-parallel word-by-word pairs from the align lexicon; "none"
-    lambda_warm: str = "0:1,600:0"
+    lambda_warm: str = "0:1,500:0.1"
     validate_interval_updates: int = 400
 
 
@@ -103,9 +109,10 @@ PRESETS: dict[str, dict] = {
     "tiny": {
         "prepare": {"vocab_size": 500, "max_len": 40, "max_train_lines": 400, "max_eval_lines": 60},
         "model": {"layers": 1, "dim": 64, "ffn_dim": 128, "heads": 2, "dropout": 0.0},
-        "pretrain": {"max_update": 12, "warmup_updates": 4, "max_tokens": 800},
-        "align": {"max_words": 500, "max_lines": 400, "iterations": 2, "max_rank": 300},
-        "train": {"max_update": 6, "warmup_updates": 2, "max_tokens": 400, "lambda_dae": "1",
+        "pretrain": {"max_update": 12, "warmup_updates": 4, "max_tokens": 800, "max_minutes": None},
+        "align": {"max_words": 500, "iterations": 2, "max_rank": 300, "dim": 50},
+        "train": {"max_update": 6, "warmup_updates": 2, "max_tokens": 400, "lambda_dae": "1", "lambda_bt": "1",
+                  "max_minutes": None,
                   "validate_interval_updates": 0},
         "evaluate": {"max_lines": 40},
     },
