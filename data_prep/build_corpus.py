@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from data_prep import freedict, libreoffice
+from data_prep import bible, freedict, libreoffice
 from unmt.io import atomic_path, sha256_file, write_json, write_lines
 
 WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
@@ -40,14 +40,15 @@ def split_dictionary(pairs, src_vocab, tgt_vocab, test_fraction=0.3):
 
 
 @click.command()
-@click.option("--source", type=click.Choice(["libreoffice"]), default="libreoffice")
+@click.option("--source", type=click.Choice(["libreoffice", "bible"]), default="libreoffice",
+              help="libreoffice: help pages split by page; bible: SWORD Bibles split by book")
 @click.option("--pair", default="en-fr", show_default=True, help="SRC-TGT language codes")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--cache", type=click.Path(path_type=Path), default=Path.home() / ".cache/unmt/debian", show_default=True)
 def main(source, pair, out, cache):
     src, tgt = pair.split("-")
     t0 = time.time()
-    data = libreoffice.build(src, tgt, cache)
+    data = {"libreoffice": libreoffice.build, "bible": bible.build}[source](src, tgt, cache)
     tmp = out.with_name(out.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -74,8 +75,9 @@ def main(source, pair, out, cache):
         "languages": [src, tgt],
         "built_with": f"python -m data_prep.build_corpus --source {source} --pair {pair} --out {out}",
         "sources": {**data["sources"], **dict_versions},
-        "licence": "LibreOffice help: MPL-2.0; FreeDict dictionaries: GPL-2+/GPL-3+ (see LICENSE)",
-        "split": "pages hashed into disjoint sets: train src / train tgt / dev / test (see pages.tsv)",
+        "licence": LICENCES[source].splitlines()[2].strip(),
+        "split": f"{'pages' if source == 'libreoffice' else 'books'} in disjoint sets: train src / train tgt / "
+                 "dev / test (see pages.tsv)",
         "lines": counts,
         "train_chars": chars,
         "dictionary": {"pairs_in_package": len(pairs), "pairs_with_both_words_in_corpus": len(kept),
@@ -85,7 +87,7 @@ def main(source, pair, out, cache):
         "build_seconds": round(time.time() - t0, 1),
     }
     manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
-    (tmp / "LICENSE").write_text(LICENCE)
+    (tmp / "LICENSE").write_text(LICENCES[source])
     write_json(tmp / "manifest.json", manifest)
     if out.exists():
         shutil.rmtree(out)
@@ -93,13 +95,19 @@ def main(source, pair, out, cache):
     click.echo(f"wrote {out}: {counts}, dictionary {manifest['dictionary']}")
 
 
-LICENCE = """This directory is derived data, rebuilt by `python -m data_prep.build_corpus` (see manifest.json).
-
-* Text lines: LibreOffice help, Debian packages libreoffice-help-*, (c) The Document Foundation and
-  contributors, Mozilla Public License 2.0 (https://mozilla.org/MPL/2.0/).
-* Dictionaries (dict.*.txt): FreeDict, Debian packages dict-freedict-*, GNU GPL (version 2 or later,
+_DICT = """* Dictionaries (dict.*.txt): FreeDict, Debian packages dict-freedict-*, GNU GPL (version 2 or later,
   see each package's copyright file).
 """
+LICENCES = {
+    "libreoffice": """This directory is derived data, rebuilt by `python -m data_prep.build_corpus` (see manifest.json).
+
+* Text lines: LibreOffice help (Debian libreoffice-help-*), MPL-2.0, (c) The Document Foundation.
+""" + _DICT,
+    "bible": """This directory is derived data, rebuilt by `python -m data_prep.build_corpus` (see manifest.json).
+
+* Text lines: KJV, World English Bible, Reina-Valera 1909 (Debian sword-text-*), public domain.
+""" + _DICT,
+}
 
 if __name__ == "__main__":
     main()

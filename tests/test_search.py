@@ -44,8 +44,10 @@ def test_procrustes_recovers_orthogonal_map_from_identical_strings():
         tgt_words[int(np.where(perm == k)[0][0])] = f"w{k}"
     Yp = Y[perm]
     gold = {i: {int(np.where(perm == i)[0][0])} for i in range(n)}
-    W, hist = induce_lexicon(X, Yp, src_words, tgt_words, "identical", iterations=3, max_rank=n, gold=gold)
-    assert len(identical_pairs(src_words, tgt_words)) == 40
+    # synthetic words have no frequency ranks, so no rank filter on the seeds here
+    W, hist = induce_lexicon(X, Yp, src_words, tgt_words, "identical", iterations=3, max_rank=n, gold=gold,
+                             max_rank_ratio=None)
+    assert len(identical_pairs(src_words, tgt_words, None)) == 40
     assert hist[-1]["p@1"] >= 95.0
     assert hist[-1]["dictionary_size"] > 40
 
@@ -79,3 +81,12 @@ def test_margin_recovers_planted_pairs_and_beats_cosine_on_hubs():
 def test_empty_pool_is_a_clear_error():
     with pytest.raises(UnmtError, match="non-empty"):
         margin_mine(np.zeros((0, 8), np.float32), np.ones((3, 8), np.float32))
+
+
+def test_identical_seeds_need_similar_frequency_ranks():
+    # "the" is the top English word but a rare quotation in French text: not a seed; "date" is
+    src = ["the", "of", "date", "table"]
+    tgt = ["de", "la", "table", "date"] + [f"w{i}" for i in range(500)] + ["the"]
+    pairs = identical_pairs(src, tgt, 2.0)
+    assert {(src[i], tgt[j]) for i, j in pairs} == {("date", "date"), ("table", "table")}
+    assert len(identical_pairs(src, tgt, None)) == 3

@@ -130,3 +130,38 @@ def test_semisupervised_translation_fixed_trains_where_upstream_crashes(tiny_run
     fixed = train("semisupervised_translation_fixed")
     assert fixed.returncode == 0, fixed.stdout[-2000:] + fixed.stderr[-2000:]
     assert "done training" in fixed.stdout + fixed.stderr
+
+
+def test_mine_cli_writes_scored_tsv(tiny_run, tmp_path):
+    out = tmp_path / "mined.tsv"
+    r = unmt("mine", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "--out", out, "--threshold", "0")
+    rows = [l.split("\t") for l in out.read_text(encoding="utf-8").splitlines()]
+    assert rows and all(len(r) == 3 for r in rows)
+    scores = [float(r[0]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert len({r[1] for r in rows}) == len(rows)  # one pair per source sentence
+    assert f"mined {len(rows)} pairs" in r.stdout
+
+
+def test_mine_cli_rejects_empty_pool(tiny_run, tmp_path):
+    empty = tmp_path / "empty.fr"
+    empty.write_text("")
+    r = unmt("mine", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "--tgt-file", empty, check=False)
+    assert r.returncode == 2 and "empty" in r.stderr and str(empty) in r.stderr
+
+
+def test_killed_stage_resumes_from_its_last_checkpoint(tiny_run, tmp_path):
+    """A stage killed mid-way has a checkpoint but no manifest record: rerunning resumes, not restarts."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    for stage in ("pretrain", "align", "train", "evaluate"):
+        manifest["stages"].pop(stage)  # as if the run died during pretraining
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    r = unmt("pretrain", "recipes/tiny.yaml", "--run-dir", run)
+    assert "[pretrain] running" in r.stdout
+    log = (run / "pretrain/train.log").read_text()
+    resumed = re.findall(r"Loaded checkpoint \S+checkpoint_last\.pt \(epoch \d+ @ (\d+) updates\)", log)
+    assert resumed and int(resumed[-1]) > 0, log[-2000:]

@@ -30,6 +30,10 @@ def clean_errors(fn):
     return wrapper
 
 
+def _exit_on_sigterm(*_):
+    sys.exit(143)  # raise SystemExit so `finally` blocks stop child trainers
+
+
 def _setup_logging():
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
     for name in ("matplotlib", "PIL", "faiss"):
@@ -54,6 +58,9 @@ run_dir_opt = click.option("--run-dir", type=click.Path(file_okay=False, path_ty
 @click.version_option(package_name="unmt")
 def main():
     """Unsupervised machine translation from monolingual text: prepare -> pretrain -> align -> train -> evaluate."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     _setup_logging()
 
 

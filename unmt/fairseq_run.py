@@ -35,10 +35,27 @@ def optim_args(lr, warmup, max_tokens, update_freq, max_update, seed) -> list[st
             "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--seed", str(seed)]
 
 
+def previous_training_seconds(checkpoint: Path | None) -> float:
+    """Training time already stored in a checkpoint: fairseq's --stop-time-hours counts it too."""
+    if checkpoint is None or not Path(checkpoint).exists():
+        return 0.0
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return float((state.get("extra_state") or {}).get("previous_training_time", 0.0))
+
+
 def run_fairseq_train(data: Path, save_dir: Path, args: list[str], restore: Path | None = None,
-                      quiet: bool = False) -> Path:
-    """Train into ``save_dir``; resume there if a previous run was killed, else start from ``restore``."""
+                      quiet: bool = False, max_minutes: float | None = None) -> Path:
+    """Train into ``save_dir``; resume there if a previous run was killed, else start from ``restore``.
+
+    ``max_minutes`` bounds this stage's own training time, also when resuming or restoring: fairseq
+    measures --stop-time-hours on the cumulative time stored in the checkpoint it started from.
+    """
     save_dir.mkdir(parents=True, exist_ok=True)
+    if max_minutes:
+        budget = previous_training_seconds(restore) + 60 * max_minutes
+        args = args + ["--stop-time-hours", f"{budget / 3600:.4f}"]
     last = save_dir / "checkpoint_last.pt"
     resume = []
     if not last.exists() and restore is not None:
@@ -49,19 +66,25 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], restore: Path
            "--no-epoch-checkpoints", "--save-interval-updates", "100", "--keep-interval-updates", "1",
            "--skip-invalid-size-inputs-valid-test"] + args + resume
     (save_dir / "command.txt").write_text(shlex.join(cmd) + "\n")
-    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONWARNINGS="ignore",
+    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1",
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)))
     log_path = save_dir / "train.log"
     tail: list[str] = []
     with open(log_path, "a", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        for line in proc.stdout:
-            log.write(line)
-            tail = (tail + [line.rstrip()])[-20:]
-            if not quiet and ("| INFO |" in line and ("train_inner" in line or "valid" in line or "done training" in line)
-                              or "Error" in line):
-                print(line.rstrip()[:300], flush=True)
-        rc = proc.wait()
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                tail = (tail + [line.rstrip()])[-20:]
+                if not quiet and ("| INFO |" in line and any(k in line for k in ("train_inner", "valid", "done training"))
+                                  or "Error" in line):
+                    print(line.rstrip()[:300], flush=True)
+            rc = proc.wait()
+        finally:  # interrupted (Ctrl-C, SIGTERM): never leave a trainer running on its own
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
     if rc != 0:
         err = next((l for l in reversed(tail) if "Error" in l), tail[-1] if tail else f"exit code {rc}")
         raise UnmtError(f"{log_path}: fairseq training failed: {err.strip()[:300]} -- see the log for the full trace")

@@ -19,6 +19,4 @@ def pretrain(cfg, prepare_dir: Path, out_dir: Path, quiet: bool = False) -> Path
             "--word-blanking-prob", str(p.word_blank)]
     args += model_args(cfg.model) + optim_args(p.lr, p.warmup_updates, p.max_tokens, p.update_freq,
                                               p.max_update, cfg.seed)
-    if p.max_minutes:
-        args += ["--stop-time-hours", f"{p.max_minutes / 60:.4f}"]
-    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, quiet=quiet)
+    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, quiet=quiet, max_minutes=p.max_minutes)

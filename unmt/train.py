@@ -57,6 +57,4 @@ def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, align_
     args += model_args(cfg.model) + optim_args(t.lr, t.warmup_updates, t.max_tokens, t.update_freq,
                                               t.max_update, cfg.seed)
     restore = pretrained if (t.init_from_pretrain and pretrained) else None
-    if t.max_minutes:
-        args += ["--stop-time-hours", f"{t.max_minutes / 60:.4f}"]
-    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, restore=restore, quiet=quiet)
+    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, restore=restore, quiet=quiet, max_minutes=t.max_minutes)

@@ -1,0 +1,47 @@
+"""Write a run's result tables into README.md (between markers) and docs/results.md, from the run's
+own JSON, so published numbers never drift from what the code produced.
+
+    python -m eval.report runs/default
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from unmt.io import write_text
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def run_summary(run_dir: Path) -> str:
+    from unmt.evaluate import results_table
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    res = json.loads((run_dir / "evaluate/results.json").read_text())
+    stages = manifest["stages"]
+    minutes = sum(s["seconds"] for s in stages.values()) / 60
+    timing = ", ".join(f"{k} {v['seconds'] / 60:.1f}" for k, v in stages.items())
+    out = [f"Run `{run_dir}` (recipe `{stages['prepare']['config'].get('langs')}`), "
+           f"{minutes:.1f} minutes of stage time ({timing} min), "
+           f"versions: {', '.join(f'{k} {v}' for k, v in stages['evaluate']['versions'].items())}.", "",
+           results_table(res)]
+    lex = run_dir / "align/results.md"
+    if lex.exists():
+        out += ["Lexicon induction (align stage):", "", lex.read_text()]
+    return "\n".join(out)
+
+
+def main(run_dir: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
+    summary = run_summary(Path(run_dir))
+    text = Path(readme).read_text(encoding="utf-8")
+    block = f"{START}\n{summary}\n{END}"
+    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    write_text(readme, text)
+    write_text(results_md, "# Results\n\nWritten by `python -m eval.report` from the run's own JSON.\n\n" + summary)
+    print(summary)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
