@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from data_prep import bible, freedict, libreoffice
-from unmt.io import atomic_path, sha256_file, write_json, write_lines
+from unmt.io import sha256_file, write_json, write_lines
 
 WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 

@@ -219,8 +219,7 @@ def precision_at_k(SW: np.ndarray, T: np.ndarray, gold: dict[int, set[int]], ks=
         return {f"p@{k}": 0.0 for k in ks} | {"evaluated_words": 0}
     src = np.array(sorted(gold))
     if method == "csls":
-        r_t = mean_knn_similarity(T, SW, 10)
-        r_s = mean_knn_similarity(SW[src], T, 10)
+        r_t = mean_knn_similarity(T, SW, 10)  # r_S(x) is constant per query, so ranking needs only r_T
         q = np.hstack([2 * SW[src], -np.ones((len(src), 1), dtype=np.float32)])
         _, idx = knn(q, np.hstack([T, r_t[:, None]]), max(ks))
     else:

@@ -15,8 +15,6 @@ import math
 import os
 from collections import OrderedDict, defaultdict
 
-import torch
-from fairseq import utils
 from fairseq.data import LanguagePairDataset, PrependTokenDataset, RoundRobinZipDatasets, data_utils
 from fairseq.logging import metrics
 from fairseq.tasks import register_task
