@@ -23,7 +23,7 @@ def run_summary(run_dir: Path) -> str:
     stages = manifest["stages"]
     minutes = sum(s["seconds"] for s in stages.values()) / 60
     timing = ", ".join(f"{k} {v['seconds'] / 60:.1f}" for k, v in stages.items())
-    out = [f"Run `{run_dir}` (recipe `{stages['prepare']['config'].get('langs')}`), "
+    out = [f"Run `{run_dir}` ({'-'.join(stages['prepare']['config'].get('langs', []))}), "
            f"{minutes:.1f} minutes of stage time ({timing} min), "
            f"versions: {', '.join(f'{k} {v}' for k, v in stages['evaluate']['versions'].items())}.", "",
            results_table(res)]
