@@ -23,7 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from unmt.errors import UnmtError, fail
+from unmt.errors import UnmtError
 
 WORD_RE = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 
@@ -107,29 +107,6 @@ def word_vectors_from_model(translator, lines: list[str], lang: str, max_words: 
     if not words:
         raise UnmtError(f"no words with count >= {min_count} in the {lang} text -- give more text")
     return words, np.stack([sums[w] / counts[w] for w in words]).astype(np.float32)
-
-
-def read_vec(path: Path, max_words: int | None = None) -> tuple[list[str], np.ndarray]:
-    """word2vec/fastText text format (optional ``count dim`` header)."""
-    words, vecs = [], []
-    with open(path, encoding="utf-8", errors="strict") as f:
-        for i, line in enumerate(f):
-            parts = line.rstrip().split(" ")
-            if i == 0 and len(parts) == 2:
-                continue
-            words.append(parts[0])
-            vecs.append(np.asarray(parts[1:], dtype=np.float32))
-            if max_words and len(words) >= max_words:
-                break
-    if not words:
-        raise fail(path, "no vectors", "give a .vec file (word v1 v2 ... per line)")
-    return words, np.stack(vecs)
-
-
-def write_vec(path: Path, words: list[str], X: np.ndarray) -> None:
-    from unmt.io import write_lines
-
-    write_lines(path, [f"{len(words)} {X.shape[1]}"] + [w + " " + " ".join(f"{v:.5f}" for v in x) for w, x in zip(words, X)])
 
 
 def normalise(X: np.ndarray) -> np.ndarray:
