@@ -276,30 +276,31 @@ def align_stage(cfg, prepare_dir: Path, checkpoint: Path, out_dir: Path) -> dict
     from unmt.translate import Translator
 
     a, (src, tgt) = cfg.align, cfg.langs
+    if a.vectors not in ("ppmi", "encoder"):
+        raise UnmtError(f"align.vectors: unknown '{a.vectors}' -- use ppmi or encoder")
+    translator = Translator(checkpoint, prepare_dir) if a.vectors == "encoder" else None
     emb = {}
     for lang in (src, tgt):
         lines = read_lines(Path(prepare_dir) / "text" / f"train.{lang}")[: a.max_lines]
-        if a.vectors == "ppmi":
+        if translator is None:
             emb[lang] = word_vectors_ppmi(lines, a.max_words, a.min_count, a.window, a.dim)
-        elif a.vectors == "encoder":
-            emb[lang] = word_vectors_from_model(Translator(checkpoint, prepare_dir), lines, lang, a.max_words,
-                                                a.min_count)
         else:
-            raise UnmtError(f"align.vectors: unknown '{a.vectors}' -- use ppmi or encoder")
+            emb[lang] = word_vectors_from_model(translator, lines, lang, a.max_words, a.min_count)
+    # gold test pairs and supervised seeds, read once in the src->tgt direction; tgt->src inverts them
+    gold, seeds = {}, {}
+    if cfg.dictionary_test:
+        test_dict = Path(cfg.dictionary_test)
+        train_dict = test_dict.with_name(test_dict.name.replace(".test.", ".train."))
+        g, _ = read_dictionary(test_dict, emb[src][0], emb[tgt][0])
+        gold = {(src, tgt): g, (tgt, src): _invert(g)}
+        if train_dict.exists():
+            tr, _ = read_dictionary(train_dict, emb[src][0], emb[tgt][0])
+            for key, d in (((src, tgt), tr), ((tgt, src), _invert(tr))):
+                seeds[key] = np.array([(i, j) for i, js in d.items() for j in js], dtype=np.int64).reshape(-1, 2)
     results, histories = {}, {}
-    train_dict = (Path(cfg.dictionary_test).with_name(Path(cfg.dictionary_test).name.replace(".test.", ".train."))
-                  if cfg.dictionary_test else None)
     for s, t in ((src, tgt), (tgt, src)):
         (sw, S), (tw, T) = emb[s], emb[t]
-        gold, seeds = None, None
-        if cfg.dictionary_test:
-            g, _ = read_dictionary(Path(cfg.dictionary_test), *((sw, tw) if s == src else (tw, sw)))
-            gold = g if s == src else _invert(g)
-            if train_dict and train_dict.exists():
-                tr_g, _ = read_dictionary(train_dict, *((sw, tw) if s == src else (tw, sw)))
-                tr_g = tr_g if s == src else _invert(tr_g)
-                seeds = np.array([(i, j) for i, js in tr_g.items() for j in js], dtype=np.int64).reshape(-1, 2)
-        W, hist = induce_lexicon(S, T, sw, tw, "identical", a.iterations, a.max_rank, gold=gold,
+        W, hist = induce_lexicon(S, T, sw, tw, "identical", a.iterations, a.max_rank, gold=gold.get((s, t)),
                                  max_rank_ratio=a.max_rank_ratio)
         histories[f"{s}-{t} unsupervised"] = hist
         lexicon = lexicon_from_mapping(S, T, W, sw, tw)
@@ -308,10 +309,11 @@ def align_stage(cfg, prepare_dir: Path, checkpoint: Path, out_dir: Path) -> dict
         rec = {"unsupervised": hist[-1], "history": hist,
                "identical_seed_pairs": int(len(identical_pairs(sw, tw, a.max_rank_ratio))),
                "vocab": {s: len(sw), t: len(tw)}}
-        if gold is not None:
-            rec["no_mapping"] = precision_at_k(normalise(S), normalise(T), gold)
-            if seeds is not None and len(seeds) >= 2:
-                Wsup, hsup = induce_lexicon(S, T, sw, tw, "supervised", 0, a.max_rank, seed_pairs=seeds, gold=gold)
+        if (s, t) in gold:
+            rec["no_mapping"] = precision_at_k(normalise(S), normalise(T), gold[(s, t)])
+            if len(seeds.get((s, t), ())) >= 2:
+                _, hsup = induce_lexicon(S, T, sw, tw, "supervised", 0, a.max_rank, seed_pairs=seeds[(s, t)],
+                                         gold=gold[(s, t)])
                 rec["supervised_procrustes"] = hsup[-1]
         results[f"{s}-{t}"] = rec
     plot_history(histories, out_dir / "lexicon_curve.png")

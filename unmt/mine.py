@@ -45,12 +45,12 @@ def margin_mine(X: np.ndarray, Y: np.ndarray, k: int = 4, mode: str = "max", thr
     sx, ix = knn(X, Y, k)  # forward neighbours
     sy, iy = knn(Y, X, k)  # backward neighbours
     rx, ry = sx.mean(1), sy.mean(1)
-
-    def margin(i, j):
-        return float(X[i] @ Y[j]) / ((rx[i] + ry[j]) / 2)
-
-    best_f = {i: max((margin(i, int(j)), int(j)) for j in ix[i]) for i in range(len(X))}
-    best_b = {j: max((margin(int(i), j), int(i)) for i in iy[j]) for j in range(len(Y))}
+    # ratio margin of every neighbour, from the cosines faiss already returned
+    mf = sx / ((rx[:, None] + ry[ix]) / 2)
+    mb = sy / ((ry[:, None] + rx[iy]) / 2)
+    af, ab = mf.argmax(1), mb.argmax(1)
+    best_f = {i: (float(mf[i, af[i]]), int(ix[i, af[i]])) for i in range(len(X))}
+    best_b = {j: (float(mb[j, ab[j]]), int(iy[j, ab[j]])) for j in range(len(Y))}
     if mode == "forward":
         cands = [(s, i, j) for i, (s, j) in best_f.items()]
     elif mode == "backward":
