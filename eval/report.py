@@ -30,6 +30,10 @@ def run_summary(run_dir: Path) -> str:
     lex = run_dir / "align/results.md"
     if lex.exists():
         out += ["Lexicon induction (align stage):", "", lex.read_text()]
+    mined = run_dir / "mine/results.md"
+    if mined.exists():
+        out += ["Bitext mining (mine stage; P/R/F1 of recovering the dev pairs planted among training sentences):",
+                "", mined.read_text()]
     return "\n".join(out)
 
 

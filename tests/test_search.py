@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from unmt.align import csls_retrieve, identical_pairs, induce_lexicon, knn, normalise, procrustes
+from unmt.align import identical_pairs, induce_lexicon, normalise, procrustes
 from unmt.errors import UnmtError
 from unmt.mine import margin_mine
+from unmt.search import csls_retrieve, csls_retrieve_numpy, knn
 
 
 def unit(x):
@@ -17,6 +18,9 @@ def test_faiss_returns_planted_nearest_neighbour():
     q = unit(base[[7, 1234]] + 0.01 * rng.normal(size=(2, 64)))
     _, idx = knn(q, base, 3)
     assert list(idx[:, 0]) == [7, 1234]
+    for kind in ("ivf", "ivfpq"):  # the large-pool indexes find the planted neighbours too
+        _, idx = knn(q, base, 3, kind)
+        assert 7 in idx[0] and 1234 in idx[1]
 
 
 def test_csls_matches_brute_force():
@@ -28,6 +32,7 @@ def test_csls_matches_brute_force():
     brute = 2 * sims - r_s[:, None] - r_t[None, :]
     scores, idx = csls_retrieve(S, T, 10, 1)
     assert np.array_equal(idx[:, 0], brute.argmax(1))
+    assert np.array_equal(csls_retrieve_numpy(S, T, 10, chunk=128), brute.argmax(1))
     np.testing.assert_allclose(scores[:, 0], brute.max(1), rtol=1e-4, atol=1e-4)
 
 

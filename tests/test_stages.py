@@ -77,9 +77,22 @@ def test_results_table_has_every_system(tiny_run):
     md = (tiny_run / "evaluate/results.md").read_text()
     assert "| en-fr | copy |" in md and "tok-BLEU" in md
     manifest = json.loads((tiny_run / "manifest.json").read_text())
-    assert list(manifest["stages"]) == ["prepare", "pretrain", "align", "train", "evaluate"]
+    assert list(manifest["stages"]) == ["prepare", "pretrain", "align", "mine", "train", "evaluate"]
     assert all(v["inputs"] and v["versions"]["fairseq-fixed"] for v in manifest["stages"].values())
     assert (tiny_run / "align/lexicon_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mine_stage_writes_pairs_and_planted_scores(tiny_run):
+    rows = [l.split("\t") for l in (tiny_run / "mine/mined.en-fr.tsv").read_text(encoding="utf-8").splitlines()]
+    assert rows and all(len(r) == 3 and r[1] != r[2] for r in rows)
+    res = json.loads((tiny_run / "mine/results.json").read_text())
+    assert res["mined"] == len(rows)
+    pl = res["planted"]
+    assert pl["planted_pairs"] == 60 and 0 <= pl["correct"] <= pl["mined"]
+    assert pl["precision"] == round(100 * pl["correct"] / pl["mined"], 2)
+    # the mined pairs reached fairseq as warm-start data in both directions
+    assert (tiny_run / "train/mined/train.en-fr.en.bin").exists() and (tiny_run / "train/mined/train.fr-en.fr.bin").exists()
+    assert "mined_loss" in (tiny_run / "train/train.log").read_text()
 
 
 def test_changed_config_reruns_only_that_stage(tiny_run, tmp_path):
@@ -134,7 +147,7 @@ def test_semisupervised_translation_fixed_trains_where_upstream_crashes(tiny_run
 
 def test_mine_cli_writes_scored_tsv(tiny_run, tmp_path):
     out = tmp_path / "mined.tsv"
-    r = unmt("mine", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "--out", out, "--threshold", "0")
+    r = unmt("mine-files", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "--out", out, "--threshold", "0")
     rows = [l.split("\t") for l in out.read_text(encoding="utf-8").splitlines()]
     assert rows and all(len(r) == 3 for r in rows)
     scores = [float(r[0]) for r in rows]
@@ -146,7 +159,8 @@ def test_mine_cli_writes_scored_tsv(tiny_run, tmp_path):
 def test_mine_cli_rejects_empty_pool(tiny_run, tmp_path):
     empty = tmp_path / "empty.fr"
     empty.write_text("")
-    r = unmt("mine", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "--tgt-file", empty, check=False)
+    r = unmt("mine-files", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "--tgt-file", empty,
+             "--out", tmp_path / "x.tsv", check=False)
     assert r.returncode == 2 and "empty" in r.stderr and str(empty) in r.stderr
 
 
@@ -157,7 +171,7 @@ def test_killed_stage_resumes_from_its_last_checkpoint(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     manifest = json.loads((run / "manifest.json").read_text())
-    for stage in ("pretrain", "align", "train", "evaluate"):
+    for stage in ("pretrain", "align", "mine", "train", "evaluate"):
         manifest["stages"].pop(stage)  # as if the run died during pretraining
     (run / "manifest.json").write_text(json.dumps(manifest))
     r = unmt("pretrain", "recipes/tiny.yaml", "--run-dir", run)

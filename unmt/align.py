@@ -1,30 +1,35 @@
-"""Stage 3 — align: unsupervised bilingual lexicon induction (MUSE/VecMap style), faiss for every search.
+"""Stage 3 — align: bilingual lexicon induction from two monolingual embedding spaces (MUSE / VecMap).
 
-Word vectors come from the shared pretrained model: each word's vector is the mean encoder state
-over its occurrences in that language's monolingual text. The two languages never saw each other's
-sentences, so whatever aligns them comes from the joint model plus the steps below:
+Word vectors come from each language's own monolingual text (PPMI+SVD), from the shared LM's
+encoder, or from ``.vec`` files (word2vec/fastText text format). The spaces are normalised (unit,
+centre, unit: VecMap's recipe) and mapped by an orthogonal W found by one of four methods:
 
-1. normalise (unit length, centre, unit length) — VecMap's recipe, removes each language's mean;
-2. seed with identical strings (numbers, names, shared words: free, unsupervised supervision);
-3. iterate: orthogonal Procrustes on the current dictionary -> CSLS mutual nearest neighbours
-   among frequent words -> new dictionary (MUSE's refinement);
-4. report P@1/5/10 on a held-out gold dictionary and the unsupervised selection criterion
-   (mean cosine of CSLS translations of the most frequent words).
+- ``adversarial`` (MUSE, Conneau et al. 2018): a discriminator learns to tell mapped source vectors
+  from target vectors while W learns to fool it (kept orthogonal); then Procrustes refinement;
+- ``vecmap`` (Artetxe et al. 2018): an initial dictionary from each word's *sorted* similarity profile,
+  which an isometry leaves unchanged, then self-learning with stochastic CSLS dictionary induction;
+- ``identical``: identical strings with consistent frequency ranks as seeds, then refinement;
+- ``supervised``: Procrustes on a seed dictionary (the reference point), then refinement.
 
-CSLS(x, y) = 2 cos(x, y) - r_T(y) - r_S(x). For retrieval r_S(x) is constant per query, so
-argmax_y CSLS = argmax_y [2x, -1] . [y, r_T(y)]: an exact inner-product search that faiss does.
+Refinement (MUSE): orthogonal Procrustes on the current dictionary -> mutual CSLS nearest
+neighbours among frequent words -> new dictionary. Every search runs in faiss (``unmt/search.py``).
+Reported: P@1/5/10 on a held-out MUSE-format dictionary and MUSE's unsupervised selection criterion
+(mean cosine of CSLS translations of frequent words) beside the same criterion under a random
+rotation, so an alignment that found nothing says so.
 """
 from __future__ import annotations
 
 import collections
 import re
+import time
 from pathlib import Path
 
-import faiss
 import numpy as np
 
-from unmt.errors import UnmtError
+from unmt.errors import UnmtError, fail
+from unmt.search import csls_retrieve, knn, mean_knn_similarity
 
+UNSUPERVISED = ("identical", "vecmap", "adversarial")
 WORD_RE = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 
 
@@ -115,29 +120,40 @@ def normalise(X: np.ndarray) -> np.ndarray:
     return (X / np.linalg.norm(X, axis=1, keepdims=True).clip(1e-8)).astype(np.float32)
 
 
-# ----------------------------------------------------------------------------- search
-def knn(queries: np.ndarray, base: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact inner-product k-NN with faiss (flat index; GPU if faiss-gpu is installed)."""
-    index = faiss.IndexFlatIP(base.shape[1])
-    if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
-        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
-    index.add(np.ascontiguousarray(base, dtype=np.float32))
-    return index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, base.shape[0]))
+def read_vec(path: Path, max_words: int | None = None) -> tuple[list[str], np.ndarray]:
+    """word2vec/fastText text format: a ``count dim`` header, then ``word v1 ... vdim`` per line
+    (most frequent first, as published vectors are)."""
+    path = Path(path)
+    if not path.exists():
+        raise fail(path, "embedding file not found", "give a .vec file (word2vec/fastText text format)")
+    words, rows = [], []
+    with open(path, encoding="utf-8", errors="strict") as f:
+        try:
+            header = f.readline().split()
+            if len(header) != 2 or not all(x.isdigit() for x in header):
+                raise fail(path, "has no 'count dim' header line", "write it in word2vec/fastText .vec text format")
+            dim = int(header[1])
+            for n, line in enumerate(f, 2):
+                if max_words is not None and len(words) >= max_words:
+                    break
+                parts = line.rstrip("\n").rstrip().split(" ")
+                if len(parts) != dim + 1:
+                    raise fail(path, f"line {n} has {len(parts) - 1} values, the header says {dim}",
+                               "fix or re-export the file")
+                words.append(parts[0])
+                rows.append(np.asarray(parts[1:], dtype=np.float32))
+        except UnicodeDecodeError:
+            raise fail(path, "is not valid UTF-8", "re-encode it, e.g. `iconv -t UTF-8`") from None
+    if len(words) < 10:
+        raise fail(path, f"holds only {len(words)} vectors", "give a vocabulary of at least 10 words")
+    return words, np.stack(rows)
 
 
-def mean_knn_similarity(queries: np.ndarray, base: np.ndarray, k: int = 10) -> np.ndarray:
-    sims, _ = knn(queries, base, k)
-    return sims.mean(axis=1)
+def write_vec(path: Path, words: list[str], vectors: np.ndarray) -> None:
+    from unmt.io import write_lines
 
-
-def csls_retrieve(S: np.ndarray, T: np.ndarray, k: int = 10, topn: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``topn`` targets for every source row by CSLS (exact, via an augmented inner product)."""
-    r_t = mean_knn_similarity(T, S, k)
-    r_s = mean_knn_similarity(S, T, k)
-    queries = np.hstack([2 * S, -np.ones((len(S), 1), dtype=np.float32)])
-    base = np.hstack([T, r_t[:, None].astype(np.float32)])
-    scores, idx = knn(queries, base, topn)
-    return scores - r_s[:, None], idx
+    write_lines(path, [f"{len(words)} {vectors.shape[1]}"] +
+                [w + " " + " ".join(f"{x:.5f}" for x in v) for w, v in zip(words, vectors)])
 
 
 # ----------------------------------------------------------------------------- induction
@@ -207,32 +223,151 @@ def precision_at_k(SW: np.ndarray, T: np.ndarray, gold: dict[int, set[int]], ks=
     return res
 
 
+def criterion_null(S: np.ndarray, T: np.ndarray, seed: int = 0) -> float:
+    """The selection criterion under a random rotation: what 'no alignment at all' scores."""
+    Q, _ = np.linalg.qr(np.random.RandomState(seed).normal(size=(S.shape[1], S.shape[1])))
+    return selection_criterion(S @ Q.astype(np.float32), T)
+
+
+def csls_dictionary(SW: np.ndarray, T: np.ndarray, keep_prob: float, rng, k: int = 10,
+                    candidates: int = 50) -> tuple[np.ndarray, float]:
+    """VecMap's dictionary induction: each word's best CSLS match, both directions (union), where every
+    candidate survives with probability ``keep_prob`` (stochastic dictionary induction, which lets
+    self-learning escape a poor start). The faiss top-``candidates`` stand in for the full row."""
+    pairs, objective = [], []
+    for A, B, flip in ((SW, T, False), (T, SW, True)):
+        scores, idx = csls_retrieve(A, B, k, min(candidates, len(B)))
+        if keep_prob < 1:
+            scores = np.where(rng.random_sample(scores.shape) < keep_prob, scores, -np.inf)
+        best = scores.argmax(1)
+        chosen = idx[np.arange(len(A)), best]
+        objective.append(np.max(scores, axis=1)[np.isfinite(np.max(scores, axis=1))])
+        pairs += [(int(j), i) if flip else (i, int(j)) for i, j in enumerate(chosen)]
+    return np.unique(np.array(pairs, dtype=np.int64), axis=0), float(np.concatenate(objective).mean())
+
+
+def vecmap_init(S: np.ndarray, T: np.ndarray, size: int = 4000, k: int = 10) -> np.ndarray:
+    """Initial dictionary from similarity distributions: under an isometry a word's sorted similarities
+    to the vocabulary are the same in both languages, so matching sorted profiles needs no seed."""
+    n = min(size, len(S), len(T))
+
+    def profile(X):
+        u, s, _ = np.linalg.svd(X[:n], full_matrices=False)
+        sim = (u * s) @ u.T           # (X X^T)^(1/2): VecMap's similarity, less skewed than X X^T
+        sim.sort(axis=1)
+        return normalise(sim)
+
+    ps, pt = profile(S), profile(T)
+    _, fwd = csls_retrieve(ps, pt, k, 1)
+    _, bwd = csls_retrieve(pt, ps, k, 1)
+    pairs = [(i, int(j)) for i, j in enumerate(fwd[:, 0])] + [(int(i), j) for j, i in enumerate(bwd[:, 0])]
+    return np.unique(np.array(pairs, dtype=np.int64), axis=0)
+
+
+def adversarial_init(S: np.ndarray, T: np.ndarray, steps: int = 3000, most_frequent: int = 5000,
+                     batch: int = 32, dis_steps: int = 5, lr: float = 0.1, beta: float = 0.001,
+                     smooth: float = 0.1, hidden: int = 512, seed: int = 0, checks: int = 10) -> np.ndarray:
+    """MUSE's adversarial mapping: W fools a discriminator between S W and T, orthogonalised after each
+    step (W <- (1+b) W - b W W^T W); of ``checks`` snapshots the best by the selection criterion wins."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.RandomState(seed)
+    d = S.shape[1]
+    Xs, Xt = torch.from_numpy(S[:most_frequent]), torch.from_numpy(T[:most_frequent])
+    W = torch.nn.Linear(d, d, bias=False)
+    W.weight.data.copy_(torch.eye(d))
+    D = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(d, hidden), torch.nn.LeakyReLU(0.2),
+                            torch.nn.Linear(hidden, hidden), torch.nn.LeakyReLU(0.2), torch.nn.Linear(hidden, 1))
+    opt_w, opt_d = torch.optim.SGD(W.parameters(), lr=lr), torch.optim.SGD(D.parameters(), lr=lr)
+    bce = torch.nn.BCEWithLogitsLoss()
+    y_dis = torch.tensor([1 - smooth] * batch + [smooth] * batch).unsqueeze(1)  # 1 = "mapped source"
+
+    def batch_pair():
+        return Xs[rng.randint(len(Xs), size=batch)], Xt[rng.randint(len(Xt), size=batch)]
+
+    best, best_W = -np.inf, np.eye(d, dtype=np.float32)
+    for step in range(1, steps + 1):
+        D.train()
+        for _ in range(dis_steps):
+            src, tgt = batch_pair()
+            with torch.no_grad():
+                mapped = W(src)
+            loss = bce(D(torch.cat([mapped, tgt])), y_dis)
+            opt_d.zero_grad()
+            loss.backward()
+            opt_d.step()
+        D.eval()
+        src, tgt = batch_pair()
+        loss = bce(D(torch.cat([W(src), tgt])), 1 - y_dis)  # the mapping wants the labels swapped
+        opt_w.zero_grad()
+        loss.backward()
+        opt_w.step()
+        with torch.no_grad():
+            w = W.weight.data
+            w.copy_((1 + beta) * w - beta * w @ w.t() @ w)
+        if step % max(1, steps // checks) == 0:
+            M = W.weight.data.t().numpy().copy()
+            score = selection_criterion(S @ M, T)
+            if score > best:
+                best, best_W = score, M
+    return best_W.astype(np.float32)
+
+
 def induce_lexicon(S: np.ndarray, T: np.ndarray, src_words: list[str], tgt_words: list[str],
-                   seed: str = "identical", iterations: int = 5, max_rank: int = 5000,
-                   seed_pairs: np.ndarray | None = None, gold=None,
-                   max_rank_ratio: float | None = 2.0) -> tuple[np.ndarray, list[dict]]:
-    """Procrustes + CSLS refinement from a seed dictionary; returns the mapping and per-iteration history."""
+                   method: str = "identical", iterations: int = 5, max_rank: int = 5000,
+                   seed_pairs: np.ndarray | None = None, gold=None, max_rank_ratio: float | None = 2.0,
+                   adversarial_steps: int = 3000, stochastic_interval: int = 10, max_self_learning: int = 100,
+                   seed: int = 0) -> tuple[np.ndarray, list[dict]]:
+    """Map S onto T with ``method``; returns W (S W ~ T) and one history record per iteration."""
     S, T = normalise(S), normalise(T)
-    if seed == "identical":
-        pairs = identical_pairs(src_words, tgt_words, max_rank_ratio)
-    elif seed == "supervised":
-        pairs = seed_pairs
-    else:
-        raise UnmtError(f"unknown seed '{seed}' -- use identical or supervised")
-    if pairs is None or len(pairs) < 2:
-        raise UnmtError(f"seed '{seed}' gives {0 if pairs is None else len(pairs)} pairs -- too few to start Procrustes")
-    history = []
-    W = np.eye(S.shape[1], dtype=np.float32)
-    for it in range(iterations + 1):
-        W = procrustes(S, T, pairs)
+    history: list[dict] = []
+    started = time.time()
+
+    def record(W, pairs, **extra):
         SW = S @ W
-        rec = {"iteration": it, "dictionary_size": int(len(pairs)), "criterion": round(selection_criterion(SW, T), 4)}
+        rec = {"iteration": len(history), "dictionary_size": int(len(pairs)),
+               "criterion": round(selection_criterion(SW, T), 4), "elapsed": round(time.time() - started, 2), **extra}
         if gold is not None:
             rec.update(precision_at_k(SW, T, gold))
         history.append(rec)
+
+    if method == "adversarial":
+        W0 = adversarial_init(S, T, adversarial_steps, min(max_rank, len(S), len(T)), seed=seed)
+        pairs = mutual_csls_pairs(S @ W0, T, max_rank)
+    elif method == "vecmap":
+        pairs = vecmap_init(S, T, min(4000, max_rank))
+    elif method == "identical":
+        pairs = identical_pairs(src_words, tgt_words, max_rank_ratio)
+    elif method == "supervised":
+        pairs = seed_pairs
+    else:
+        raise UnmtError(f"unknown method '{method}' -- use adversarial, vecmap, identical or supervised")
+    if pairs is None or len(pairs) < 2:
+        raise UnmtError(f"method '{method}' starts from {0 if pairs is None else len(pairs)} seed pairs -- "
+                        "too few for Procrustes (try another method, or more text)")
+
+    if method == "vecmap":  # self-learning; keep_prob doubles whenever the objective stalls (VecMap)
+        rng, keep, best, last = np.random.RandomState(seed), 0.1, -np.inf, 0
+        r = min(max_rank, len(S), len(T))
+        for it in range(max_self_learning):
+            W = procrustes(S, T, pairs)
+            pairs, objective = csls_dictionary(S[:r] @ W, T[:r], keep, rng)
+            record(W, pairs, keep_prob=keep, objective=round(objective, 4))
+            if objective > best + 1e-4:
+                best, last = objective, it
+            elif it - last >= stochastic_interval:
+                if keep >= 1:
+                    break
+                keep, last = min(1.0, 2 * keep), it
+        return W, history
+
+    for it in range(iterations + 1):  # MUSE refinement
+        W = procrustes(S, T, pairs)
+        record(W, pairs)
         if it < iterations:
-            new = mutual_csls_pairs(SW, T, max_rank)
-            if seed == "supervised":  # keep the seeds, add what refinement finds
+            new = mutual_csls_pairs(S @ W, T, max_rank)
+            if method == "supervised":  # keep the seeds, add what refinement finds
                 new = np.unique(np.vstack([seed_pairs, new]), axis=0)
             pairs = new if len(new) >= 2 else pairs
     return W, history
@@ -270,26 +405,29 @@ def plot_history(histories: dict[str, list[dict]], path: Path) -> None:
 
 
 def align_stage(cfg, prepare_dir: Path, checkpoint: Path, out_dir: Path) -> dict:
-    """Word vectors from the shared LM -> unsupervised (identical-string seed + refinement) and
-    supervised-Procrustes lexicons in both directions -> P@k, induced dictionaries, table and plot."""
-    from unmt.io import read_lines, write_json, write_lines, write_text
-    from unmt.translate import Translator
+    """Word vectors per language -> every configured unsupervised method, both directions -> the one
+    with the best selection criterion gives the lexicon (no gold data used to choose); supervised
+    Procrustes on the train dictionary beside it as the reference. Writes mapping.S-T.npy,
+    lexicon.S-T.txt, words/vectors per language, results.json/.md and lexicon_curve.png."""
+    emb = {lang: load_vectors(cfg, lang, Path(prepare_dir), checkpoint) for lang in cfg.langs}
+    return align_embeddings(emb, cfg.langs, cfg.dictionary_test, cfg.align, cfg.seed, Path(out_dir))
 
-    a, (src, tgt) = cfg.align, cfg.langs
-    if a.vectors not in ("ppmi", "encoder"):
-        raise UnmtError(f"align.vectors: unknown '{a.vectors}' -- use ppmi or encoder")
-    translator = Translator(checkpoint, prepare_dir) if a.vectors == "encoder" else None
-    emb = {}
-    for lang in (src, tgt):
-        lines = read_lines(Path(prepare_dir) / "text" / f"train.{lang}")[: a.max_lines]
-        if translator is None:
-            emb[lang] = word_vectors_ppmi(lines, a.max_words, a.min_count, a.window, a.dim)
-        else:
-            emb[lang] = word_vectors_from_model(translator, lines, lang, a.max_words, a.min_count)
+
+def align_embeddings(emb: dict, langs, dictionary_test: str | None, a, seed: int, out_dir: Path) -> dict:
+    """The stage's work on two loaded embedding sets ``{lang: (words, vectors)}`` (also `unmt induce-lexicon`)."""
+    from unmt.io import save_array, write_json, write_lines, write_text
+
+    src, tgt = langs
+    unknown = [m for m in a.methods if m not in UNSUPERVISED]
+    if unknown or not a.methods:
+        raise UnmtError(f"align.methods: {unknown or 'empty'} -- choose from {', '.join(UNSUPERVISED)}")
+    for lang in (src, tgt):  # the mine stage builds sentence vectors from these (mapped by mapping.S-T.npy)
+        write_lines(out_dir / f"words.{lang}.txt", emb[lang][0])
+        save_array(out_dir / f"vectors.{lang}.npy", normalise(emb[lang][1]))
     # gold test pairs and supervised seeds, read once in the src->tgt direction; tgt->src inverts them
     gold, seeds = {}, {}
-    if cfg.dictionary_test:
-        test_dict = Path(cfg.dictionary_test)
+    if dictionary_test:
+        test_dict = Path(dictionary_test)
         train_dict = test_dict.with_name(test_dict.name.replace(".test.", ".train."))
         g, _ = read_dictionary(test_dict, emb[src][0], emb[tgt][0])
         gold = {(src, tgt): g, (tgt, src): _invert(g)}
@@ -297,29 +435,57 @@ def align_stage(cfg, prepare_dir: Path, checkpoint: Path, out_dir: Path) -> dict
             tr, _ = read_dictionary(train_dict, emb[src][0], emb[tgt][0])
             for key, d in (((src, tgt), tr), ((tgt, src), _invert(tr))):
                 seeds[key] = np.array([(i, j) for i, js in d.items() for j in js], dtype=np.int64).reshape(-1, 2)
+    options = dict(iterations=a.iterations, max_rank=a.max_rank, max_rank_ratio=a.max_rank_ratio,
+                   adversarial_steps=a.adversarial_steps, stochastic_interval=a.stochastic_interval, seed=seed)
     results, histories = {}, {}
     for s, t in ((src, tgt), (tgt, src)):
         (sw, S), (tw, T) = emb[s], emb[t]
-        W, hist = induce_lexicon(S, T, sw, tw, "identical", a.iterations, a.max_rank, gold=gold.get((s, t)),
-                                 max_rank_ratio=a.max_rank_ratio)
-        histories[f"{s}-{t} unsupervised"] = hist
-        lexicon = lexicon_from_mapping(S, T, W, sw, tw)
-        np.save(out_dir / f"mapping.{s}-{t}.npy", W)
+        rec = {"vocab": {s: len(sw), t: len(tw)}, "identical_seed_pairs": int(len(identical_pairs(sw, tw, a.max_rank_ratio))),
+               "criterion_random_rotation": round(criterion_null(normalise(S), normalise(T)), 4), "methods": {}}
+        mappings = {}
+        for method in a.methods:
+            started = time.time()
+            W, hist = induce_lexicon(S, T, sw, tw, method, gold=gold.get((s, t)), **options)
+            mappings[method] = W
+            histories[f"{s}-{t} {method}"] = hist
+            rec["methods"][method] = {**hist[-1], "seconds": round(time.time() - started, 1), "history": hist}
+        selected = max(mappings, key=lambda m: rec["methods"][m]["criterion"])
+        rec["selected"] = selected
+        save_array(out_dir / f"mapping.{s}-{t}.npy", mappings[selected])
+        lexicon = lexicon_from_mapping(S, T, mappings[selected], sw, tw)
         write_lines(out_dir / f"lexicon.{s}-{t}.txt", (f"{w} {v}" for w, v in lexicon.items()))
-        rec = {"unsupervised": hist[-1], "history": hist,
-               "identical_seed_pairs": int(len(identical_pairs(sw, tw, a.max_rank_ratio))),
-               "vocab": {s: len(sw), t: len(tw)}}
         if (s, t) in gold:
             rec["no_mapping"] = precision_at_k(normalise(S), normalise(T), gold[(s, t)])
             if len(seeds.get((s, t), ())) >= 2:
-                _, hsup = induce_lexicon(S, T, sw, tw, "supervised", 0, a.max_rank, seed_pairs=seeds[(s, t)],
-                                         gold=gold[(s, t)])
-                rec["supervised_procrustes"] = hsup[-1]
+                for name, its in (("supervised_procrustes", 0), ("supervised_refined", a.iterations)):
+                    _, hsup = induce_lexicon(S, T, sw, tw, "supervised", seed_pairs=seeds[(s, t)], gold=gold[(s, t)],
+                                             **{**options, "iterations": its})
+                    rec[name] = hsup[-1]
         results[f"{s}-{t}"] = rec
     plot_history(histories, out_dir / "lexicon_curve.png")
     write_json(out_dir / "results.json", results)
     write_text(out_dir / "results.md", lexicon_table(results))
-    return results
+    return {pair: {"selected": r["selected"], **{k: v for k, v in r["methods"][r["selected"]].items()
+                                                  if k.startswith("p@")}} for pair, r in results.items()}
+
+
+def load_vectors(cfg, lang: str, prepare_dir: Path, checkpoint: Path | None) -> tuple[list[str], np.ndarray]:
+    from unmt.io import read_lines
+
+    a = cfg.align
+    if a.vectors == "vec":
+        path = Path(a.vec_files.get(lang, "")) if a.vec_files else None
+        if not path:
+            raise UnmtError(f"align.vectors is 'vec' but align.vec_files has no file for '{lang}' -- add {lang}: PATH.vec")
+        return read_vec(path, a.max_words)
+    lines = read_lines(Path(prepare_dir) / "text" / f"train.{lang}")[: a.max_lines]
+    if a.vectors == "ppmi":
+        return word_vectors_ppmi(lines, a.max_words, a.min_count, a.window, a.dim)
+    if a.vectors == "encoder":
+        from unmt.translate import Translator
+
+        return word_vectors_from_model(Translator(checkpoint, prepare_dir), lines, lang, a.max_words, a.min_count)
+    raise UnmtError(f"align.vectors: unknown '{a.vectors}' -- use ppmi, encoder or vec")
 
 
 def _invert(gold: dict[int, set[int]]) -> dict[int, set[int]]:
@@ -333,9 +499,13 @@ def _invert(gold: dict[int, set[int]]) -> dict[int, set[int]]:
 def lexicon_table(results: dict) -> str:
     rows = ["| direction | method | P@1 | P@5 | P@10 | words | criterion |", "|---|---|---|---|---|---|---|"]
     for pair, rec in results.items():
-        for method in ("no_mapping", "unsupervised", "supervised_procrustes"):
-            r = rec.get(method)
+        entries = [("no mapping", rec.get("no_mapping"))]
+        entries += [(m + (" (selected)" if m == rec["selected"] else ""), r) for m, r in rec["methods"].items()]
+        entries += [("supervised Procrustes", rec.get("supervised_procrustes")),
+                    ("supervised + refinement", rec.get("supervised_refined"))]
+        for name, r in entries:
             if r:
-                rows.append(f"| {pair} | {method} | {r.get('p@1', '-')} | {r.get('p@5', '-')} | {r.get('p@10', '-')} "
+                rows.append(f"| {pair} | {name} | {r.get('p@1', '-')} | {r.get('p@5', '-')} | {r.get('p@10', '-')} "
                             f"| {r.get('evaluated_words', '-')} | {r.get('criterion', '-')} |")
-    return "\n".join(rows) + "\n"
+    nulls = ", ".join(f"{p} {r['criterion_random_rotation']}" for p, r in results.items())
+    return "\n".join(rows) + f"\n\nSelection criterion under a random rotation (no alignment): {nulls}.\n"

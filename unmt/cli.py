@@ -57,7 +57,7 @@ run_dir_opt = click.option("--run-dir", type=click.Path(file_okay=False, path_ty
 @click.group()
 @click.version_option(package_name="unmt")
 def main():
-    """Unsupervised machine translation from monolingual text: prepare -> pretrain -> align -> train -> evaluate."""
+    """Unsupervised machine translation from monolingual text: prepare -> pretrain -> align -> mine -> train -> evaluate."""
     import signal
 
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -96,6 +96,7 @@ def _stage_command(name, doc):
 _stage_command("prepare", "Normalise the corpus, train the joint SentencePiece model, write fairseq binaries.")
 _stage_command("pretrain", "Pretrain the shared denoising LM on both languages (fairseq).")
 _stage_command("align", "Induce a bilingual lexicon from the shared LM's word vectors (faiss, CSLS, Procrustes).")
+_stage_command("mine", "Mine sentence pairs from the two training pools (margin scoring over faiss k-NN).")
 _stage_command("train", "Train UNMT: denoising + online back-translation in both directions (fairseq).")
 _stage_command("evaluate", "Translate the test set both ways and score it against copy and word-by-word baselines.")
 
@@ -105,7 +106,7 @@ _stage_command("evaluate", "Translate the test set both ways and score it agains
 @click.option("--src", required=True, help="Source language code (e.g. en).")
 @click.option("--tgt", required=True, help="Target language code (e.g. fr).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Default: RUN_DIR/train/checkpoint_last.pt.")
+              help="Default: the last round's RUN_DIR/train*/checkpoint_last.pt.")
 @click.option("-i", "--input", "input_", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Input file (default: stdin).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -120,7 +121,9 @@ def translate(run_dir, src, tgt, checkpoint, input_, output, beam):
     lines = read_lines(input_, "input") if input_ else [l.rstrip("\n") for l in sys.stdin]
     if input_ is None and not any(l.strip() for l in lines):
         raise UnmtError("stdin: input is empty -- pipe sentences in, one per line, or pass -i FILE")
-    tr = Translator(checkpoint or run_dir / "train/checkpoint_last.pt", run_dir / "prepare", beam=beam)
+    from unmt.pipeline import latest_checkpoint
+
+    tr = Translator(checkpoint or latest_checkpoint(run_dir), run_dir / "prepare", beam=beam)
     hyps = tr.translate(lines, src, tgt)
     if output:
         write_lines(output, hyps)
@@ -163,33 +166,74 @@ def evaluate(hyp, ref, lang, recipe, run_dir, as_json):
                    f"tok-BLEU {s['tok_bleu']:.2f}  ({s['tok_bleu_signature']})")
 
 
-@main.command()
-@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@main.command(name="induce-lexicon")
+@click.option("--src-vec", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Source embeddings, word2vec/fastText .vec text format (most frequent words first).")
+@click.option("--tgt-vec", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--src", default="src", show_default=True, help="Source language code (names the outputs).")
+@click.option("--tgt", default="tgt", show_default=True)
+@click.option("--dict-test", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="MUSE-format test dictionary 'src tgt' per line; a sibling *.train.* file gives supervised seeds.")
+@click.option("--methods", default="identical,vecmap,adversarial", show_default=True,
+              help="Comma-separated unsupervised methods; the best selection criterion gives the lexicon.")
+@click.option("--max-words", default=50000, show_default=True)
+@click.option("--iterations", default=5, show_default=True, help="Refinement iterations.")
+@click.option("--max-rank", default=15000, show_default=True, help="Refinement dictionary among this many words.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
+@clean_errors
+def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, max_words, iterations, max_rank, out):
+    """Induce a bilingual lexicon from two embedding files (MUSE/VecMap methods, faiss CSLS)."""
+    from unmt.align import align_embeddings, read_vec
+    from unmt.config import AlignConfig
+
+    if src == tgt:
+        raise UnmtError(f"--src and --tgt are both '{src}' -- give two language codes")
+    a = AlignConfig(methods=[m for m in methods.split(",") if m], iterations=iterations, max_rank=max_rank)
+    emb = {src: read_vec(src_vec, max_words), tgt: read_vec(tgt_vec, max_words)}
+    if emb[src][1].shape[1] != emb[tgt][1].shape[1]:
+        raise UnmtError(f"{tgt_vec}: has {emb[tgt][1].shape[1]}-d vectors but {src_vec} has {emb[src][1].shape[1]}-d "
+                        "-- orthogonal mapping needs the same dimension")
+    out.mkdir(parents=True, exist_ok=True)
+    res = align_embeddings(emb, (src, tgt), str(dict_test) if dict_test else None, a, 1, out)
+    click.echo((out / "results.md").read_text())
+    click.echo(f"selected: {res} -> {out}")
+
+
+@main.command(name="mine-files")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A run whose align (lexicon encoder) or pretrain/train (model encoder) stage is done.")
 @click.option("--src", required=True)
 @click.option("--tgt", required=True)
 @click.option("--src-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Source pool (default: RUN_DIR/prepare/text/train.SRC).")
 @click.option("--tgt-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Target pool (default: RUN_DIR/prepare/text/train.TGT).")
+@click.option("--encoder", type=click.Choice(["lexicon", "model"]), default="lexicon", show_default=True)
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Encoder to embed with (default: RUN_DIR/pretrain/checkpoint_last.pt).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Mined TSV (default: RUN_DIR/mine/mined.SRC-TGT.tsv).")
+              help="Model encoder to embed with (default: RUN_DIR/pretrain/checkpoint_last.pt).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Mined TSV.")
 @click.option("-k", default=4, show_default=True)
-@click.option("--mode", type=click.Choice(["forward", "backward", "max", "intersect"]), default="intersect")
-@click.option("--threshold", default=1.05, show_default=True, help="Minimum ratio margin.")
+@click.option("--mode", type=click.Choice(["forward", "backward", "max", "intersect"]), default="intersect",
+              show_default=True)
+@click.option("--threshold", default=1.0, show_default=True, help="Minimum ratio margin.")
 @clean_errors
-def mine(run_dir, src, tgt, src_file, tgt_file, checkpoint, out, k, mode, threshold):
-    """Mine sentence pairs from the two monolingual pools with margin scoring over faiss k-NN."""
-    from unmt.io import read_lines
-    from unmt.mine import mine_bitext
-    from unmt.translate import Translator
+def mine_files(run_dir, src, tgt, src_file, tgt_file, encoder, checkpoint, out, k, mode, threshold):
+    """Mine sentence pairs between any two files with a run's encoder (score<TAB>src<TAB>tgt, best first)."""
+    from unmt.config import MineConfig
+    from unmt.io import read_lines, write_lines
+    from unmt.mine import LexicalEncoder, embed_sentences, mine_pools
 
-    tr = Translator(checkpoint or run_dir / "pretrain/checkpoint_last.pt", run_dir / "prepare")
     s = read_lines(src_file or run_dir / f"prepare/text/train.{src}", "source pool")
     t = read_lines(tgt_file or run_dir / f"prepare/text/train.{tgt}", "target pool")
-    out = out or run_dir / f"mine/mined.{src}-{tgt}.tsv"
-    n = mine_bitext(tr, s, t, src, tgt, out, k, mode, threshold)
+    if encoder == "lexicon":
+        encode = LexicalEncoder(run_dir / "align", src, tgt, {src: s, tgt: t}).encode
+    else:
+        from unmt.translate import Translator
+
+        tr = Translator(checkpoint or run_dir / "pretrain/checkpoint_last.pt", run_dir / "prepare")
+        encode = lambda lines, lang: embed_sentences(tr, lines, lang)  # noqa: E731
+    pairs = mine_pools(encode, s, t, src, tgt, MineConfig(k=k, mode=mode, threshold=threshold))
+    n = write_lines(out, (f"{sc:.4f}\t{s[i]}\t{t[j]}" for sc, i, j in pairs))
     click.echo(f"mined {n} pairs -> {out}")
 
 

@@ -48,7 +48,10 @@ class PretrainConfig:
 
 @dataclass
 class AlignConfig:
-    vectors: str = "ppmi"                   # ppmi: monolingual PPMI+SVD per language; encoder: shared-LM states
+    vectors: str = "ppmi"                   # ppmi: monolingual PPMI+SVD per language; encoder: shared-LM states;
+    vec_files: dict[str, str] | None = None  # vec: {lang: path.vec} in word2vec/fastText text format
+    # unsupervised methods to run (identical, vecmap, adversarial); the best selection criterion gives the lexicon
+    methods: list[str] = field(default_factory=lambda: ["identical"])
     max_words: int = 10000
     min_count: int = 2
     window: int = 5
@@ -57,6 +60,26 @@ class AlignConfig:
     iterations: int = 5
     max_rank: int = 3000                    # refinement dictionary is built among the most frequent words
     max_rank_ratio: float = 2.0             # identical-string seeds must have similar frequency ranks
+    adversarial_steps: int = 3000
+    stochastic_interval: int = 10           # VecMap: self-learning iterations without gain before keep_prob doubles
+
+
+@dataclass
+class MineConfig:
+    """Margin-scored mining of the two training pools (unmt/mine.py); the pairs warm-start ``train``."""
+    encoder: str = "lexicon"                # lexicon: aligned word vectors + translated tokens; model: LM encoder
+    token_weight: float = 0.3               # share of the hashed translated-token part in a lexicon vector
+    k: int = 4
+    mode: str = "intersect"                 # forward | backward | max | intersect
+    index: str = "auto"                     # faiss: auto (exact up to 200k sentences, IVF above) | flat | ivf | ivfpq
+    threshold: float = 1.0                  # minimum ratio margin
+    min_tokens: int = 3
+    max_length_ratio: float = 2.0
+    max_pairs: int | None = None
+    planted_filler: int = 5000              # unrelated sentences per language around the planted dev pairs
+    rounds: int = 1                         # CRISS-style: >1 re-encodes with the trained model and mines again
+    later_encoder: str = "model"            # encoder for rounds 2+ (the previous round's translation model)
+    round_minutes: float | None = 10        # fine-tuning budget of each round after the first
 
 
 @dataclass
@@ -74,8 +97,11 @@ class TrainConfig:
     word_dropout: float = 0.1
     word_blank: float = 0.1
     init_from_pretrain: bool = True
-    warm_start: str = "wbw"                 # "wbw": pseudo-parallel word-by-word pairs from the align lexicon; "none"
+    # pseudo-parallel warm start: "wbw" (word-by-word translations from the align lexicon), "mined"
+    # (the mine stage's pairs, both directions), "wbw+mined", or "none"
+    warm_start: str = "wbw+mined"
     lambda_warm: str = "0:1,500:0.1"
+    lambda_mined: str = "1"
     validate_interval_updates: int = 400
 
 
@@ -98,6 +124,7 @@ class RecipeConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
+    mine: MineConfig = field(default_factory=MineConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
 
@@ -111,6 +138,7 @@ PRESETS: dict[str, dict] = {
         "model": {"layers": 1, "dim": 64, "ffn_dim": 128, "heads": 2, "dropout": 0.0},
         "pretrain": {"max_update": 12, "warmup_updates": 4, "max_tokens": 800, "max_minutes": None},
         "align": {"max_words": 500, "iterations": 2, "max_rank": 300, "dim": 50},
+        "mine": {"planted_filler": 200, "threshold": 0.0},
         "train": {"max_update": 6, "warmup_updates": 2, "max_tokens": 400, "lambda_dae": "1", "lambda_bt": "1",
                   "max_minutes": None,
                   "validate_interval_updates": 0},

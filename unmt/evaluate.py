@@ -45,7 +45,8 @@ def evaluate_run(cfg, prepare_dir: Path, checkpoint: Path, align_dir: Path | Non
         results["directions"][f"{s}-{t}"] = scores
     if align_dir and (Path(align_dir) / "results.json").exists():
         lex = json.loads((Path(align_dir) / "results.json").read_text())
-        results["lexicon_p@1"] = {d: r["unsupervised"].get("p@1") for d, r in lex.items()}
+        results["lexicon_p@1"] = {d: r["methods"][r["selected"]].get("p@1") for d, r in lex.items()}
+        results["lexicon_method"] = {d: r["selected"] for d, r in lex.items()}
     write_json(out_dir / "results.json", results)
     write_text(out_dir / "results.md", results_table(results))
     return results
@@ -62,6 +63,7 @@ def results_table(results: dict) -> str:
     out += f"\n{results['test_sentences']} test sentences per direction. Signatures: BLEU `{sig[0]}`, chrF `{sig[1]}`; " \
            "tok-BLEU = BLEU on Moses-tokenized text (multi-bleu style, for comparison with papers).\n"
     if "lexicon_p@1" in results:
+        method = results.get("lexicon_method", {})
         out += "\nLexicon induction P@1 (CSLS, unsupervised, test dictionary): " + ", ".join(
-            f"{d} {p}" for d, p in results["lexicon_p@1"].items()) + "\n"
+            f"{d} {p}" + (f" ({method[d]})" if d in method else "") for d, p in results["lexicon_p@1"].items()) + "\n"
     return out

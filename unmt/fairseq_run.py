@@ -64,7 +64,7 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], restore: Path
     cmd = [sys.executable, "-m", "fairseq_cli.train", str(data), "--user-dir", str(PLUGIN),
            "--save-dir", str(save_dir), "--num-workers", "0", "--log-format", "simple", "--log-interval", "25",
            "--no-epoch-checkpoints", "--save-interval-updates", "100", "--keep-interval-updates", "1",
-           "--skip-invalid-size-inputs-valid-test"] + args + resume
+           "--skip-invalid-size-inputs-valid-test", "--max-valid-steps", "20"] + args + resume
     (save_dir / "command.txt").write_text(shlex.join(cmd) + "\n")
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1",
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)))

@@ -1,21 +1,83 @@
 """Stage 4 — mine: margin-scored bitext mining between the two monolingual pools (Artetxe & Schwenk 2019).
 
-Sentences are embedded with the shared LM's encoder (mean-pooled, unit length), k-NN is searched
-both ways with faiss, and each candidate pair is scored by the ratio margin
+Every sentence becomes a unit vector, k-NN is searched both ways with faiss, and each candidate pair
+is scored by the ratio margin
     margin(x, y) = cos(x, y) / ( (sum_{z in NN_k(x)} cos(x, z) + sum_{z in NN_k(y)} cos(y, z)) / 2k ),
-which discounts "hub" sentences that are close to everything. Output: TSV ``score<TAB>src<TAB>tgt``.
+which discounts "hub" sentences that are close to everything. Output: TSV ``score<TAB>src<TAB>tgt``,
+which ``unmt train`` reads as warm-start pairs.
+
+Two sentence encoders, neither trained on parallel data:
+- ``lexicon`` (round 1): the IDF-weighted mean of the word vectors the align stage mapped into one
+  space, beside a hashed IDF bag of tokens in which source words are replaced by their induced
+  translation (numbers, names and code then match as themselves);
+- ``model``: the shared LM's (or the UNMT model's) encoder states, mean-pooled — CRISS's encoder,
+  which gets better as translation training makes the encoder language-neutral.
 """
 from __future__ import annotations
 
+import collections
+import math
+import random
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from unmt.align import knn
+from unmt.align import TOKEN_RE
+from unmt.search import knn
 from unmt.errors import UnmtError
+
+HASH_DIM = 4096
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    return (X / np.linalg.norm(X, axis=1, keepdims=True).clip(1e-8)).astype(np.float32)
+
+
+class LexicalEncoder:
+    """Sentence vectors from the align stage's outputs (words.L.txt, vectors.L.npy, mapping and lexicon)."""
+
+    def __init__(self, align_dir: Path, src: str, tgt: str, train: dict[str, list[str]], token_weight: float = 0.3):
+        from unmt.evaluate import read_lexicon
+        from unmt.io import read_lines
+
+        align_dir = Path(align_dir)
+        self.src, self.token_weight = src, token_weight
+        self.lexicon = read_lexicon(align_dir / f"lexicon.{src}-{tgt}.txt")
+        self.vectors, self.idf = {}, {}
+        for lang in (src, tgt):
+            words = read_lines(align_dir / f"words.{lang}.txt", "align word list")
+            V = np.load(align_dir / f"vectors.{lang}.npy")
+            if lang == src:
+                V = V @ np.load(align_dir / f"mapping.{src}-{tgt}.npy")
+            self.vectors[lang] = ({w: i for i, w in enumerate(words)}, V)
+            df = collections.Counter(w for line in train[lang] for w in set(self.tokens(line, lang, False)))
+            n = len(train[lang])
+            self.idf[lang] = collections.defaultdict(lambda n=n: math.log(n), {w: math.log(n / c) for w, c in df.items()})
+
+    def tokens(self, line: str, lang: str, translate: bool = True) -> list[str]:
+        toks = TOKEN_RE.findall(line.lower())
+        return [self.lexicon.get(w, w) for w in toks] if translate and lang == self.src else toks
+
+    def encode(self, lines: list[str], lang: str) -> np.ndarray:
+        index, V = self.vectors[lang]
+        idf = self.idf[lang]
+        dense = np.zeros((len(lines), V.shape[1]), np.float32)
+        hashed = np.zeros((len(lines), HASH_DIM), np.float32)
+        for n, line in enumerate(lines):
+            words = self.tokens(line, lang, False)
+            for w, shown in zip(words, self.tokens(line, lang)):
+                weight = idf[w]
+                if w in index:
+                    dense[n] += weight * V[index[w]]
+                h = zlib.crc32(shown.encode("utf-8"))  # signed feature hashing: collisions cancel on average
+                hashed[n, h % HASH_DIM] += weight if (h >> 16) & 1 else -weight
+        a = self.token_weight
+        return _unit(np.hstack([math.sqrt(1 - a) * _unit(dense), math.sqrt(a) * _unit(hashed)]))
 
 
 def embed_sentences(translator, lines: list[str], lang: str, batch_size: int = 64, progress=None) -> np.ndarray:
+    """Mean-pooled encoder states (language tag excluded), unit length."""
     import torch
     from fairseq.data import data_utils
 
@@ -37,17 +99,20 @@ def embed_sentences(translator, lines: list[str], lang: str, batch_size: int = 6
     return np.concatenate(out).astype(np.float32)
 
 
-def margin_mine(X: np.ndarray, Y: np.ndarray, k: int = 4, mode: str = "max", threshold: float = 1.0):
-    """Return [(score, i, j)] mined pairs, best first. mode: forward | backward | max | intersect."""
+def margin_mine(X: np.ndarray, Y: np.ndarray, k: int = 4, mode: str = "max", threshold: float = 1.0,
+                index: str = "auto"):
+    """Return [(score, i, j)] mined pairs, best first. mode: forward | backward | max | intersect;
+    index: faiss index kind (auto = exact for pools up to 200k sentences, IVF above)."""
     if len(X) == 0 or len(Y) == 0:
         raise UnmtError("mining needs two non-empty pools -- give sentences in both languages")
     k = min(k, len(X), len(Y))
-    sx, ix = knn(X, Y, k)  # forward neighbours
-    sy, iy = knn(Y, X, k)  # backward neighbours
+    sx, ix = knn(X, Y, k, index)  # forward neighbours
+    sy, iy = knn(Y, X, k, index)  # backward neighbours
     rx, ry = sx.mean(1), sy.mean(1)
-    # ratio margin of every neighbour, from the cosines faiss already returned
-    mf = sx / ((rx[:, None] + ry[ix]) / 2)
-    mb = sy / ((ry[:, None] + rx[iy]) / 2)
+    # ratio margin of every neighbour, from the cosines faiss already returned (a sentence with no
+    # known word is a zero vector: its margin is 0, not 0/0)
+    mf = sx / np.maximum((rx[:, None] + ry[ix]) / 2, 1e-6)
+    mb = sy / np.maximum((ry[:, None] + rx[iy]) / 2, 1e-6)
     af, ab = mf.argmax(1), mb.argmax(1)
     best_f = {i: (float(mf[i, af[i]]), int(ix[i, af[i]])) for i in range(len(X))}
     best_b = {j: (float(mb[j, ab[j]]), int(iy[j, ab[j]])) for j in range(len(Y))}
@@ -72,10 +137,83 @@ def margin_mine(X: np.ndarray, Y: np.ndarray, k: int = 4, mode: str = "max", thr
     return out
 
 
-def mine_bitext(translator, src_lines, tgt_lines, src, tgt, out: Path, k=4, mode="max", threshold=1.0) -> int:
-    from unmt.io import write_lines
+def plausible_pair(a: str, b: str, min_tokens: int = 3, max_length_ratio: float = 2.0) -> bool:
+    """Drop what margin scoring cannot judge: identical lines (code, names), fragments, length mismatches."""
+    na, nb = len(TOKEN_RE.findall(a)), len(TOKEN_RE.findall(b))
+    return (a != b and min(na, nb) >= min_tokens and max(na, nb) <= max_length_ratio * min(na, nb))
 
-    X = embed_sentences(translator, src_lines, src)
-    Y = embed_sentences(translator, tgt_lines, tgt)
-    pairs = margin_mine(X, Y, k, mode, threshold)
-    return write_lines(out, (f"{s:.4f}\t{src_lines[i]}\t{tgt_lines[j]}" for s, i, j in pairs))
+
+def mine_pools(encode, src_lines, tgt_lines, src, tgt, m) -> list[tuple[float, int, int]]:
+    X, Y = encode(src_lines, src), encode(tgt_lines, tgt)
+    pairs = margin_mine(X, Y, m.k, m.mode, m.threshold, m.index)
+    kept = [p for p in pairs if plausible_pair(src_lines[p[1]], tgt_lines[p[2]], m.min_tokens, m.max_length_ratio)]
+    return kept[: m.max_pairs] if m.max_pairs else kept
+
+
+def planted_eval(encode, pools: dict[str, list[str]], dev: dict[str, list[str]], src, tgt, m, seed=1) -> dict:
+    """BUCC-style: hide the aligned dev pairs among unrelated training sentences, mine, and score
+    precision/recall/F1 of recovering them (every other mined pair counts against precision)."""
+    rng = random.Random(seed)
+    filler = {l: rng.sample(pools[l], min(m.planted_filler, len(pools[l]))) for l in (src, tgt)}
+    n = len(dev[src])
+    where = {}
+    lines = {}
+    for l in (src, tgt):
+        items = [(line, None) for line in filler[l]] + [(line, i) for i, line in enumerate(dev[l])]
+        rng.shuffle(items)
+        lines[l] = [line for line, _ in items]
+        where[l] = {i: pos for pos, (_, i) in enumerate(items) if i is not None}
+    gold = {(where[src][i], where[tgt][i]) for i in range(n)}
+    mined = {(i, j) for _, i, j in mine_pools(encode, lines[src], lines[tgt], src, tgt, m)}
+    hit = len(mined & gold)
+    p = hit / len(mined) if mined else 0.0
+    r = hit / len(gold)
+    return {"planted_pairs": n, "filler_per_language": len(filler[src]), "mined": len(mined), "correct": hit,
+            "precision": round(100 * p, 2), "recall": round(100 * r, 2),
+            "f1": round(200 * p * r / (p + r), 2) if hit else 0.0}
+
+
+def mine_stage(cfg, prepare_dir: Path, align_dir: Path, out_dir: Path, checkpoint: Path | None = None,
+               encoder: str | None = None) -> dict:
+    """Mine the training pools -> mined.SRC-TGT.tsv; score the miner on planted dev pairs -> results.json/md."""
+    from unmt.io import read_lines, write_json, write_lines, write_text
+
+    m, (src, tgt) = cfg.mine, cfg.langs
+    encoder = encoder or m.encoder
+    text = Path(prepare_dir) / "text"
+    pools = {l: read_lines(text / f"train.{l}", "training pool") for l in (src, tgt)}
+    dev = {l: read_lines(text / f"dev.{l}", "dev set") for l in (src, tgt)}
+    if encoder == "lexicon":
+        encode = LexicalEncoder(align_dir, src, tgt, pools, m.token_weight).encode
+    elif encoder == "model":
+        from unmt.translate import Translator
+
+        translator = Translator(checkpoint, prepare_dir)
+        encode = lambda lines, lang: embed_sentences(translator, lines, lang)  # noqa: E731
+    else:
+        raise UnmtError(f"mine encoder: unknown '{encoder}' -- use lexicon or model")
+    pairs = mine_pools(encode, pools[src], pools[tgt], src, tgt, m)
+    write_lines(Path(out_dir) / f"mined.{src}-{tgt}.tsv",
+                (f"{s:.4f}\t{pools[src][i]}\t{pools[tgt][j]}" for s, i, j in pairs))
+    res = {"encoder": encoder, "pool": {src: len(pools[src]), tgt: len(pools[tgt])}, "mined": len(pairs),
+           "planted": planted_eval(encode, pools, dev, src, tgt, m, cfg.seed)}
+    write_json(Path(out_dir) / "results.json", res)
+    pl = res["planted"]
+    write_text(Path(out_dir) / "results.md",
+               "| encoder | mined pairs | planted | P | R | F1 |\n|---|---|---|---|---|---|\n"
+               f"| {encoder} | {len(pairs)} | {pl['planted_pairs']} | {pl['precision']} | {pl['recall']} "
+               f"| {pl['f1']} |\n")
+    return res
+
+
+def read_mined(path: Path) -> tuple[list[str], list[str]]:
+    from unmt.io import read_lines
+
+    src, tgt = [], []
+    for n, line in enumerate(read_lines(path, "mined bitext"), 1):
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise UnmtError(f"{path}:{n}: expected 'score<TAB>source<TAB>target' -- write it with `unmt mine`")
+        src.append(parts[1])
+        tgt.append(parts[2])
+    return src, tgt

@@ -1,6 +1,6 @@
 """The recipe runner: each stage reads files, writes files, and is recorded in ``manifest.json``.
 
-    prepare -> pretrain -> align -> train -> evaluate          (mine is available as its own command)
+    prepare -> pretrain -> align -> mine -> train [-> mine2 -> train2 ...] -> evaluate
 
 A stage whose outputs exist and whose inputs (sha256) and config are unchanged is skipped. A stage
 that was killed has no manifest record and is simply run again; fairseq stages resume from their
@@ -17,7 +17,14 @@ import click
 from unmt.config import to_dict
 from unmt.manifest import Manifest
 
-STAGES = ("prepare", "pretrain", "align", "train", "evaluate")
+STAGES = ("prepare", "pretrain", "align", "mine", "train", "evaluate")
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The last mining round's translation model (train, train2, ...), for translate/evaluate defaults."""
+    rounds = sorted((int(p.name[5:] or 1), p) for p in Path(run_dir).glob("train*")
+                    if p.is_dir() and p.name[5:] in ("",) + tuple(str(i) for i in range(2, 100)))
+    return (rounds[-1][1] if rounds else Path(run_dir) / "train") / "checkpoint_last.pt"
 
 
 class Run:
@@ -72,34 +79,78 @@ class Run:
                     lambda: align_stage(c, self.path("prepare"), self.path("pretrain/checkpoint_last.pt"),
                                         self.path("align")))
 
-    def train(self):
+    # Mining rounds (CRISS): round 1 mines with ``mine.encoder`` and trains from the pretrained LM;
+    # round r > 1 re-encodes with round r-1's translation model, mines again and fine-tunes that model.
+    # Each round is its own pair of stages in the manifest: mine, train, mine2, train2, ...
+    @staticmethod
+    def _round_name(stage: str, rnd: int) -> str:
+        return stage if rnd == 1 else f"{stage}{rnd}"
+
+    def last_train(self) -> Path:
+        rounds = self.cfg.mine.rounds if "mined" in self.cfg.train.warm_start else 1
+        return self.path(self._round_name("train", rounds), "checkpoint_last.pt")
+
+    def mine(self, rnd: int = 1):
+        from unmt.mine import mine_stage
+
+        c = self.cfg
+        s, t = c.langs
+        name = self._round_name("mine", rnd)
+        encoder = c.mine.encoder if rnd == 1 else c.mine.later_encoder
+        checkpoint = self.path("pretrain/checkpoint_last.pt") if rnd == 1 else \
+            self.path(self._round_name("train", rnd - 1), "checkpoint_last.pt")
+        inputs = [self.path("prepare/text"), self.path("align", f"lexicon.{s}-{t}.txt"),
+                  self.path("align", f"mapping.{s}-{t}.npy")] + ([checkpoint] if encoder != "lexicon" else [])
+        conf = {k: v for k, v in to_dict(c.mine).items() if k not in ("rounds", "round_minutes")}
+        self._stage(name, inputs, {"langs": list(c.langs), "seed": c.seed, "round": rnd, **conf},
+                    [self.path(name, f"mined.{s}-{t}.tsv"), self.path(name, "results.json")],
+                    lambda: mine_stage(c, self.path("prepare"), self.path("align"), self.path(name), checkpoint,
+                                       encoder))
+
+    def train(self, rnd: int = 1):
         from unmt.train import train
 
         c = self.cfg
+        name = self._round_name("train", rnd)
         conf = {"langs": list(c.langs), "seed": c.seed, "model": to_dict(c.model), **to_dict(c.train)}
-        inputs = [self.path("prepare/bin")] + ([self.path("pretrain/checkpoint_last.pt")]
-                                               if c.train.init_from_pretrain else [])
-        if c.train.warm_start == "wbw":
+        restore = self.path("pretrain/checkpoint_last.pt") if rnd == 1 else \
+            self.path(self._round_name("train", rnd - 1), "checkpoint_last.pt")
+        inputs = [self.path("prepare/bin")] + ([restore] if c.train.init_from_pretrain or rnd > 1 else [])
+        if "wbw" in c.train.warm_start:
             inputs += [self.path("align", f"lexicon.{s}-{t}.txt") for s, t in (c.langs, c.langs[::-1])]
-        self._stage("train", inputs, conf, [self.path("train/checkpoint_last.pt")],
-                    lambda: {"checkpoint": str(train(c, self.path("prepare"), self.path("train"),
-                                                     self.path("pretrain/checkpoint_last.pt"),
-                                                     self.path("align"), self.quiet))})
+        mined = self.path(self._round_name("mine", rnd), "mined.{}-{}.tsv".format(*c.langs))
+        if "mined" in c.train.warm_start:
+            inputs.append(mined)
+        if rnd > 1:
+            conf |= {"round": rnd, "round_minutes": c.mine.round_minutes}
+        self._stage(name, inputs, conf, [self.path(name, "checkpoint_last.pt")],
+                    lambda: {"checkpoint": str(train(c, self.path("prepare"), self.path(name), restore,
+                                                     self.path("align"), self.quiet, mined,
+                                                     c.mine.round_minutes if rnd > 1 else None))})
 
     def evaluate(self):
         from unmt.evaluate import evaluate_run
 
         c = self.cfg
-        inputs = [self.path("train/checkpoint_last.pt"), self.path("prepare/text")]
+        checkpoint = self.last_train()
+        inputs = [checkpoint, self.path("prepare/text")]
         if self.path("align/results.json").exists():
             inputs.append(self.path("align"))
         self._stage("evaluate", inputs, to_dict(c.evaluate), [self.path("evaluate/results.json")],
-                    lambda: evaluate_run(c, self.path("prepare"), self.path("train/checkpoint_last.pt"),
-                                         self.path("align"), self.path("evaluate")) and None)
+                    lambda: evaluate_run(c, self.path("prepare"), checkpoint, self.path("align"),
+                                         self.path("evaluate")) and None)
 
     def all(self):
-        for name in STAGES:
-            getattr(self, name)()
+        self.prepare()
+        self.pretrain()
+        self.align()
+        if "mined" in self.cfg.train.warm_start:
+            for rnd in range(1, self.cfg.mine.rounds + 1):
+                self.mine(rnd)
+                self.train(rnd)
+        else:  # nothing reads mined pairs
+            self.train()
+        self.evaluate()
         table = self.path("evaluate/results.md")
         click.echo("\n" + table.read_text())
         click.echo(f"results: {self.path('evaluate/results.json')}")

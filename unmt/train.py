@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from unmt.errors import UnmtError
 from unmt.fairseq_run import model_args, optim_args, run_fairseq_train
 from unmt.io import read_lines, write_lines
 from unmt.prepare import binarize, encode
@@ -38,14 +39,42 @@ def build_warm_data(cfg, prepare_dir: Path, align_dir: Path, out: Path) -> list[
     return pairs
 
 
+def build_mined_data(cfg, prepare_dir: Path, mined_tsv: Path, out: Path) -> list[str]:
+    """The mined pairs as fairseq binaries in both directions; returns the pair names."""
+    from unmt.mine import read_mined
+
+    sp = spm.SentencePieceProcessor(model_file=str(prepare_dir / "spm.model"))
+    src, tgt = cfg.langs
+    sides = dict(zip((src, tgt), read_mined(mined_tsv)))
+    tok = out / "tok"
+    for lang in (src, tgt):
+        write_lines(tok / f"mined.{lang}", encode(sp, sides[lang], cfg.prepare.max_len))
+    pairs = []
+    for s, t in ((src, tgt), (tgt, src)):
+        binarize(["--srcdict", str(prepare_dir / "bin/dict.txt"), "--tgtdict", str(prepare_dir / "bin/dict.txt"),
+                  "--trainpref", str(tok / "mined"), "--source-lang", s, "--target-lang", t, "--destdir", str(out)])
+        pairs.append(f"{s}-{t}")
+    return pairs
+
+
+WARM_STARTS = ("none", "wbw", "mined", "wbw+mined")
+
+
 def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, align_dir: Path | None = None,
-          quiet: bool = False) -> Path:
+          quiet: bool = False, mined_tsv: Path | None = None, max_minutes: float | None = None) -> Path:
     t, (src, tgt) = cfg.train, cfg.langs
     args = ["--task", "unmt_backtranslation", "--mono-langs", f"{src},{tgt}", "--valid-lang-pairs", f"{src}-{tgt}",
             "--lambda-bt", t.lambda_bt, "--lambda-dae", t.lambda_dae,
             "--max-word-shuffle-distance", str(t.word_shuffle), "--word-dropout-prob", str(t.word_dropout),
             "--word-blanking-prob", str(t.word_blank)]
-    if t.warm_start == "wbw":
+    if t.warm_start not in WARM_STARTS:
+        raise UnmtError(f"train.warm_start: unknown '{t.warm_start}' -- use one of {', '.join(WARM_STARTS)}")
+    if "mined" in t.warm_start:
+        mined = Path(out_dir) / "mined"
+        if not (mined / f"train.{tgt}-{src}.{src}.bin").exists():
+            build_mined_data(cfg, Path(prepare_dir), Path(mined_tsv), mined)
+        args += ["--mined-data", str(mined), "--mined-pairs", f"{src}-{tgt},{tgt}-{src}", "--lambda-mined", t.lambda_mined]
+    if "wbw" in t.warm_start:
         warm = Path(out_dir) / "warm"
         if not (warm / f"train.{tgt}-{src}.{src}.bin").exists():
             build_warm_data(cfg, Path(prepare_dir), Path(align_dir), warm)
@@ -57,4 +86,5 @@ def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, align_
     args += model_args(cfg.model) + optim_args(t.lr, t.warmup_updates, t.max_tokens, t.update_freq,
                                               t.max_update, cfg.seed)
     restore = pretrained if (t.init_from_pretrain and pretrained) else None
-    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, restore=restore, quiet=quiet, max_minutes=t.max_minutes)
+    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, restore=restore, quiet=quiet,
+                             max_minutes=max_minutes or t.max_minutes)

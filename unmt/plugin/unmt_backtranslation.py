@@ -5,9 +5,10 @@ itself, so BT pairs teach the identity. Following Lample et al. (2018), we add p
 pairs made *without any parallel data*: the word-by-word translation of a monolingual sentence
 (using the lexicon the ``align`` stage induced) as source, the original sentence as target.
 Their weight follows a ``step:value`` schedule (``--lambda-warm 0:1,800:0``), so they steer the
-first updates and then leave the model to denoising + back-translation.
+first updates and then leave the model to denoising + back-translation. Pairs mined from the two
+monolingual pools (``unmt mine``) enter the same way, with their own weight (``--lambda-mined``).
 
-Batches are keyed ``<lang>-BT``, ``<lang>-DENOISE`` (as upstream) and ``<src>_<tgt>-WARM``.
+Batches are keyed ``<lang>-BT``, ``<lang>-DENOISE`` (as upstream), ``<src>_<tgt>-WARM`` and ``<src>_<tgt>-MINED``.
 """
 from __future__ import annotations
 
@@ -34,35 +35,43 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
                             help="directory with fairseq binaries train.SRC-TGT.{SRC,TGT} of pseudo-parallel pairs")
         parser.add_argument("--warm-pairs", default="", help="comma-separated SRC-TGT directions in --warm-data")
         parser.add_argument("--lambda-warm", default="0", type=str, help="warm-start weight (step:value schedule)")
+        parser.add_argument("--mined-data", default=None, help="directory with binaries of mined pairs (same layout)")
+        parser.add_argument("--mined-pairs", default="", help="comma-separated SRC-TGT directions in --mined-data")
+        parser.add_argument("--lambda-mined", default="0", type=str, help="mined-pair weight (step:value schedule)")
 
     def __init__(self, args, common_dict, mono_langs, valid_lang_pairs):
         super().__init__(args, common_dict, mono_langs, valid_lang_pairs)
         self.lambda_warm = PiecewiseLinearFn.from_string(args.lambda_warm)
-        self.warm_pairs = [p for p in (args.warm_pairs or "").split(",") if p]
+        self.lambda_mined = PiecewiseLinearFn.from_string(args.lambda_mined)
+        self.pseudo_parallel = {"WARM": (args.warm_data, [p for p in (args.warm_pairs or "").split(",") if p]),
+                                "MINED": (args.mined_data, [p for p in (args.mined_pairs or "").split(",") if p])}
 
     def load_train_dataset(self, data_path: str):
         zipped = super().load_train_dataset(data_path)
         data = OrderedDict(zipped.datasets)
-        for pair in self.warm_pairs:
-            src, tgt = pair.split("-")
-            prefix = os.path.join(self.args.warm_data, f"train.{src}-{tgt}.")
-            src_ds = data_utils.load_indexed_dataset(prefix + src, self.common_dict, self.args.dataset_impl)
-            tgt_ds = data_utils.load_indexed_dataset(prefix + tgt, self.common_dict, self.args.dataset_impl)
-            if src_ds is None or tgt_ds is None:
-                raise FileNotFoundError(f"{prefix}{{{src},{tgt}}}.bin: warm-start data missing -- rerun `unmt train`")
-            src_ds = PrependTokenDataset(src_ds, _lang_token_index(self.dictionary, src))
-            pairs = LanguagePairDataset(src_ds, src_ds.sizes, self.dictionary, tgt=tgt_ds, tgt_sizes=tgt_ds.sizes,
-                                        tgt_dict=self.dictionary, left_pad_source=self.args.left_pad_source,
-                                        left_pad_target=self.args.left_pad_target)
-            data[f"{src}_{tgt}-WARM"] = self._prepend_lang_bos_to_target(pairs, tgt)
+        for kind, (folder, pairs) in self.pseudo_parallel.items():
+            for pair in pairs:
+                src, tgt = pair.split("-")
+                data[f"{src}_{tgt}-{kind}"] = self._load_pairs(os.path.join(folder, f"train.{src}-{tgt}."), src, tgt)
         return RoundRobinZipDatasets(data)
+
+    def _load_pairs(self, prefix: str, src: str, tgt: str):
+        src_ds = data_utils.load_indexed_dataset(prefix + src, self.common_dict, self.args.dataset_impl)
+        tgt_ds = data_utils.load_indexed_dataset(prefix + tgt, self.common_dict, self.args.dataset_impl)
+        if src_ds is None or tgt_ds is None:
+            raise FileNotFoundError(f"{prefix}{{{src},{tgt}}}.bin: pseudo-parallel data missing -- rerun `unmt train`")
+        src_ds = PrependTokenDataset(src_ds, _lang_token_index(self.dictionary, src))
+        pairs = LanguagePairDataset(src_ds, src_ds.sizes, self.dictionary, tgt=tgt_ds, tgt_sizes=tgt_ds.sizes,
+                                    tgt_dict=self.dictionary, left_pad_source=self.args.left_pad_source,
+                                    left_pad_target=self.args.left_pad_target)
+        return self._prepend_lang_bos_to_target(pairs, tgt)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         model.train()
         model.set_num_updates(update_num)
         weights = {"BT": self.lambda_bt(update_num), "DENOISE": self.lambda_dae(update_num),
-                   "WARM": self.lambda_warm(update_num)}
-        prefix = {"BT": "bt_", "DENOISE": "dae_", "WARM": "warm_"}
+                   "WARM": self.lambda_warm(update_num), "MINED": self.lambda_mined(update_num)}
+        prefix = {"BT": "bt_", "DENOISE": "dae_", "WARM": "warm_", "MINED": "mined_"}
         total_loss, total_size, logs = 0.0, 0.0, defaultdict(float)
         for key in self.datasets["train"].datasets.keys():
             lang, kind = key.split("-")
@@ -87,7 +96,8 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
-        size = sum(x.get("warm_sample_size", 0) for x in logging_outputs)
-        if size:
-            loss = sum(x.get("warm_loss", 0) for x in logging_outputs) / size / math.log(2)
-            metrics.log_scalar("warm_loss", loss, size, round=3)
+        for kind in ("warm", "mined"):
+            size = sum(x.get(f"{kind}_sample_size", 0) for x in logging_outputs)
+            if size:
+                loss = sum(x.get(f"{kind}_loss", 0) for x in logging_outputs) / size / math.log(2)
+                metrics.log_scalar(f"{kind}_loss", loss, size, round=3)

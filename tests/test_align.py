@@ -1,0 +1,120 @@
+"""Lexicon induction on synthetic spaces with a known answer: related by a random orthogonal map
+plus noise (each unsupervised method must recover it), or unrelated (the criterion must say so)."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import unmt
+from unmt.align import (criterion_null, induce_lexicon, normalise, read_vec, selection_criterion, vecmap_init,
+                        write_vec)
+from unmt.errors import UnmtError
+
+N, D = 1000, 16
+
+
+def synthetic_spaces(related=True, seed=0, noise=0.02, D=D):
+    """Skewed, anisotropic coordinates (as real embeddings are), so the map is identifiable from the
+    distributions alone; rows are in the same 'frequency' order in both spaces, as in real vocabularies."""
+    rng = np.random.default_rng(seed)
+    scales = np.linspace(2.0, 0.5, D)
+    X = (rng.gamma(2.0, size=(N, D)) - 2.0) * scales
+    Q, _ = np.linalg.qr(rng.normal(size=(D, D)))
+    if related:
+        Y = X @ Q + noise * rng.normal(size=(N, D))
+    else:
+        Y = ((rng.gamma(2.0, size=(N, D)) - 2.0) * scales) @ Q
+    src = [f"s{i}" for i in range(N)]
+    tgt = [f"t{i}" for i in range(N)]
+    for i in range(0, N, 25):  # a few shared strings, as numbers and names are in real corpora
+        tgt[i] = src[i]
+    return X.astype(np.float32), Y.astype(np.float32), src, tgt
+
+
+GOLD = {i: {i} for i in range(N)}
+
+
+@pytest.mark.parametrize("method", ["identical", "vecmap"])
+def test_unsupervised_method_recovers_orthogonal_map(method):
+    X, Y, src, tgt = synthetic_spaces()
+    W, hist = induce_lexicon(X, Y, src, tgt, method, iterations=3, max_rank=N, gold=GOLD, max_rank_ratio=None,
+                             adversarial_steps=3000, stochastic_interval=2)
+    assert hist[-1]["p@1"] >= 95.0, hist[-1]
+    np.testing.assert_allclose(W @ W.T, np.eye(D), atol=1e-3)  # orthogonality kept
+
+
+def test_adversarial_mapping_stays_orthogonal_and_is_scored():
+    # MUSE's adversarial step does NOT recover this map within a test's budget (see the issue-3 note);
+    # what is checked here is that it trains, keeps W orthogonal and reports the criterion it was chosen by.
+    X, Y, src, tgt = synthetic_spaces()
+    W, hist = induce_lexicon(X, Y, src, tgt, "adversarial", iterations=1, max_rank=N, gold=GOLD,
+                             adversarial_steps=200)
+    np.testing.assert_allclose(W @ W.T, np.eye(D), atol=1e-3)
+    assert len(hist) == 2 and all(-1 <= h["criterion"] <= 1 for h in hist)
+
+
+def test_vecmap_initial_dictionary_needs_no_seed():
+    X, Y, _, _ = synthetic_spaces()
+    pairs = vecmap_init(normalise(X), normalise(Y), 500)
+    assert np.mean(pairs[:, 0] == pairs[:, 1]) > 0.5  # mostly right before any self-learning
+
+
+def test_selection_criterion_tells_related_from_unrelated_spaces():
+    gains = {}
+    for related in (True, False):  # 48-d: in very few dimensions any dictionary fits a rotation well
+        X, Y, src, tgt = synthetic_spaces(related, D=48)
+        W, hist = induce_lexicon(X, Y, src, tgt, "vecmap", max_rank=N, gold=GOLD, stochastic_interval=2)
+        S, T = normalise(X), normalise(Y)
+        gains[related] = selection_criterion(S @ W, T) - criterion_null(S, T)
+        if not related:
+            assert hist[-1]["p@1"] < 5.0
+    assert gains[True] > 0.3
+    assert gains[False] < gains[True] / 3  # the unrelated pair scores little above a random rotation
+
+
+def test_vec_files_round_trip_and_bad_files(tmp_path):
+    X, _, src, _ = synthetic_spaces()
+    write_vec(tmp_path / "a.vec", src[:50], X[:50])
+    words, V = read_vec(tmp_path / "a.vec")
+    assert words == src[:50]
+    np.testing.assert_allclose(V, X[:50], atol=1e-4)
+    (tmp_path / "bad.vec").write_text("hello 1 2\n")
+    with pytest.raises(UnmtError, match="header"):
+        read_vec(tmp_path / "bad.vec")
+    (tmp_path / "ragged.vec").write_text("20 3\n" + "".join(f"w{i} 1 2 3\n" for i in range(15)) + "w 1 2\n")
+    with pytest.raises(UnmtError, match="line 17 has 2 values"):
+        read_vec(tmp_path / "ragged.vec")
+
+
+def test_induce_lexicon_cli_on_vec_files(tmp_path):
+    X, Y, src, tgt = synthetic_spaces()
+    write_vec(tmp_path / "s.vec", src, X)
+    write_vec(tmp_path / "t.vec", tgt, Y)
+    pairs = [f"{src[i]} {tgt[i]}" for i in range(N)]
+    (tmp_path / "d.train.txt").write_text("\n".join(pairs[:500]) + "\n")
+    (tmp_path / "d.test.txt").write_text("\n".join(pairs[500:700]) + "\n")
+    out = tmp_path / "out"
+    r = unmt("induce-lexicon", "--src-vec", tmp_path / "s.vec", "--tgt-vec", tmp_path / "t.vec", "--src", "xx",
+             "--tgt", "yy", "--dict-test", tmp_path / "d.test.txt", "--methods", "identical,vecmap",
+             "--max-rank", N, "--out", out)
+    res = json.loads((out / "results.json").read_text())
+    assert set(res) == {"xx-yy", "yy-xx"}
+    for rec in res.values():
+        assert rec["methods"][rec["selected"]]["p@1"] >= 95.0
+        assert rec["supervised_procrustes"]["p@1"] >= 95.0
+        assert rec["methods"][rec["selected"]]["criterion"] > rec["criterion_random_rotation"]
+    W = np.load(out / "mapping.xx-yy.npy")
+    assert W.shape == (D, D)
+    lexicon = dict(line.split() for line in (out / "lexicon.xx-yy.txt").read_text().splitlines())
+    assert np.mean([lexicon[src[i]] == tgt[i] for i in range(500, 700)]) >= 0.95
+    assert (out / "lexicon_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| xx-yy |" in (out / "results.md").read_text() and "selected" in r.stdout
+
+
+def test_induce_lexicon_cli_rejects_mismatched_dimensions(tmp_path):
+    X, Y, src, tgt = synthetic_spaces()
+    write_vec(tmp_path / "s.vec", src, X)
+    write_vec(tmp_path / "t.vec", tgt, Y[:, :8])
+    r = unmt("induce-lexicon", "--src-vec", tmp_path / "s.vec", "--tgt-vec", tmp_path / "t.vec", "--out",
+             tmp_path / "o", check=False)
+    assert r.returncode == 2 and "same dimension" in r.stderr and "t.vec" in r.stderr
