@@ -1,7 +1,7 @@
 """Write a run's result tables into README.md (between markers) and docs/results.md, from the run's
 own JSON, so published numbers never drift from what the code produced.
 
-    python -m eval.report runs/default
+    python -m eval.report runs/default [runs/criss-en-fr ...]   # README gets the first, docs/results.md all
 """
 from __future__ import annotations
 
@@ -30,21 +30,21 @@ def run_summary(run_dir: Path) -> str:
     lex = run_dir / "align/results.md"
     if lex.exists():
         out += ["Lexicon induction (align stage):", "", lex.read_text()]
-    mined = run_dir / "mine/results.md"
-    if mined.exists():
-        out += ["Bitext mining (mine stage; P/R/F1 of recovering the dev pairs planted among training sentences):",
-                "", mined.read_text()]
+    for mined in sorted(run_dir.glob("mine*/results.md")):
+        out += [f"Bitext mining, stage `{mined.parent.name}` (P/R/F1 of recovering the dev pairs planted among "
+                "training sentences):", "", mined.read_text()]
     return "\n".join(out)
 
 
-def main(run_dir: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
-    summary = run_summary(Path(run_dir))
+def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
+    summaries = [run_summary(Path(d)) for d in run_dirs]
     text = Path(readme).read_text(encoding="utf-8")
-    block = f"{START}\n{summary}\n{END}"
+    block = f"{START}\n{summaries[0]}\n{END}"
     text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     write_text(readme, text)
-    write_text(results_md, "# Results\n\nWritten by `python -m eval.report` from the run's own JSON.\n\n" + summary)
-    print(summary)
+    write_text(results_md, "# Results\n\nWritten by `python -m eval.report` from each run's own JSON.\n\n" +
+               "\n\n".join(f"## {Path(d).name}\n\n{s}" for d, s in zip(run_dirs, summaries)))
+    print("\n\n".join(summaries))
 
 
 if __name__ == "__main__":

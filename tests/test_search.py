@@ -88,6 +88,17 @@ def test_empty_pool_is_a_clear_error():
         margin_mine(np.zeros((0, 8), np.float32), np.ones((3, 8), np.float32))
 
 
+def test_one_language_given_twice_is_a_clear_error():
+    from unmt.mine import check_pools
+
+    en = [f"Click the button number {i}." for i in range(100)]
+    with pytest.raises(UnmtError, match="one language twice"):
+        check_pools(en, en[:60] + ["Cliquez."] * 40, "en", "fr")
+    with pytest.raises(UnmtError, match="fr pool is empty"):
+        check_pools(en, [], "en", "fr")
+    check_pools(en, [f"Cliquez sur le bouton {i}." for i in range(100)], "en", "fr")  # no error
+
+
 def test_identical_seeds_need_similar_frequency_ranks():
     # "the" is the top English word but a rare quotation in French text: not a seed; "date" is
     src = ["the", "of", "date", "table"]

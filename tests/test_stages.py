@@ -179,3 +179,16 @@ def test_killed_stage_resumes_from_its_last_checkpoint(tiny_run, tmp_path):
     log = (run / "pretrain/train.log").read_text()
     resumed = re.findall(r"Loaded checkpoint \S+checkpoint_last\.pt \(epoch \d+ @ (\d+) updates\)", log)
     assert resumed and int(resumed[-1]) > 0, log[-2000:]
+
+
+def test_align_from_the_lm_embedding_table(tiny_run, tmp_path):
+    from unmt.align import word_vectors_from_embeddings
+    from unmt.translate import Translator
+
+    tr = Translator(tiny_run / "pretrain/checkpoint_last.pt", tiny_run / "prepare")
+    lines = (tiny_run / "prepare/text/train.en").read_text(encoding="utf-8").splitlines()
+    words, V = word_vectors_from_embeddings(tr, lines, max_words=200)
+    table = tr.model.encoder.embed_tokens.weight.detach().numpy()
+    assert len(words) == len(V) and V.shape[1] == table.shape[1]
+    pieces = [tr.dict.index(p) for p in tr.sp.encode(words[0], out_type=str)]
+    assert abs(V[0] - table[pieces].mean(0)).max() < 1e-5

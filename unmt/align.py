@@ -114,6 +114,20 @@ def word_vectors_from_model(translator, lines: list[str], lang: str, max_words: 
     return words, np.stack([sums[w] / counts[w] for w in words]).astype(np.float32)
 
 
+def word_vectors_from_embeddings(translator, lines: list[str], max_words: int = 10000,
+                                 min_count: int = 2) -> tuple[list[str], np.ndarray]:
+    """Each frequent word's vector = the mean of its SentencePiece pieces' rows in the shared LM's
+    embedding table (one table for both languages, so shared pieces already tie the spaces)."""
+    counts = collections.Counter(w for line in lines for w in TOKEN_RE.findall(line.lower()))
+    words = [w for w, c in counts.most_common(max_words) if c >= min_count and WORD_RE.match(w)]
+    if not words:
+        raise UnmtError(f"no words occur {min_count}+ times -- give more monolingual text")
+    table = translator.model.encoder.embed_tokens.weight.detach().numpy()
+    d = translator.dict
+    rows = [[d.index(p) for p in translator.sp.encode(w, out_type=str)] for w in words]
+    return words, np.stack([table[r].mean(0) for r in rows]).astype(np.float32)
+
+
 def normalise(X: np.ndarray) -> np.ndarray:
     X = X / np.linalg.norm(X, axis=1, keepdims=True).clip(1e-8)
     X = X - X.mean(axis=0, keepdims=True)
@@ -481,11 +495,14 @@ def load_vectors(cfg, lang: str, prepare_dir: Path, checkpoint: Path | None) -> 
     lines = read_lines(Path(prepare_dir) / "text" / f"train.{lang}")[: a.max_lines]
     if a.vectors == "ppmi":
         return word_vectors_ppmi(lines, a.max_words, a.min_count, a.window, a.dim)
-    if a.vectors == "encoder":
+    if a.vectors in ("encoder", "embedding"):
         from unmt.translate import Translator
 
-        return word_vectors_from_model(Translator(checkpoint, prepare_dir), lines, lang, a.max_words, a.min_count)
-    raise UnmtError(f"align.vectors: unknown '{a.vectors}' -- use ppmi, encoder or vec")
+        tr = Translator(checkpoint, prepare_dir)
+        if a.vectors == "embedding":
+            return word_vectors_from_embeddings(tr, lines, a.max_words, a.min_count)
+        return word_vectors_from_model(tr, lines, lang, a.max_words, a.min_count)
+    raise UnmtError(f"align.vectors: unknown '{a.vectors}' -- use ppmi, encoder, embedding or vec")
 
 
 def _invert(gold: dict[int, set[int]]) -> dict[int, set[int]]:

@@ -208,7 +208,7 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, max_words
               help="Source pool (default: RUN_DIR/prepare/text/train.SRC).")
 @click.option("--tgt-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Target pool (default: RUN_DIR/prepare/text/train.TGT).")
-@click.option("--encoder", type=click.Choice(["lexicon", "model"]), default="lexicon", show_default=True)
+@click.option("--encoder", type=click.Choice(["lexicon", "model", "hybrid"]), default="lexicon", show_default=True)
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Model encoder to embed with (default: RUN_DIR/pretrain/checkpoint_last.pt).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Mined TSV.")
@@ -221,17 +221,12 @@ def mine_files(run_dir, src, tgt, src_file, tgt_file, encoder, checkpoint, out, 
     """Mine sentence pairs between any two files with a run's encoder (score<TAB>src<TAB>tgt, best first)."""
     from unmt.config import MineConfig
     from unmt.io import read_lines, write_lines
-    from unmt.mine import LexicalEncoder, embed_sentences, mine_pools
+    from unmt.mine import make_encoder, mine_pools
 
     s = read_lines(src_file or run_dir / f"prepare/text/train.{src}", "source pool")
     t = read_lines(tgt_file or run_dir / f"prepare/text/train.{tgt}", "target pool")
-    if encoder == "lexicon":
-        encode = LexicalEncoder(run_dir / "align", src, tgt, {src: s, tgt: t}).encode
-    else:
-        from unmt.translate import Translator
-
-        tr = Translator(checkpoint or run_dir / "pretrain/checkpoint_last.pt", run_dir / "prepare")
-        encode = lambda lines, lang: embed_sentences(tr, lines, lang)  # noqa: E731
+    encode = make_encoder(encoder, run_dir / "align", src, tgt, {src: s, tgt: t},
+                          checkpoint=checkpoint or run_dir / "pretrain/checkpoint_last.pt", prepare_dir=run_dir / "prepare")
     pairs = mine_pools(encode, s, t, src, tgt, MineConfig(k=k, mode=mode, threshold=threshold))
     n = write_lines(out, (f"{sc:.4f}\t{s[i]}\t{t[j]}" for sc, i, j in pairs))
     click.echo(f"mined {n} pairs -> {out}")

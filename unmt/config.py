@@ -48,7 +48,8 @@ class PretrainConfig:
 
 @dataclass
 class AlignConfig:
-    vectors: str = "ppmi"                   # ppmi: monolingual PPMI+SVD per language; encoder: shared-LM states;
+    # ppmi: monolingual PPMI+SVD per language; encoder: shared-LM states; embedding: the LM's embedding table;
+    vectors: str = "ppmi"
     vec_files: dict[str, str] | None = None  # vec: {lang: path.vec} in word2vec/fastText text format
     # unsupervised methods to run (identical, vecmap, adversarial); the best selection criterion gives the lexicon
     methods: list[str] = field(default_factory=lambda: ["identical"])
@@ -78,7 +79,7 @@ class MineConfig:
     max_pairs: int | None = None
     planted_filler: int = 5000              # unrelated sentences per language around the planted dev pairs
     rounds: int = 1                         # CRISS-style: >1 re-encodes with the trained model and mines again
-    later_encoder: str = "model"            # encoder for rounds 2+ (the previous round's translation model)
+    later_encoder: str = "hybrid"           # rounds 2+: lexicon + previous round's model encoder (or "model")
     round_minutes: float | None = 10        # fine-tuning budget of each round after the first
 
 

@@ -76,14 +76,16 @@ class LexicalEncoder:
         return _unit(np.hstack([math.sqrt(1 - a) * _unit(dense), math.sqrt(a) * _unit(hashed)]))
 
 
-def embed_sentences(translator, lines: list[str], lang: str, batch_size: int = 64, progress=None) -> np.ndarray:
+def embed_sentences(translator, lines: list[str], lang: str, batch_size: int = 64) -> np.ndarray:
     """Mean-pooled encoder states (language tag excluded), unit length."""
     import torch
     from fairseq.data import data_utils
+    from tqdm import tqdm
 
     model, d = translator.model, translator.dict
     src_idx = translator.check_lang(lang)
     out = []
+    bar = tqdm(total=len(lines), desc=f"encode {lang}", unit="sent", leave=False, disable=len(lines) < 1000)
     with torch.no_grad():
         for start in range(0, len(lines), batch_size):
             toks = [translator.encode(line, src_idx, max_len=200) for line in lines[start:start + batch_size]]
@@ -94,8 +96,8 @@ def embed_sentences(translator, lines: list[str], lang: str, batch_size: int = 6
             mask[:, 0] = 0                                                     # skip the language tag
             pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1)
             out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-            if progress:
-                progress(len(toks))
+            bar.update(len(toks))
+    bar.close()
     return np.concatenate(out).astype(np.float32)
 
 
@@ -143,7 +145,20 @@ def plausible_pair(a: str, b: str, min_tokens: int = 3, max_length_ratio: float 
     return (a != b and min(na, nb) >= min_tokens and max(na, nb) <= max_length_ratio * min(na, nb))
 
 
+def check_pools(src_lines: list[str], tgt_lines: list[str], src: str, tgt: str) -> None:
+    """Refuse two pools that are mostly the same text (one language given twice): mining would only
+    return identical lines, which the plausibility filter then drops, silently leaving nothing."""
+    if not src_lines or not tgt_lines:
+        raise UnmtError(f"mining needs two non-empty pools -- the {src if not src_lines else tgt} pool is empty")
+    small, other = (src_lines, set(tgt_lines)) if len(src_lines) <= len(tgt_lines) else (tgt_lines, set(src_lines))
+    shared = sum(line in other for line in small) / len(small)
+    if shared > 0.5:
+        raise UnmtError(f"the {src} and {tgt} pools share {100 * shared:.0f}% of their lines -- they look like one "
+                        f"language twice; give a {src} file and a {tgt} file")
+
+
 def mine_pools(encode, src_lines, tgt_lines, src, tgt, m) -> list[tuple[float, int, int]]:
+    check_pools(src_lines, tgt_lines, src, tgt)
     X, Y = encode(src_lines, src), encode(tgt_lines, tgt)
     pairs = margin_mine(X, Y, m.k, m.mode, m.threshold, m.index)
     kept = [p for p in pairs if plausible_pair(src_lines[p[1]], tgt_lines[p[2]], m.min_tokens, m.max_length_ratio)]
@@ -173,6 +188,26 @@ def planted_eval(encode, pools: dict[str, list[str]], dev: dict[str, list[str]],
             "f1": round(200 * p * r / (p + r), 2) if hit else 0.0}
 
 
+ENCODERS = ("lexicon", "model", "hybrid")
+
+
+def make_encoder(name: str, align_dir: Path, src: str, tgt: str, pools: dict, token_weight: float = 0.3,
+                 checkpoint: Path | None = None, prepare_dir: Path | None = None):
+    """``encode(lines, lang) -> unit vectors`` for encoder ``name``; hybrid = lexicon and model vectors
+    side by side (equal weight), so a later round keeps the lexical evidence and adds the model's."""
+    if name not in ENCODERS:
+        raise UnmtError(f"mine encoder: unknown '{name}' -- use one of {', '.join(ENCODERS)}")
+    lexical = LexicalEncoder(align_dir, src, tgt, pools, token_weight).encode if name != "model" else None
+    if name == "lexicon":
+        return lexical
+    from unmt.translate import Translator
+
+    translator = Translator(checkpoint, prepare_dir)
+    if name == "model":
+        return lambda lines, lang: embed_sentences(translator, lines, lang)
+    return lambda lines, lang: _unit(np.hstack([lexical(lines, lang), embed_sentences(translator, lines, lang)]))
+
+
 def mine_stage(cfg, prepare_dir: Path, align_dir: Path, out_dir: Path, checkpoint: Path | None = None,
                encoder: str | None = None) -> dict:
     """Mine the training pools -> mined.SRC-TGT.tsv; score the miner on planted dev pairs -> results.json/md."""
@@ -183,15 +218,7 @@ def mine_stage(cfg, prepare_dir: Path, align_dir: Path, out_dir: Path, checkpoin
     text = Path(prepare_dir) / "text"
     pools = {l: read_lines(text / f"train.{l}", "training pool") for l in (src, tgt)}
     dev = {l: read_lines(text / f"dev.{l}", "dev set") for l in (src, tgt)}
-    if encoder == "lexicon":
-        encode = LexicalEncoder(align_dir, src, tgt, pools, m.token_weight).encode
-    elif encoder == "model":
-        from unmt.translate import Translator
-
-        translator = Translator(checkpoint, prepare_dir)
-        encode = lambda lines, lang: embed_sentences(translator, lines, lang)  # noqa: E731
-    else:
-        raise UnmtError(f"mine encoder: unknown '{encoder}' -- use lexicon or model")
+    encode = make_encoder(encoder, align_dir, src, tgt, pools, m.token_weight, checkpoint, prepare_dir)
     pairs = mine_pools(encode, pools[src], pools[tgt], src, tgt, m)
     write_lines(Path(out_dir) / f"mined.{src}-{tgt}.tsv",
                 (f"{s:.4f}\t{pools[src][i]}\t{pools[tgt][j]}" for s, i, j in pairs))

@@ -101,7 +101,9 @@ class Run:
             self.path(self._round_name("train", rnd - 1), "checkpoint_last.pt")
         inputs = [self.path("prepare/text"), self.path("align", f"lexicon.{s}-{t}.txt"),
                   self.path("align", f"mapping.{s}-{t}.npy")] + ([checkpoint] if encoder != "lexicon" else [])
-        conf = {k: v for k, v in to_dict(c.mine).items() if k not in ("rounds", "round_minutes")}
+        # the round count and later rounds' settings do not change what this round computes
+        skip = ("rounds", "round_minutes") + (("later_encoder",) if rnd == 1 else ("encoder",))
+        conf = {k: v for k, v in to_dict(c.mine).items() if k not in skip}
         self._stage(name, inputs, {"langs": list(c.langs), "seed": c.seed, "round": rnd, **conf},
                     [self.path(name, f"mined.{s}-{t}.tsv"), self.path(name, "results.json")],
                     lambda: mine_stage(c, self.path("prepare"), self.path("align"), self.path(name), checkpoint,
