@@ -66,7 +66,8 @@ class LexicalEncoder:
         hashed = np.zeros((len(lines), HASH_DIM), np.float32)
         for n, line in enumerate(lines):
             words = self.tokens(line, lang, False)
-            for w, shown in zip(words, self.tokens(line, lang)):
+            shown_as = [self.lexicon.get(w, w) for w in words] if lang == self.src else words
+            for w, shown in zip(words, shown_as):
                 weight = idf[w]
                 if w in index:
                     dense[n] += weight * V[index[w]]
@@ -157,29 +158,36 @@ def check_pools(src_lines: list[str], tgt_lines: list[str], src: str, tgt: str) 
                         f"language twice; give a {src} file and a {tgt} file")
 
 
-def mine_pools(encode, src_lines, tgt_lines, src, tgt, m) -> list[tuple[float, int, int]]:
-    check_pools(src_lines, tgt_lines, src, tgt)
-    X, Y = encode(src_lines, src), encode(tgt_lines, tgt)
+def mine_vectors(X: np.ndarray, Y: np.ndarray, src_lines, tgt_lines, m) -> list[tuple[float, int, int]]:
     pairs = margin_mine(X, Y, m.k, m.mode, m.threshold, m.index)
     kept = [p for p in pairs if plausible_pair(src_lines[p[1]], tgt_lines[p[2]], m.min_tokens, m.max_length_ratio)]
     return kept[: m.max_pairs] if m.max_pairs else kept
 
 
-def planted_eval(encode, pools: dict[str, list[str]], dev: dict[str, list[str]], src, tgt, m, seed=1) -> dict:
-    """BUCC-style: hide the aligned dev pairs among unrelated training sentences, mine, and score
-    precision/recall/F1 of recovering them (every other mined pair counts against precision)."""
+def mine_pools(encode, src_lines, tgt_lines, src, tgt, m) -> list[tuple[float, int, int]]:
+    check_pools(src_lines, tgt_lines, src, tgt)
+    return mine_vectors(encode(src_lines, src), encode(tgt_lines, tgt), src_lines, tgt_lines, m)
+
+
+def planted_eval(encode, pools: dict[str, list[str]], pool_vectors: dict[str, np.ndarray],
+                 dev: dict[str, list[str]], src, tgt, m, seed=1) -> dict:
+    """BUCC-style: hide the aligned dev pairs among unrelated training sentences (whose vectors are
+    already computed), mine, and score precision/recall/F1 of recovering them (every other mined pair
+    counts against precision)."""
     rng = random.Random(seed)
-    filler = {l: rng.sample(pools[l], min(m.planted_filler, len(pools[l]))) for l in (src, tgt)}
+    filler = {l: rng.sample(range(len(pools[l])), min(m.planted_filler, len(pools[l]))) for l in (src, tgt)}
     n = len(dev[src])
-    where = {}
-    lines = {}
+    where, lines, vectors = {}, {}, {}
     for l in (src, tgt):
-        items = [(line, None) for line in filler[l]] + [(line, i) for i, line in enumerate(dev[l])]
-        rng.shuffle(items)
-        lines[l] = [line for line, _ in items]
-        where[l] = {i: pos for pos, (_, i) in enumerate(items) if i is not None}
+        items = [(pools[l][f], None) for f in filler[l]] + [(line, i) for i, line in enumerate(dev[l])]
+        order = list(range(len(items)))
+        rng.shuffle(order)
+        stacked = np.vstack([pool_vectors[l][filler[l]], encode(dev[l], l)])
+        lines[l] = [items[o][0] for o in order]
+        vectors[l] = stacked[order]
+        where[l] = {items[o][1]: pos for pos, o in enumerate(order) if items[o][1] is not None}
     gold = {(where[src][i], where[tgt][i]) for i in range(n)}
-    mined = {(i, j) for _, i, j in mine_pools(encode, lines[src], lines[tgt], src, tgt, m)}
+    mined = {(i, j) for _, i, j in mine_vectors(vectors[src], vectors[tgt], lines[src], lines[tgt], m)}
     hit = len(mined & gold)
     p = hit / len(mined) if mined else 0.0
     r = hit / len(gold)
@@ -219,11 +227,13 @@ def mine_stage(cfg, prepare_dir: Path, align_dir: Path, out_dir: Path, checkpoin
     pools = {l: read_lines(text / f"train.{l}", "training pool") for l in (src, tgt)}
     dev = {l: read_lines(text / f"dev.{l}", "dev set") for l in (src, tgt)}
     encode = make_encoder(encoder, align_dir, src, tgt, pools, m.token_weight, checkpoint, prepare_dir)
-    pairs = mine_pools(encode, pools[src], pools[tgt], src, tgt, m)
+    check_pools(pools[src], pools[tgt], src, tgt)
+    vectors = {l: encode(pools[l], l) for l in (src, tgt)}
+    pairs = mine_vectors(vectors[src], vectors[tgt], pools[src], pools[tgt], m)
     write_lines(Path(out_dir) / f"mined.{src}-{tgt}.tsv",
                 (f"{s:.4f}\t{pools[src][i]}\t{pools[tgt][j]}" for s, i, j in pairs))
     res = {"encoder": encoder, "pool": {src: len(pools[src]), tgt: len(pools[tgt])}, "mined": len(pairs),
-           "planted": planted_eval(encode, pools, dev, src, tgt, m, cfg.seed)}
+           "planted": planted_eval(encode, pools, vectors, dev, src, tgt, m, cfg.seed)}
     write_json(Path(out_dir) / "results.json", res)
     pl = res["planted"]
     write_text(Path(out_dir) / "results.md",

@@ -20,11 +20,17 @@ from unmt.manifest import Manifest
 STAGES = ("prepare", "pretrain", "align", "mine", "train", "evaluate")
 
 
+def round_name(stage: str, rnd: int) -> str:
+    """Mining round r's stage directory: mine, train (r = 1), mine2, train2, ..."""
+    return stage if rnd == 1 else f"{stage}{rnd}"
+
+
 def latest_checkpoint(run_dir: Path) -> Path:
     """The last mining round's translation model (train, train2, ...), for translate/evaluate defaults."""
-    rounds = sorted((int(p.name[5:] or 1), p) for p in Path(run_dir).glob("train*")
-                    if p.is_dir() and p.name[5:] in ("",) + tuple(str(i) for i in range(2, 100)))
-    return (rounds[-1][1] if rounds else Path(run_dir) / "train") / "checkpoint_last.pt"
+    rnd = 1
+    while (Path(run_dir) / round_name("train", rnd + 1) / "checkpoint_last.pt").exists():
+        rnd += 1
+    return Path(run_dir) / round_name("train", rnd) / "checkpoint_last.pt"
 
 
 class Run:
@@ -82,23 +88,23 @@ class Run:
     # Mining rounds (CRISS): round 1 mines with ``mine.encoder`` and trains from the pretrained LM;
     # round r > 1 re-encodes with round r-1's translation model, mines again and fine-tunes that model.
     # Each round is its own pair of stages in the manifest: mine, train, mine2, train2, ...
-    @staticmethod
-    def _round_name(stage: str, rnd: int) -> str:
-        return stage if rnd == 1 else f"{stage}{rnd}"
+    def _start_of_round(self, rnd: int) -> Path:
+        """The model round r encodes with (mine) and starts from (train): the LM, then the last round's."""
+        return self.path("pretrain/checkpoint_last.pt") if rnd == 1 else \
+            self.path(round_name("train", rnd - 1), "checkpoint_last.pt")
 
     def last_train(self) -> Path:
         rounds = self.cfg.mine.rounds if "mined" in self.cfg.train.warm_start else 1
-        return self.path(self._round_name("train", rounds), "checkpoint_last.pt")
+        return self.path(round_name("train", rounds), "checkpoint_last.pt")
 
     def mine(self, rnd: int = 1):
         from unmt.mine import mine_stage
 
         c = self.cfg
         s, t = c.langs
-        name = self._round_name("mine", rnd)
+        name = round_name("mine", rnd)
         encoder = c.mine.encoder if rnd == 1 else c.mine.later_encoder
-        checkpoint = self.path("pretrain/checkpoint_last.pt") if rnd == 1 else \
-            self.path(self._round_name("train", rnd - 1), "checkpoint_last.pt")
+        checkpoint = self._start_of_round(rnd)
         inputs = [self.path("prepare/text"), self.path("align", f"lexicon.{s}-{t}.txt"),
                   self.path("align", f"mapping.{s}-{t}.npy")] + ([checkpoint] if encoder != "lexicon" else [])
         # the round count and later rounds' settings do not change what this round computes
@@ -113,14 +119,13 @@ class Run:
         from unmt.train import train
 
         c = self.cfg
-        name = self._round_name("train", rnd)
+        name = round_name("train", rnd)
         conf = {"langs": list(c.langs), "seed": c.seed, "model": to_dict(c.model), **to_dict(c.train)}
-        restore = self.path("pretrain/checkpoint_last.pt") if rnd == 1 else \
-            self.path(self._round_name("train", rnd - 1), "checkpoint_last.pt")
+        restore = self._start_of_round(rnd)
         inputs = [self.path("prepare/bin")] + ([restore] if c.train.init_from_pretrain or rnd > 1 else [])
         if "wbw" in c.train.warm_start:
             inputs += [self.path("align", f"lexicon.{s}-{t}.txt") for s, t in (c.langs, c.langs[::-1])]
-        mined = self.path(self._round_name("mine", rnd), "mined.{}-{}.tsv".format(*c.langs))
+        mined = self.path(round_name("mine", rnd), "mined.{}-{}.tsv".format(*c.langs))
         if "mined" in c.train.warm_start:
             inputs.append(mined)
         if rnd > 1:

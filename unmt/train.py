@@ -19,6 +19,14 @@ from unmt.io import read_lines, write_lines
 from unmt.prepare import binarize, encode
 
 
+def binarize_pair(prepare_dir: Path, prefix: Path, src: str, tgt: str, out: Path) -> str:
+    """``prefix.{src,tgt}`` (SentencePiece text) -> fairseq binaries in ``out`` with the run's one dictionary."""
+    d = str(prepare_dir / "bin/dict.txt")
+    binarize(["--srcdict", d, "--tgtdict", d, "--trainpref", str(prefix), "--source-lang", src, "--target-lang", tgt,
+              "--destdir", str(out)])
+    return f"{src}-{tgt}"
+
+
 def build_warm_data(cfg, prepare_dir: Path, align_dir: Path, out: Path) -> list[str]:
     """Pseudo-parallel pairs (wbw(x) -> x) for each direction; returns the fairseq pair names."""
     from eval.baselines import word_by_word
@@ -32,10 +40,7 @@ def build_warm_data(cfg, prepare_dir: Path, align_dir: Path, out: Path) -> list[
         tok = out / "tok"
         write_lines(tok / f"train.{t}-{s}.{t}", encode(sp, pseudo, cfg.prepare.max_len))
         write_lines(tok / f"train.{t}-{s}.{s}", encode(sp, lines, cfg.prepare.max_len))
-        binarize(["--srcdict", str(prepare_dir / "bin/dict.txt"), "--tgtdict", str(prepare_dir / "bin/dict.txt"),
-                  "--trainpref", str(tok / f"train.{t}-{s}"), "--source-lang", t, "--target-lang", s,
-                  "--destdir", str(out)])
-        pairs.append(f"{t}-{s}")
+        pairs.append(binarize_pair(prepare_dir, tok / f"train.{t}-{s}", t, s, out))
     return pairs
 
 
@@ -49,12 +54,7 @@ def build_mined_data(cfg, prepare_dir: Path, mined_tsv: Path, out: Path) -> list
     tok = out / "tok"
     for lang in (src, tgt):
         write_lines(tok / f"mined.{lang}", encode(sp, sides[lang], cfg.prepare.max_len))
-    pairs = []
-    for s, t in ((src, tgt), (tgt, src)):
-        binarize(["--srcdict", str(prepare_dir / "bin/dict.txt"), "--tgtdict", str(prepare_dir / "bin/dict.txt"),
-                  "--trainpref", str(tok / "mined"), "--source-lang", s, "--target-lang", t, "--destdir", str(out)])
-        pairs.append(f"{s}-{t}")
-    return pairs
+    return [binarize_pair(prepare_dir, tok / "mined", s, t, out) for s, t in ((src, tgt), (tgt, src))]
 
 
 WARM_STARTS = ("none", "wbw", "mined", "wbw+mined")
