@@ -19,20 +19,27 @@ def run_summary(run_dir: Path) -> str:
     from unmt.evaluate import results_table
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    res = json.loads((run_dir / "evaluate/results.json").read_text())
     stages = manifest["stages"]
     minutes = sum(s["seconds"] for s in stages.values()) / 60
     timing = ", ".join(f"{k} {v['seconds'] / 60:.1f}" for k, v in stages.items())
+    versions = stages[list(stages)[-1]]["versions"]
     out = [f"Run `{run_dir}` ({'-'.join(stages['prepare']['config'].get('langs', []))}), "
            f"{minutes:.1f} minutes of stage time ({timing} min), "
-           f"versions: {', '.join(f'{k} {v}' for k, v in stages['evaluate']['versions'].items())}.", "",
-           results_table(res)]
+           f"versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.", ""]
+    if (run_dir / "evaluate/results.json").exists():
+        out.append(results_table(json.loads((run_dir / "evaluate/results.json").read_text())))
+    if (run_dir / "ablation/results.md").exists():
+        out += ["Ablation (same data, same update budget; dev BLEU over updates in "
+                f"`{run_dir}/ablation/dev_bleu.png`):", "", (run_dir / "ablation/results.md").read_text()]
     lex = run_dir / "align/results.md"
     if lex.exists():
         out += ["Lexicon induction (align stage):", "", lex.read_text()]
     for mined in sorted(run_dir.glob("mine*/results.md")):
         out += [f"Bitext mining, stage `{mined.parent.name}` (P/R/F1 of recovering the dev pairs planted among "
                 "training sentences):", "", mined.read_text()]
+    if (run_dir / "compress/results.md").exists():
+        out += [f"Code lengths (compress stage; curves in `{run_dir}/compress/compression.png`):", "",
+                (run_dir / "compress/results.md").read_text()]
     return "\n".join(out)
 
 

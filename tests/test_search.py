@@ -106,3 +106,24 @@ def test_identical_seeds_need_similar_frequency_ranks():
     pairs = identical_pairs(src, tgt, 2.0)
     assert {(src[i], tgt[j]) for i, j in pairs} == {("date", "date"), ("table", "table")}
     assert len(identical_pairs(src, tgt, None)) == 3
+
+
+def test_torch_fallback_without_faiss_gives_the_same_neighbours_and_mining(monkeypatch):
+    """A GPU machine without faiss: every search runs exactly in torch and finds what faiss finds."""
+    import unmt.search as search
+
+    rng = np.random.RandomState(3)
+    S, T = unit(rng.randn(300, 24).astype(np.float32)), unit(rng.randn(400, 24).astype(np.float32))
+    want_scores, want_idx = csls_retrieve(S, T, k=10, topn=5)
+    src = unit(rng.randn(120, 24).astype(np.float32))
+    tgt = unit(src[::-1] + 0.05 * rng.randn(120, 24).astype(np.float32))
+    want_pairs = margin_mine(src, tgt, k=4, mode="intersect")
+    monkeypatch.setattr(search, "BACKEND", "torch")
+    monkeypatch.setattr(search, "faiss", None)  # as if the import had failed
+    got_scores, got_idx = csls_retrieve(S, T, k=10, topn=5)
+    assert isinstance(search.build_index(T), search.TorchExactIndex)
+    assert (got_idx[:, 0] == want_idx[:, 0]).mean() == 1.0
+    np.testing.assert_allclose(got_scores, want_scores, atol=1e-4)
+    got_pairs = margin_mine(src, tgt, k=4, mode="intersect")
+    assert [(i, j) for _, i, j in got_pairs] == [(i, j) for _, i, j in want_pairs]
+    assert {(i, j) for _, i, j in got_pairs} >= {(i, 119 - i) for i in range(0, 120, 7)}

@@ -40,11 +40,11 @@ def _setup_logging():
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _recipe_and_run(recipe, run_dir, quiet=False):
+def _recipe_and_run(recipe, run_dir, quiet=False, nproc=None):
     from unmt.config import load_recipe
     from unmt.pipeline import Run
 
-    cfg = load_recipe(recipe)
+    cfg = load_recipe(recipe, {"nproc": nproc} if nproc else None)
     run_dir = Path(run_dir) if run_dir else Path("runs") / cfg.name
     return Run(cfg, run_dir, quiet=quiet)
 
@@ -52,6 +52,9 @@ def _recipe_and_run(recipe, run_dir, quiet=False):
 recipe_arg = click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
 run_dir_opt = click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                            help="Run directory (default: runs/<recipe name>).")
+nproc_opt = click.option("--nproc", type=click.IntRange(1), default=None,
+                         help="Data-parallel fairseq workers via torchrun (GPUs, or CPU processes with gloo); "
+                              "default: the recipe's nproc.")
 
 
 @click.group()
@@ -69,15 +72,16 @@ def main():
 @run_dir_opt
 @click.option("--dump-config", is_flag=True, help="Print the fully resolved config (preset + recipe) and exit.")
 @click.option("--quiet", is_flag=True, help="Do not echo fairseq's training log lines.")
+@nproc_opt
 @clean_errors
-def run(recipe, run_dir, dump_config, quiet):
+def run(recipe, run_dir, dump_config, quiet, nproc):
     """Run every stage of RECIPE, skipping stages whose outputs are up to date."""
     if dump_config:
         from unmt.config import dump, load_recipe
 
         click.echo(dump(load_recipe(recipe)), nl=False)
         return
-    _recipe_and_run(recipe, run_dir, quiet).all()
+    _recipe_and_run(recipe, run_dir, quiet, nproc).all()
 
 
 def _stage_command(name, doc):
@@ -85,9 +89,10 @@ def _stage_command(name, doc):
     @recipe_arg
     @run_dir_opt
     @click.option("--force", is_flag=True, help="Redo the stage even if it is up to date.")
+    @nproc_opt
     @clean_errors
-    def cmd(recipe, run_dir, force):
-        r = _recipe_and_run(recipe, run_dir)
+    def cmd(recipe, run_dir, force, nproc):
+        r = _recipe_and_run(recipe, run_dir, nproc=nproc)
         r.force = force
         getattr(r, name)()
     return cmd
@@ -98,6 +103,7 @@ _stage_command("pretrain", "Pretrain the shared denoising LM on both languages (
 _stage_command("align", "Induce a bilingual lexicon from the shared LM's word vectors (faiss, CSLS, Procrustes).")
 _stage_command("mine", "Mine sentence pairs from the two training pools (margin scoring over faiss k-NN).")
 _stage_command("train", "Train UNMT: denoising + online back-translation in both directions (fairseq).")
+_stage_command("compress", "Code lengths K(X), K(Y), K(X,Y), K(Y|X) in bits/char: separate vs joint LMs, xz/zstd.")
 _stage_command("evaluate", "Translate the test set both ways and score it against copy and word-by-word baselines.")
 
 

@@ -103,7 +103,21 @@ class TrainConfig:
     warm_start: str = "wbw+mined"
     lambda_warm: str = "0:1,500:0.1"
     lambda_mined: str = "1"
-    validate_interval_updates: int = 400
+    validate_interval_updates: int = 100     # dev loss, K(Y|X) and (valid_bleu) greedy dev BLEU both ways
+    valid_bleu: bool = True
+    valid_batches: int = 8                   # dev batches per validation (~400 sentences per direction)
+
+
+@dataclass
+class CompressConfig:
+    """Code lengths K(X), K(Y), K(X,Y), K(Y|X) (unmt/compress.py): causal LMs the size of the model."""
+    enabled: bool = True                    # a stage of every recipe (after evaluate)
+    lm_updates: int = 100                   # each monolingual LM; the joint LM gets the sum (same compute)
+    max_tokens: int = 4096
+    lr: float = 1e-3
+    warmup_updates: int = 100
+    eval_interval: int = 50                 # held-out code length every N updates (the curves)
+    heldout: str = "test"                   # held-out text: the test (or dev) side of each language
 
 
 @dataclass
@@ -111,6 +125,8 @@ class EvalConfig:
     beam: int = 1
     batch_size: int = 64
     max_lines: int | None = None            # None = the whole test set
+    # last: the final checkpoint (no parallel data touches the model); best: best mean dev BLEU (XLM practice)
+    checkpoint: str = "last"
 
 
 @dataclass
@@ -121,6 +137,8 @@ class RecipeConfig:
     corpus: str = "corpora/libreoffice-en-fr"
     dictionary_test: str | None = "corpora/libreoffice-en-fr/dict.en-fr.test.txt"
     seed: int = 1
+    nproc: int = 1                          # data-parallel fairseq workers (torchrun): GPUs, or CPU processes
+    precision: str = "fp32"                 # fp32 | fp16 | bf16: mixed precision on a GPU (CPU keeps fp32)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -128,11 +146,23 @@ class RecipeConfig:
     mine: MineConfig = field(default_factory=MineConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+    compress: CompressConfig = field(default_factory=CompressConfig)
+    # ablation: {variant name: train overrides}; `unmt run` then trains/evaluates each variant instead of one model
+    ablation: dict[str, dict] | None = None
 
 
 # Named presets: partial dicts applied over the dataclass defaults, before the recipe's own fields.
 PRESETS: dict[str, dict] = {
     "cpu-default": {},
+    # gpu: one GPU (H200-class), bf16, a 6-layer 512-d model, big batches; ~6 min pretraining + 8 min UNMT
+    "gpu": {
+        "precision": "bf16",
+        "model": {"layers": 6, "dim": 512, "ffn_dim": 2048, "heads": 8, "dropout": 0.1},
+        "pretrain": {"max_update": 20000, "max_tokens": 32000, "lr": 7e-4, "warmup_updates": 500, "max_minutes": 6},
+        "train": {"max_update": 20000, "max_tokens": 16000, "lr": 3e-4, "warmup_updates": 200, "max_minutes": 8,
+                  "validate_interval_updates": 250, "valid_batches": 20},
+        "evaluate": {"beam": 4, "batch_size": 256},
+    },
     # tiny: a few hundred lines and a 2-layer 64-d model; every stage runs for real in seconds (tests).
     "tiny": {
         "prepare": {"vocab_size": 500, "max_len": 40, "max_train_lines": 400, "max_eval_lines": 60},
@@ -142,8 +172,9 @@ PRESETS: dict[str, dict] = {
         "mine": {"planted_filler": 200, "threshold": 0.0},
         "train": {"max_update": 6, "warmup_updates": 2, "max_tokens": 400, "lambda_dae": "1", "lambda_bt": "1",
                   "max_minutes": None,
-                  "validate_interval_updates": 0},
+                  "validate_interval_updates": 3, "valid_batches": 2},
         "evaluate": {"max_lines": 40},
+        "compress": {"lm_updates": 4, "eval_interval": 2, "max_tokens": 1000, "warmup_updates": 2},
     },
 }
 

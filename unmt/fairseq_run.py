@@ -27,6 +27,17 @@ def model_args(m) -> list[str]:
             "--max-source-positions", "256", "--max-target-positions", "256"]
 
 
+def precision_args(precision: str) -> list[str]:
+    """Mixed precision where a GPU runs it; on CPU fairseq's fp16/bf16 paths are slower or absent."""
+    if precision not in ("fp32", "fp16", "bf16"):
+        raise UnmtError(f"precision: unknown '{precision}' -- use fp32, fp16 or bf16")
+    import torch
+
+    if precision == "fp32" or not torch.cuda.is_available():
+        return []
+    return ["--bf16"] if precision == "bf16" else ["--fp16"]
+
+
 def optim_args(lr, warmup, max_tokens, update_freq, max_update, seed) -> list[str]:
     return ["--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--clip-norm", "1.0",
             "--lr", str(lr), "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(warmup),
@@ -45,8 +56,23 @@ def previous_training_seconds(checkpoint: Path | None) -> float:
     return float((state.get("extra_state") or {}).get("previous_training_time", 0.0))
 
 
+def launcher(nproc: int) -> list[str]:
+    """``python -m fairseq_cli.train``, or ``torchrun`` with ``nproc`` data-parallel workers (gloo on CPU,
+    NCCL on GPUs). legacy_ddp all-reduces once per update, after all of a step's losses (DAE, BT, warm,
+    mined) are backpropagated, so workers whose batches differ in kind never wait on each other."""
+    if nproc <= 1:
+        return [sys.executable, "-m", "fairseq_cli.train"]
+    import torch
+
+    backend = "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= nproc else "gloo"
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+            "-m", "unmt.fairseq_launch", "--distributed-backend", backend, "--ddp-backend", "legacy_ddp"] + \
+        (["--cpu"] if backend == "gloo" else [])
+
+
 def run_fairseq_train(data: Path, save_dir: Path, args: list[str], restore: Path | None = None,
-                      quiet: bool = False, max_minutes: float | None = None) -> Path:
+                      quiet: bool = False, max_minutes: float | None = None, nproc: int = 1,
+                      precision: str = "fp32") -> Path:
     """Train into ``save_dir``; resume there if a previous run was killed, else start from ``restore``.
 
     ``max_minutes`` bounds this stage's own training time, also when resuming or restoring: fairseq
@@ -61,13 +87,14 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], restore: Path
     if not last.exists() and restore is not None:
         resume = ["--restore-file", str(restore), "--reset-optimizer", "--reset-dataloader",
                   "--reset-meters", "--reset-lr-scheduler"]
-    cmd = [sys.executable, "-m", "fairseq_cli.train", str(data), "--user-dir", str(PLUGIN),
+    args = args + precision_args(precision)
+    cmd = launcher(nproc) + [str(data), "--user-dir", str(PLUGIN),
            "--save-dir", str(save_dir), "--num-workers", "0", "--log-format", "simple", "--log-interval", "25",
            "--no-epoch-checkpoints", "--save-interval-updates", "100", "--keep-interval-updates", "1",
-           "--skip-invalid-size-inputs-valid-test", "--max-valid-steps", "20"] + args + resume
+           "--skip-invalid-size-inputs-valid-test"] + args + resume
     (save_dir / "command.txt").write_text(shlex.join(cmd) + "\n")
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)))
+               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, nproc)))))
     log_path = save_dir / "train.log"
     tail: list[str] = []
     with open(log_path, "a", encoding="utf-8") as log:

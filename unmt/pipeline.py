@@ -1,6 +1,6 @@
 """The recipe runner: each stage reads files, writes files, and is recorded in ``manifest.json``.
 
-    prepare -> pretrain -> align -> mine -> train [-> mine2 -> train2 ...] -> evaluate
+    prepare -> pretrain -> align -> mine -> train [-> mine2 -> train2 ...] -> evaluate -> compress
 
 A stage whose outputs exist and whose inputs (sha256) and config are unchanged is skipped. A stage
 that was killed has no manifest record and is simply run again; fairseq stages resume from their
@@ -17,7 +17,7 @@ import click
 from unmt.config import to_dict
 from unmt.manifest import Manifest
 
-STAGES = ("prepare", "pretrain", "align", "mine", "train", "evaluate")
+STAGES = ("prepare", "pretrain", "align", "mine", "train", "evaluate")  # + ablation: train-<v>, evaluate-<v>
 
 
 def round_name(stage: str, rnd: int) -> str:
@@ -115,11 +115,11 @@ class Run:
                     lambda: mine_stage(c, self.path("prepare"), self.path("align"), self.path(name), checkpoint,
                                        encoder))
 
-    def train(self, rnd: int = 1):
+    def train(self, rnd: int = 1, name: str | None = None):
         from unmt.train import train
 
         c = self.cfg
-        name = round_name("train", rnd)
+        name = name or round_name("train", rnd)
         conf = {"langs": list(c.langs), "seed": c.seed, "model": to_dict(c.model), **to_dict(c.train)}
         restore = self._start_of_round(rnd)
         inputs = [self.path("prepare/bin")] + ([restore] if c.train.init_from_pretrain or rnd > 1 else [])
@@ -135,22 +135,65 @@ class Run:
                                                      self.path("align"), self.quiet, mined,
                                                      c.mine.round_minutes if rnd > 1 else None))})
 
-    def evaluate(self):
+    def evaluate(self, train_dir: Path | None = None, name: str = "evaluate"):
         from unmt.evaluate import evaluate_run
 
         c = self.cfg
-        checkpoint = self.last_train()
+        checkpoint = (Path(train_dir) / "checkpoint_last.pt") if train_dir else self.last_train()
+        if c.evaluate.checkpoint == "best" and (checkpoint.parent / "checkpoint_best.pt").exists():
+            checkpoint = checkpoint.parent / "checkpoint_best.pt"  # best mean dev BLEU (uses the parallel dev set)
         inputs = [checkpoint, self.path("prepare/text")]
         if self.path("align/results.json").exists():
             inputs.append(self.path("align"))
-        self._stage("evaluate", inputs, to_dict(c.evaluate), [self.path("evaluate/results.json")],
+        self._stage(name, inputs, to_dict(c.evaluate), [self.path(name, "results.json")],
                     lambda: evaluate_run(c, self.path("prepare"), checkpoint, self.path("align"),
-                                         self.path("evaluate")) and None)
+                                         self.path(name)) and None)
+
+    def compress(self):
+        from unmt.compress import compress_stage
+
+        c = self.cfg
+        # translation models to code K(Y|X) with: the run's final one, or every ablation variant (last = main)
+        names = [f"-{v}" for v in c.ablation] if c.ablation else [""]
+        models = {n.lstrip("-") or "final": (self.last_train() if not n else self.path(f"train{n}", "checkpoint_last.pt"),
+                                             self.path(f"evaluate{n}")) for n in names}
+        models = {k: v for k, v in models.items() if v[0].exists()}
+        inputs = [self.path("prepare/text"), self.path("prepare/spm.model"), self.path("prepare/bin/dict.txt")]
+        for checkpoint, _ in models.values():
+            inputs += [checkpoint, checkpoint.parent / "train.log"]
+        conf = {"langs": list(c.langs), "seed": c.seed, "model": to_dict(c.model), **to_dict(c.compress)}
+        self._stage("compress", inputs, conf, [self.path("compress/results.json")],
+                    lambda: compress_stage(c, self.path("prepare"), self.path("compress"), models, self.quiet))
+
+    def ablate(self):
+        """Each ``ablation`` variant trains from the same prepare/pretrain/align/mine outputs with its
+        own ``train`` overrides and the same update budget, then is scored on the same test set."""
+        import copy
+
+        from unmt.ablate import ablation_report
+        from unmt.config import _merge
+
+        base = self.cfg
+        for variant, overrides in base.ablation.items():
+            self.cfg = _merge(copy.deepcopy(base), {"train": overrides}, f"ablation.{variant}")
+            self.train(name=f"train-{variant}")
+            self.evaluate(self.path(f"train-{variant}"), name=f"evaluate-{variant}")
+        self.cfg = base
+        ablation_report(self.dir, list(base.ablation), base.langs)
 
     def all(self):
         self.prepare()
         self.pretrain()
         self.align()
+        if self.cfg.ablation:
+            if any("mined" in v.get("warm_start", self.cfg.train.warm_start) for v in self.cfg.ablation.values()):
+                self.mine()
+            self.ablate()
+            if self.cfg.compress.enabled:
+                self.compress()
+                click.echo("\n" + self.path("compress/results.md").read_text())
+            click.echo("\n" + self.path("ablation/results.md").read_text())
+            return
         if "mined" in self.cfg.train.warm_start:
             for rnd in range(1, self.cfg.mine.rounds + 1):
                 self.mine(rnd)
@@ -158,6 +201,9 @@ class Run:
         else:  # nothing reads mined pairs
             self.train()
         self.evaluate()
+        if self.cfg.compress.enabled:
+            self.compress()
+            click.echo("\n" + self.path("compress/results.md").read_text())
         table = self.path("evaluate/results.md")
         click.echo("\n" + table.read_text())
         click.echo(f"results: {self.path('evaluate/results.json')}")

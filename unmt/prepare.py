@@ -49,11 +49,18 @@ def train_sentencepiece(lines_by_lang: dict[str, list[str]], prefix: Path, vocab
     sample = [line for v in lines_by_lang.values() for line in rng.sample(v, n)]
     with atomic_path(prefix.with_suffix(".input")) as tmp:
         tmp.write_text("\n".join(sample) + "\n", encoding="utf-8")
-        spm.SentencePieceTrainer.train(
-            input=str(tmp), model_prefix=str(prefix), vocab_size=vocab_size, character_coverage=1.0,
-            model_type="unigram", input_sentence_size=2_000_000, shuffle_input_sentence=True,
-            num_threads=2, minloglevel=2, bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
-        )
+        try:
+            spm.SentencePieceTrainer.train(
+                input=str(tmp), model_prefix=str(prefix), vocab_size=vocab_size, character_coverage=1.0,
+                model_type="unigram", input_sentence_size=2_000_000, shuffle_input_sentence=True,
+                num_threads=2, minloglevel=2, bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
+            )
+        except RuntimeError as e:
+            if "Vocabulary size too high" not in str(e):
+                raise
+            most = str(e).rsplit("<=", 1)[-1].strip(" .")
+            raise UnmtError(f"prepare.vocab_size {vocab_size} is more pieces than this corpus has (at most {most}) "
+                            "-- lower prepare.vocab_size in the recipe") from None
 
 
 def write_dictionary(sp: spm.SentencePieceProcessor, path: Path, langs) -> None:

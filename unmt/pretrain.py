@@ -19,4 +19,5 @@ def pretrain(cfg, prepare_dir: Path, out_dir: Path, quiet: bool = False) -> Path
             "--word-blanking-prob", str(p.word_blank)]
     args += model_args(cfg.model) + optim_args(p.lr, p.warmup_updates, p.max_tokens, p.update_freq,
                                               p.max_update, cfg.seed)
-    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, quiet=quiet, max_minutes=p.max_minutes)
+    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, quiet=quiet, max_minutes=p.max_minutes,
+                             nproc=cfg.nproc, precision=cfg.precision)

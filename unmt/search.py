@@ -1,7 +1,8 @@
 """Nearest-neighbour search for lexicon induction and mining: faiss for every search.
 
 Exact (flat) inner-product indexes up to ``exact_limit`` vectors, IVF beyond it, on the GPU when
-faiss-gpu sees one. CSLS (Conneau et al. 2018) is
+faiss-gpu sees one. Where faiss is not installed (a GPU machine with only torch), or with
+``UNMT_SEARCH=torch``, the same calls run an exact search in torch, on CUDA when present. CSLS (Conneau et al. 2018) is
 
     CSLS(x, y) = 2 cos(x, y) - r_T(y) - r_S(x),   r = mean cosine to the k nearest neighbours,
 
@@ -10,14 +11,55 @@ an exact inner-product search that faiss does without ever forming the similarit
 """
 from __future__ import annotations
 
-import faiss
+import os
+
 import numpy as np
+
+try:
+    import faiss
+except ImportError:  # the torch fallback below takes over
+    faiss = None
+
+BACKEND = os.environ.get("UNMT_SEARCH") or ("faiss" if faiss is not None else "torch")
+
+
+class TorchExactIndex:
+    """Exact inner-product k-NN in torch with faiss's ``add``/``search`` interface (chunked matmul + topk)."""
+
+    def __init__(self, d: int, chunk: int = 8192):
+        import torch
+
+        self.d, self.chunk, self.torch = d, chunk, torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.base = torch.empty(0, d, device=self.device)
+
+    @property
+    def ntotal(self) -> int:
+        return self.base.shape[0]
+
+    def add(self, x: np.ndarray) -> None:
+        self.base = self.torch.cat([self.base, self.torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device)])
+
+    def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        torch, sims, idx = self.torch, [], []
+        q = torch.from_numpy(np.ascontiguousarray(q, np.float32))
+        for a in range(0, len(q), self.chunk):
+            s, i = (q[a:a + self.chunk].to(self.device) @ self.base.T).topk(k, dim=1)
+            sims.append(s.cpu().numpy())
+            idx.append(i.cpu().numpy())
+        if not sims:
+            return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+        return np.concatenate(sims), np.concatenate(idx).astype(np.int64)
 
 
 def build_index(base: np.ndarray, kind: str = "auto", exact_limit: int = 200_000, nprobe: int = 16):
     """kind: flat (exact) | ivf | ivfpq | auto (flat up to ``exact_limit`` vectors, ivf above)."""
     base = np.ascontiguousarray(base, dtype=np.float32)
     n, d = base.shape
+    if BACKEND == "torch":  # exact whatever ``kind`` asks: no approximate index without faiss
+        index = TorchExactIndex(d)
+        index.add(base)
+        return index
     if kind == "auto":
         kind = "flat" if n <= exact_limit else "ivf"
     if kind == "flat":

@@ -63,7 +63,8 @@ WARM_STARTS = ("none", "wbw", "mined", "wbw+mined")
 def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, align_dir: Path | None = None,
           quiet: bool = False, mined_tsv: Path | None = None, max_minutes: float | None = None) -> Path:
     t, (src, tgt) = cfg.train, cfg.langs
-    args = ["--task", "unmt_backtranslation", "--mono-langs", f"{src},{tgt}", "--valid-lang-pairs", f"{src}-{tgt}",
+    args = ["--task", "unmt_backtranslation", "--mono-langs", f"{src},{tgt}",
+            "--valid-lang-pairs", f"{src}-{tgt},{tgt}-{src}",
             "--lambda-bt", t.lambda_bt, "--lambda-dae", t.lambda_dae,
             "--max-word-shuffle-distance", str(t.word_shuffle), "--word-dropout-prob", str(t.word_dropout),
             "--word-blanking-prob", str(t.word_blank)]
@@ -79,12 +80,36 @@ def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, align_
         if not (warm / f"train.{tgt}-{src}.{src}.bin").exists():
             build_warm_data(cfg, Path(prepare_dir), Path(align_dir), warm)
         args += ["--warm-data", str(warm), "--warm-pairs", f"{tgt}-{src},{src}-{tgt}", "--lambda-warm", t.lambda_warm]
-    if t.validate_interval_updates:
-        args += ["--validate-interval-updates", str(t.validate_interval_updates), "--validate-interval", "1000"]
+    if t.validate_interval_updates:  # dev BLEU both ways every N updates; checkpoint_best.pt = best mean BLEU
+        args += ["--validate-interval-updates", str(t.validate_interval_updates), "--validate-interval", "1000",
+                 "--max-valid-steps", str(t.valid_batches)]
+        if t.valid_bleu:
+            args += ["--valid-bleu", "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric"]
     else:
         args += ["--disable-validation"]
     args += model_args(cfg.model) + optim_args(t.lr, t.warmup_updates, t.max_tokens, t.update_freq,
                                               t.max_update, cfg.seed)
     restore = pretrained if (t.init_from_pretrain and pretrained) else None
     return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, restore=restore, quiet=quiet,
-                             max_minutes=max_minutes or t.max_minutes)
+                             max_minutes=max_minutes or t.max_minutes, nproc=cfg.nproc, precision=cfg.precision)
+
+
+def read_valid_log(train_log: Path) -> list[dict]:
+    """Every validation fairseq logged: num_updates, dev BLEU and K(Y|X) in bits/char per direction."""
+    points = []
+    if not Path(train_log).exists():
+        return points
+    for line in Path(train_log).read_text(encoding="utf-8", errors="replace").splitlines():
+        if "| valid on '" not in line:
+            continue
+        fields = dict(part.strip().split(" ", 1) for part in line.split("|")[4:] if " " in part.strip())
+        point = {}
+        for k, v in fields.items():
+            if k == "num_updates" or k.startswith(("bleu", "bpc_", "bpb_", "loss", "nll_loss")):
+                try:
+                    point[k] = int(v) if k == "num_updates" else float(v)
+                except ValueError:
+                    pass
+        if "num_updates" in point:
+            points.append(point)
+    return points

@@ -51,6 +51,8 @@ class Translator:
         from fairseq.sequence_generator import SequenceGenerator
 
         self.model, self.task = load_model(checkpoint, Path(prepare_dir) / "bin")
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model.to(self.device)
         self.dict = self.task.dictionary
         self.sp = spm.SentencePieceProcessor(model_file=str(Path(prepare_dir) / "spm.model"))
         langs = self.task.args.mono_langs.split(",") if hasattr(self.task, "args") else []
@@ -82,8 +84,8 @@ class Translator:
             idx = order[start:start + batch_size]
             toks = [encoded[i] for i in idx]
             sample = {"net_input": {
-                "src_tokens": data_utils.collate_tokens(toks, self.dict.pad(), left_pad=False),
-                "src_lengths": torch.tensor([len(t) for t in toks]),
+                "src_tokens": data_utils.collate_tokens(toks, self.dict.pad(), left_pad=False).to(self.device),
+                "src_lengths": torch.tensor([len(t) for t in toks], device=self.device),
             }}
             hypos = self.generator.generate([self.model], sample, bos_token=tgt_idx)
             for i, hyp in zip(idx, hypos):

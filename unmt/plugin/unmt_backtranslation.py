@@ -9,12 +9,20 @@ first updates and then leave the model to denoising + back-translation. Pairs mi
 monolingual pools (``unmt mine``) enter the same way, with their own weight (``--lambda-mined``).
 
 Batches are keyed ``<lang>-BT``, ``<lang>-DENOISE`` (as upstream), ``<src>_<tgt>-WARM`` and ``<src>_<tgt>-MINED``.
+
+Validation covers every ``--valid-lang-pairs`` direction (upstream takes one) and, with ``--valid-bleu``,
+greedy-decodes the dev batches and logs sacreBLEU per direction and ``bleu`` (their mean, the
+``--best-checkpoint-metric``), plus the code length of the references given the sources, K(Y|X), as
+``bpc_<pair>`` (bits per character of the detokenised reference) -- the numbers ``unmt compress`` plots.
 """
 from __future__ import annotations
 
 import math
 import os
 from collections import OrderedDict, defaultdict
+from functools import partial
+
+import torch
 
 from fairseq.data import LanguagePairDataset, PrependTokenDataset, RoundRobinZipDatasets, data_utils
 from fairseq.logging import metrics
@@ -38,6 +46,8 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         parser.add_argument("--mined-data", default=None, help="directory with binaries of mined pairs (same layout)")
         parser.add_argument("--mined-pairs", default="", help="comma-separated SRC-TGT directions in --mined-data")
         parser.add_argument("--lambda-mined", default="0", type=str, help="mined-pair weight (step:value schedule)")
+        parser.add_argument("--valid-bleu", action="store_true",
+                            help="greedy-decode the dev set at each validation and log sacreBLEU per direction")
 
     def __init__(self, args, common_dict, mono_langs, valid_lang_pairs):
         super().__init__(args, common_dict, mono_langs, valid_lang_pairs)
@@ -53,6 +63,15 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
             for pair in pairs:
                 src, tgt = pair.split("-")
                 data[f"{src}_{tgt}-{kind}"] = self._load_pairs(os.path.join(folder, f"train.{src}-{tgt}."), src, tgt)
+        return RoundRobinZipDatasets(data)
+
+    def load_translation_dataset(self, split: str, data_path: str, combine: bool = False):
+        """All validation directions side by side (upstream validates only one)."""
+        pairs, data = self.valid_lang_pairs, OrderedDict()
+        for pair in pairs:
+            self.valid_lang_pairs = [pair]
+            data[pair] = super().load_translation_dataset(split, data_path, combine)
+        self.valid_lang_pairs = pairs
         return RoundRobinZipDatasets(data)
 
     def _load_pairs(self, prefix: str, src: str, tgt: str):
@@ -94,10 +113,93 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
                 logs[k] += v
         return total_loss, total_size, logs
 
+    def valid_step(self, sample, model, criterion):
+        model.eval()
+        total_loss, total_size, logs = 0.0, 0.0, defaultdict(float)
+        for pair in self.valid_lang_pairs:
+            batch = sample.get(pair)
+            if not batch:
+                continue
+            with torch.no_grad():
+                loss, size, out = criterion(model, batch)
+            total_loss, total_size = total_loss + loss.item(), total_size + size
+            for k in ("loss", "nll_loss", "ntokens", "nsentences", "sample_size"):
+                logs[k] += float(out.get(k, 0))
+            refs = [self._detok(t) for t in batch["target"]]
+            logs[f"_{pair}_nll_bits"] += float(out["nll_loss"]) / math.log(2)
+            logs[f"_{pair}_chars"] += sum(len(r) for r in refs)
+            logs[f"_{pair}_bytes"] += sum(len(r.encode("utf-8")) for r in refs)
+            if getattr(self.args, "valid_bleu", False):
+                for k, v in self._bleu_stats(model, batch, pair, refs).items():
+                    logs[f"_{pair}_{k}"] += v
+        # every worker must send the same keys, also for an empty batch (distributed all-reduce)
+        for pair in self.valid_lang_pairs:
+            for k in ("nll_bits", "chars", "bytes") + (BLEU_KEYS if getattr(self.args, "valid_bleu", False) else ()):
+                logs[f"_{pair}_{k}"] += 0.0
+        return total_loss, total_size, logs
+
+    def _detok(self, tokens) -> str:
+        langs = {_lang_token_index(self.dictionary, l) for l in self.mono_langs}
+        d = self.dictionary
+        return d.string(tokens, "sentencepiece", extra_symbols_to_ignore=langs | {d.eos(), d.pad()})
+
+    def _bleu_stats(self, model, batch, pair, refs) -> dict:
+        import sacrebleu
+        from fairseq.sequence_generator import SequenceGenerator
+
+        if getattr(self, "_valid_generator", None) is None:  # greedy, bounded like the evaluate stage
+            self._valid_generator = SequenceGenerator([model], self.dictionary, beam_size=1, max_len_a=1.5,
+                                                      max_len_b=10, max_len=model.max_decoder_positions() - 1)
+        tgt = pair.split("-")[1]
+        net_input = {k: batch["net_input"][k] for k in ("src_tokens", "src_lengths")}
+        with torch.no_grad():
+            hypos = self._valid_generator.generate([model], {"net_input": net_input},
+                                                   bos_token=_lang_token_index(self.dictionary, tgt))
+        hyps = [self._detok(h[0]["tokens"]) for h in hypos]
+        score = sacrebleu.metrics.BLEU().corpus_score(hyps, [refs])
+        stats = {"sys_len": score.sys_len, "ref_len": score.ref_len}
+        for i in range(4):
+            stats[f"counts_{i}"], stats[f"totals_{i}"] = score.counts[i], score.totals[i]
+        return stats
+
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
+        if not any(k.startswith("_") and k.endswith("_chars") for x in logging_outputs for k in x):
+            return  # a training step
+        bleu_pairs = []
+        for pair in self.valid_lang_pairs:
+            sums = {k: sum(float(x.get(f"_{pair}_{k}", 0)) for x in logging_outputs)
+                    for k in ("nll_bits", "chars", "bytes") + BLEU_KEYS}
+            for k, v in sums.items():
+                metrics.log_scalar_sum(f"_{pair}_{k}", v)
+            metrics.log_derived(f"bpc_{pair}", partial(_ratio, f"_{pair}_nll_bits", f"_{pair}_chars"))
+            metrics.log_derived(f"bpb_{pair}", partial(_ratio, f"_{pair}_nll_bits", f"_{pair}_bytes"))
+            if sums["ref_len"] > 0:
+                bleu_pairs.append(pair)
+                metrics.log_derived(f"bleu_{pair}", partial(_bleu, pair))
+        if bleu_pairs:
+            metrics.log_derived("bleu", lambda m: round(sum(_bleu(p, m) for p in bleu_pairs) / len(bleu_pairs), 2))
         for kind in ("warm", "mined"):
             size = sum(x.get(f"{kind}_sample_size", 0) for x in logging_outputs)
             if size:
                 loss = sum(x.get(f"{kind}_loss", 0) for x in logging_outputs) / size / math.log(2)
                 metrics.log_scalar(f"{kind}_loss", loss, size, round=3)
+
+
+BLEU_KEYS = ("sys_len", "ref_len") + tuple(f"{k}_{i}" for k in ("counts", "totals") for i in range(4))
+
+
+def _ratio(num: str, den: str, meters) -> float:
+    d = meters[den].sum
+    return round(meters[num].sum / d, 4) if d else 0.0
+
+
+def _bleu(pair: str, meters) -> float:
+    import sacrebleu
+
+    m = lambda k: int(meters[f"_{pair}_{k}"].sum)  # noqa: E731
+    if m("ref_len") == 0:
+        return 0.0
+    return round(sacrebleu.metrics.BLEU.compute_bleu(
+        correct=[m(f"counts_{i}") for i in range(4)], total=[m(f"totals_{i}") for i in range(4)],
+        sys_len=m("sys_len"), ref_len=m("ref_len"), smooth_method="exp").score, 2)

@@ -1,0 +1,81 @@
+"""Issue 5: dev BLEU during training, best checkpoint, translate+evaluate = sacrebleu's CLI,
+data-parallel training through torchrun (2 CPU processes, gloo), the ablation report."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+from conftest import ROOT, unmt
+from unmt.train import read_valid_log
+
+
+def test_dev_bleu_both_directions_logged_and_best_checkpoint_kept(tiny_run):
+    points = read_valid_log(tiny_run / "train" / "train.log")
+    assert [p["num_updates"] for p in points] == [3, 6]  # tiny: validate every 3 of 6 updates
+    for p in points:
+        for pair in ("en-fr", "fr-en"):
+            assert 0.0 <= p[f"bleu_{pair}"] <= 100.0
+            assert 0.0 < p[f"bpc_{pair}"] < 20 and math.isfinite(p[f"bpc_{pair}"])
+        assert abs(p["bleu"] - (p["bleu_en-fr"] + p["bleu_fr-en"]) / 2) < 0.011
+    assert (tiny_run / "train" / "checkpoint_best.pt").exists()
+    assert "--best-checkpoint-metric bleu" in (tiny_run / "train" / "command.txt").read_text()
+
+
+def test_translate_1000_lines_and_evaluate_scores_like_sacrebleu_cli(tiny_run, tmp_path):
+    text = tiny_run / "prepare" / "text"
+    src, ref = (text / "test.en").read_text().splitlines(), (text / "test.fr").read_text().splitlines()
+    n = 1000
+    (tmp_path / "in.en").write_text("\n".join(src[i % len(src)] for i in range(n)) + "\n")
+    (tmp_path / "ref.fr").write_text("\n".join(ref[i % len(ref)] for i in range(n)) + "\n")
+    unmt("translate", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "-i", tmp_path / "in.en",
+         "-o", tmp_path / "hyp.fr")
+    hyps = (tmp_path / "hyp.fr").read_text().split("\n")[:-1]
+    assert len(hyps) == n
+    # the model's output, and the copy of the source (a non-zero BLEU, so agreement is not 0 == 0)
+    for hyp in (tmp_path / "hyp.fr", tmp_path / "in.en"):
+        ours = json.loads(unmt("evaluate", "--hyp", hyp, "--ref", tmp_path / "ref.fr", "--lang", "fr", "--json").stdout)
+        cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(tmp_path / "ref.fr"), "-i", str(hyp),
+                              "-m", "bleu", "chrf", "-f", "json", "-w", "4"], capture_output=True, text=True, check=True)
+        theirs = {d["name"]: d for d in json.loads(cli.stdout)}
+        assert ours["bleu"] == round(theirs["BLEU"]["score"], 2)
+        assert ours["chrf"] == round(theirs["chrF2"]["score"], 2)
+        assert ours["bleu_signature"] == theirs["BLEU"]["signature"]
+        assert ours["chrf_signature"] == theirs["chrF2"]["signature"]
+    assert ours["bleu"] > 0
+
+
+def test_torchrun_two_cpu_processes_train_data_parallel(tiny_run, tmp_path):
+    run = tmp_path / "ddp"
+    run.mkdir()
+    for stage in ("prepare", "pretrain", "align", "mine"):
+        (run / stage).symlink_to(tiny_run / stage)
+    unmt("train", "recipes/tiny.yaml", "--run-dir", run, "--nproc", "2")
+    log = (run / "train" / "train.log").read_text()
+    assert "distributed init (rank 0)" in log and "distributed init (rank 1)" in log
+    assert "'distributed_world_size': 2" in log and "'distributed_backend': 'gloo'" in log
+    assert "torch.distributed.run" in (run / "train" / "command.txt").read_text()
+    assert read_valid_log(run / "train" / "train.log")[-1]["num_updates"] == 6
+    # the data-parallel checkpoint translates like any other
+    out = unmt("translate", "--run-dir", run, "--src", "fr", "--tgt", "en", input="Bonjour le monde.\n").stdout
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_ablation_writes_one_table_and_one_dev_bleu_plot(tiny_run):
+    r = unmt("run", str(ROOT / "recipes" / "ablation-tiny.yaml"), "--run-dir", tiny_run, "--quiet")
+    assert "[pretrain] up to date" in r.stdout  # the variants share the run's stages
+    report = json.loads((tiny_run / "ablation" / "results.json").read_text())
+    assert list(report["variants"]) == ["no-pretrain-no-bt", "full+mined"]
+    a, e = (report["variants"][v] for v in ("no-pretrain-no-bt", "full+mined"))
+    assert a["train_overrides"]["init_from_pretrain"] is False and a["train_overrides"]["lambda_bt"] == "0"
+    assert e["train_overrides"]["warm_start"] == "wbw+mined"
+    assert [p["num_updates"] for p in a["dev_curve"]] == [3, 6]
+    assert set(report["baselines"]) == {"copy", "word-by-word"}
+    table = (tiny_run / "ablation" / "results.md").read_text()
+    assert table.count("\n| ") >= 4 and "baseline: copy" in table
+    png = (tiny_run / "ablation" / "dev_bleu.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    # no-pretraining variant really started from scratch: its command has no --restore-file
+    assert "--restore-file" not in (tiny_run / "train-no-pretrain-no-bt" / "command.txt").read_text()
+    assert "--restore-file" in (tiny_run / "train-full+mined" / "command.txt").read_text()

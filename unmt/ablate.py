@@ -1,0 +1,82 @@
+"""Ablation report: which part of the system contributes what (issue 5).
+
+The recipe's ``ablation`` section names train-stage variants; ``Run.ablate`` trains and evaluates
+each one on the same data and update budget. This module gathers their ``evaluate-<v>/results.json``
+and the dev-BLEU validations in ``train-<v>/train.log`` into one table and one plot.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from unmt.io import atomic_path, write_json, write_text
+from unmt.train import read_valid_log
+
+
+def ablation_report(run_dir: Path, variants: list[str], langs) -> dict:
+    run_dir, (s, t) = Path(run_dir), langs
+    directions = [f"{s}-{t}", f"{t}-{s}"]
+    report = {"directions": directions, "variants": {}, "baselines": {}}
+    for v in variants:
+        res = json.loads((run_dir / f"evaluate-{v}" / "results.json").read_text())
+        manifest = json.loads((run_dir / "manifest.json").read_text())["stages"].get(f"train-{v}", {})
+        curve = read_valid_log(run_dir / f"train-{v}" / "train.log")
+        report["variants"][v] = {
+            "test": {d: {k: res["directions"][d]["unmt"][k] for k in ("bleu", "chrf", "tok_bleu")} for d in directions},
+            "train_overrides": {k: manifest.get("config", {}).get(k) for k in ("init_from_pretrain", "lambda_bt",
+                                                                                 "warm_start", "max_update")},
+            "updates": curve[-1]["num_updates"] if curve else None,
+            "train_minutes": round(manifest.get("seconds", 0) / 60, 1),
+            "dev_curve": curve,
+        }
+        for d in directions:  # the baselines do not depend on the variant
+            for name in ("copy", "word-by-word"):
+                if name in res["directions"][d]:
+                    report["baselines"].setdefault(name, {})[d] = {
+                        k: res["directions"][d][name][k] for k in ("bleu", "chrf", "tok_bleu")}
+        report["test_sentences"] = res["test_sentences"]
+    out = run_dir / "ablation"
+    write_json(out / "results.json", report)
+    write_text(out / "results.md", ablation_table(report))
+    plot_dev_bleu(report, out / "dev_bleu.png")
+    return report
+
+
+def ablation_table(report: dict) -> str:
+    d1, d2 = report["directions"]
+    rows = [f"| system | BLEU {d1} | chrF {d1} | BLEU {d2} | chrF {d2} | updates | train min |",
+            "|---|---|---|---|---|---|---|"]
+    for v, r in report["variants"].items():
+        t = r["test"]
+        rows.append(f"| {v} | {t[d1]['bleu']:.2f} | {t[d1]['chrf']:.2f} | {t[d2]['bleu']:.2f} | {t[d2]['chrf']:.2f} "
+                    f"| {r['updates'] or ''} | {r['train_minutes']} |")
+    for name, t in report["baselines"].items():
+        rows.append(f"| baseline: {name} | {t[d1]['bleu']:.2f} | {t[d1]['chrf']:.2f} | {t[d2]['bleu']:.2f} "
+                    f"| {t[d2]['chrf']:.2f} | | |")
+    return "\n".join(rows) + f"\n\nsacreBLEU / chrF on {report.get('test_sentences')} test sentences per direction " \
+        "(last checkpoint of each variant); dev BLEU over updates: dev_bleu.png.\n"
+
+
+def plot_dev_bleu(report: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, d in zip(axes, report["directions"]):
+        for v, r in report["variants"].items():
+            pts = [(p["num_updates"], p[f"bleu_{d}"]) for p in r["dev_curve"] if f"bleu_{d}" in p]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=v)
+        for name, t in report["baselines"].items():
+            ax.axhline(t[d]["bleu"], ls="--", lw=0.8, color="grey")
+            ax.text(0.01, t[d]["bleu"], f"{name} (test)", transform=ax.get_yaxis_transform(), fontsize=7,
+                    color="grey", va="bottom")
+        ax.set(title=f"dev BLEU {d} (greedy)", xlabel="updates")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("BLEU")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,308 @@
+"""Stage 7 — compress: the thesis in bits. K(X), K(Y), K(X,Y) and K(Y|X) as code lengths.
+
+    K(X), K(Y)   held-out text of each language coded by a causal LM trained on that language alone
+    K(X,Y)       both held-out texts coded by one LM trained on both languages (language tag first)
+    saving       K(X) + K(Y) - K(X,Y), in bits and as a fraction of K(X) + K(Y)
+    K(Y|X)       the parallel test set's target side coded by the translation model given the source
+
+Code length = the model's cross-entropy in bits summed over every SentencePiece token and end of line
+of the held-out file, divided by its characters (bits/char) or UTF-8 bytes (bits/byte) -- both counted
+with one newline per line, like the file a standard compressor sees -- so models with different
+vocabularies, and xz/zstd, are on one scale. Budget: the joint LM gets as many updates as the two
+monolingual LMs together, so both sides of the comparison spend the same compute on the same data;
+with unrelated languages the saving is then ~0, and whatever sharing the joint model finds shows up
+as a positive saving. The LMs' validations (every ``eval_interval`` updates) give the curves;
+``unmt_backtranslation``'s validations give K(Y|X) on the dev set beside dev BLEU.
+"""
+from __future__ import annotations
+
+import lzma
+import math
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+
+from unmt.errors import UnmtError
+from unmt.fairseq_run import run_fairseq_train
+from unmt.io import atomic_path, read_lines, write_json, write_lines, write_text
+from unmt.prepare import binarize, encode, lang_token
+
+
+def text_size(lines: list[str]) -> dict:
+    """Characters and UTF-8 bytes of the file these lines make (one newline each)."""
+    return {"lines": len(lines), "chars": sum(len(line) + 1 for line in lines),
+            "bytes": sum(len(line.encode("utf-8")) + 1 for line in lines)}
+
+
+def standard_compressors(texts: dict[str, list[str]]) -> dict:
+    """xz (LZMA, preset 9e) and zstd (level 19) sizes of each held-out file and of their concatenation."""
+    out = {}
+    blobs = {name: ("\n".join(lines) + "\n").encode("utf-8") for name, lines in texts.items()}
+    blobs["+".join(texts)] = b"".join(blobs.values())
+    codecs = {"xz": lambda b: len(lzma.compress(b, preset=9 | lzma.PRESET_EXTREME))}
+    try:
+        import zstandard
+
+        codecs["zstd"] = lambda b: len(zstandard.ZstdCompressor(level=19).compress(b))
+    except ImportError:  # zstandard is an install requirement; keep xz if someone removed it
+        pass
+    for codec, size in codecs.items():
+        out[codec] = {name: 8 * size(blob) for name, blob in blobs.items()}
+    return out
+
+
+def build_lm_data(prepare_dir: Path, langs: list[str], heldout: dict[str, list[str]], out: Path,
+                  max_len: int) -> tuple[list[str], int]:
+    """fairseq language-modeling binaries: train = the languages' training lines, tag first; one valid
+    subset per held-out language (valid, valid1, ...). Returns the valid subset names and the longest
+    held-out line in tokens (the LM's context must hold it, or fairseq would skip that line)."""
+    sp = spm.SentencePieceProcessor(model_file=str(Path(prepare_dir) / "spm.model"))
+    tok = out / "tok"
+    train = []
+    for lang in langs:
+        lines = read_lines(Path(prepare_dir) / "text" / f"train.{lang}", "training text")
+        train += [f"{lang_token(lang)} {p}" for p in encode(sp, lines, max_len)]
+    write_lines(tok / "train.txt", train)
+    valid, longest = [], 0
+    for i, lang in enumerate(langs):  # held-out lines are never cut: every character is coded
+        lines = [f"{lang_token(lang)} {p}" for p in encode(sp, heldout[lang])]
+        longest = max([longest] + [len(line.split()) + 1 for line in lines])
+        write_lines(tok / f"heldout.{lang}.txt", lines)
+        valid.append("valid" if i == 0 else f"valid{i}")
+    binarize(["--only-source", "--srcdict", str(Path(prepare_dir) / "bin" / "dict.txt"),
+              "--trainpref", str(tok / "train.txt"),
+              "--validpref", ",".join(str(tok / f"heldout.{lang}.txt") for lang in langs), "--destdir", str(out)])
+    return valid, longest
+
+
+def heldout_tokens(data_dir: Path, subset: str) -> int:
+    """Tokens fairseq scores in a subset (pieces + tag + end of line per line)."""
+    from fairseq.data import data_utils
+
+    ds = data_utils.load_indexed_dataset(str(Path(data_dir) / subset), None, "mmap")
+    return int(np.asarray(ds.sizes).sum())
+
+
+def train_lm(cfg, data_dir: Path, out_dir: Path, valid: list[str], updates: int, context: int,
+             quiet: bool = True) -> Path:
+    """A causal transformer LM the size of the translation model's decoder, trained by fairseq."""
+    c, m = cfg.compress, cfg.model
+    context = max(256, context)
+    args = ["--task", "language_modeling", "--arch", "transformer_lm", "--sample-break-mode", "eos",
+            "--tokens-per-sample", str(context), "--max-target-positions", str(context),
+            "--max-tokens-valid", str(max(c.max_tokens, context)),
+            "--decoder-layers", str(m.layers), "--decoder-embed-dim", str(m.dim),
+            "--decoder-ffn-embed-dim", str(m.ffn_dim), "--decoder-attention-heads", str(m.heads),
+            "--share-decoder-input-output-embed", "--dropout", str(m.dropout),
+            "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--clip-norm", "1.0", "--lr", str(c.lr),
+            "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(min(c.warmup_updates, max(1, updates // 4))),
+            "--warmup-init-lr", "1e-7", "--max-tokens", str(c.max_tokens), "--max-update", str(updates),
+            "--criterion", "cross_entropy", "--seed", str(cfg.seed), "--valid-subset", ",".join(valid),
+            "--validate-interval-updates", str(c.eval_interval), "--validate-interval", "100000",
+            "--save-interval-updates", str(10 * updates)]
+    return run_fairseq_train(data_dir, out_dir, args, quiet=quiet, nproc=1, precision=cfg.precision)
+
+
+def lm_curves(train_log: Path, valid: list[str], langs: list[str], tokens: dict[str, int]) -> list[dict]:
+    """[{updates, bits: {lang: total bits}}] from fairseq's validation lines (loss = bits/token)."""
+    points: dict[int, dict] = {}
+    for line in Path(train_log).read_text(encoding="utf-8").splitlines():
+        if "| valid on '" not in line:
+            continue
+        subset = line.split("valid on '")[1].split("'")[0]
+        fields = dict(p.strip().split(" ", 1) for p in line.split("|")[4:] if " " in p.strip())
+        if subset not in valid or "num_updates" not in fields:
+            continue
+        lang = langs[valid.index(subset)]
+        points.setdefault(int(fields["num_updates"]), {})[lang] = float(fields["loss"]) * tokens[lang]
+    return [{"updates": u, "bits": b} for u, b in sorted(points.items()) if len(b) == len(langs)]
+
+
+def conditional_bits(checkpoint: Path, prepare_dir: Path, src_lines: list[str], tgt_lines: list[str],
+                     src: str, tgt: str, batch_size: int = 64) -> float:
+    """K(Y|X): bits of every target token and end of line, teacher-forced, given the source sentence."""
+    import torch
+
+    from unmt.translate import Translator
+
+    tr = Translator(checkpoint, prepare_dir)
+    model, d = tr.model, tr.dict
+    s_idx, t_idx = tr.check_lang(src), tr.check_lang(tgt)
+    total = 0.0
+    with torch.no_grad():
+        for a in range(0, len(src_lines), batch_size):
+            srcs = [tr.encode(x, s_idx) for x in src_lines[a:a + batch_size]]
+            tgts = [tr.encode(y, t_idx)[1:] for y in tgt_lines[a:a + batch_size]]  # pieces + eos, no tag
+            src_tokens = _pad([s.tolist() for s in srcs], d.pad()).to(tr.device)
+            prev = _pad([[t_idx] + t.tolist()[:-1] for t in tgts], d.pad()).to(tr.device)
+            target = _pad([t.tolist() for t in tgts], d.pad()).to(tr.device)
+            lengths = torch.tensor([len(s) for s in srcs], device=tr.device)
+            logits, _ = model(src_tokens, lengths, prev)
+            lprobs = torch.log_softmax(logits.float(), dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+            total -= float(lprobs.masked_fill(target == d.pad(), 0.0).sum()) / math.log(2)
+    return total
+
+
+def _pad(rows: list[list[int]], pad: int):
+    import torch
+
+    out = torch.full((len(rows), max(len(r) for r in rows)), pad, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = torch.tensor(r)
+    return out
+
+
+def compress_stage(cfg, prepare_dir: Path, out_dir: Path, translations: dict | None = None,
+                   quiet: bool = True) -> dict:
+    """Train the three LMs (each language alone, both jointly), code the held-out texts, compare with
+    xz/zstd and, for each translation model ({name: (checkpoint, evaluate dir)}; the last is the main
+    one), code each test side given the other."""
+    from unmt.train import read_valid_log
+
+    prepare_dir, out_dir, (x, y) = Path(prepare_dir), Path(out_dir), cfg.langs
+    c = cfg.compress
+    heldout = {lang: read_lines(prepare_dir / "text" / f"{c.heldout}.{lang}", "held-out text") for lang in (x, y)}
+    sizes = {lang: text_size(heldout[lang]) for lang in (x, y)}
+    models = {x: [x], y: [y], "joint": [x, y]}
+    result: dict = {"langs": [x, y], "heldout": c.heldout, "sizes": sizes, "budget_updates": {}, "curves": {}}
+    for name, langs in models.items():
+        data = out_dir / f"lm-{name}" / "data"
+        valid, longest = build_lm_data(prepare_dir, langs, heldout, data, cfg.prepare.max_len)
+        tokens = {lang: heldout_tokens(data, v) for lang, v in zip(langs, valid)}
+        updates = c.lm_updates * len(langs)  # joint = the two monolingual budgets together
+        log = train_lm(cfg, data, out_dir / f"lm-{name}", valid, updates, longest, quiet).parent / "train.log"
+        curve = lm_curves(log, valid, langs, tokens)
+        if not curve:
+            raise UnmtError(f"{log}: no validation of the held-out text was logged -- see the log")
+        result["curves"][name] = curve
+        result["budget_updates"][name] = updates
+    result["code_length"] = code_lengths(result, sizes)
+    result["standard"] = {codec: {k: {"bits": b, "bits_per_char": round(b / _chars(sizes, k), 4)}
+                                  for k, b in per.items()}
+                          for codec, per in standard_compressors(heldout).items()}
+    if translations:
+        result["conditional_by_model"] = {
+            name: conditional_report(cfg, prepare_dir, Path(ck), ev, result) for name, (ck, ev) in translations.items()}
+        main_model = list(translations)[-1]
+        result["conditional"] = result["conditional_by_model"][main_model]
+        result["translation_curve"] = read_valid_log(Path(translations[main_model][0]).parent / "train.log")
+    write_json(out_dir / "results.json", result)
+    write_text(out_dir / "results.md", compress_table(result))
+    plot_compression(result, out_dir / "compression.png")
+    return result["code_length"]["saving"]
+
+
+def _chars(sizes: dict, key: str) -> int:
+    return sum(sizes[k]["chars"] for k in key.split("+"))
+
+
+def code_lengths(result: dict, sizes: dict) -> dict:
+    """The final point of each LM: K(X), K(Y), K(X,Y), the saving, per char and per byte."""
+    x, y = result["langs"]
+    last = {name: curve[-1]["bits"] for name, curve in result["curves"].items()}
+    k = {x: last[x][x], y: last[y][y], "joint": last["joint"][x] + last["joint"][y]}
+    chars, nbytes = _chars(sizes, f"{x}+{y}"), sizes[x]["bytes"] + sizes[y]["bytes"]
+    separate = k[x] + k[y]
+
+    def per(bits, lang=None):
+        return {"bits": round(bits, 1),
+                "bits_per_char": round(bits / (sizes[lang]["chars"] if lang else chars), 4),
+                "bits_per_byte": round(bits / (sizes[lang]["bytes"] if lang else nbytes), 4)}
+
+    return {f"K({x})": per(k[x], x), f"K({y})": per(k[y], y), f"K({x})+K({y})": per(separate),
+            f"K({x},{y})": per(k["joint"]),
+            "joint_model_per_language": {lang: per(last["joint"][lang], lang) for lang in (x, y)},
+            "saving": {"bits": round(separate - k["joint"], 1),
+                       "fraction": round((separate - k["joint"]) / separate, 4),
+                       "bits_per_char": round((separate - k["joint"]) / chars, 4)}}
+
+
+def conditional_report(cfg, prepare_dir: Path, checkpoint: Path, evaluate_dir: Path | None, result: dict) -> dict:
+    """K(Y|X) on the parallel test set with the final translation model, beside K(Y) and test BLEU."""
+    import json
+
+    x, y = cfg.langs
+    test = {lang: read_lines(prepare_dir / "text" / f"test.{lang}", "test set") for lang in (x, y)}
+    bleu = {}
+    if evaluate_dir and (Path(evaluate_dir) / "results.json").exists():
+        ev = json.loads((Path(evaluate_dir) / "results.json").read_text())
+        bleu = {d: s["unmt"]["bleu"] for d, s in ev["directions"].items()}
+    out = {"checkpoint": str(checkpoint)}
+    same_text = cfg.compress.heldout == "test"  # then K(Y) from the LMs is on exactly these lines
+    for s, t in ((x, y), (y, x)):
+        bits = conditional_bits(checkpoint, prepare_dir, test[s], test[t], s, t)
+        chars = text_size(test[t])["chars"]
+        rec = {"bits": round(bits, 1), "bits_per_char": round(bits / chars, 4), "test_bleu": bleu.get(f"{s}-{t}")}
+        if same_text:
+            k_t = result["curves"][t][-1]["bits"][t]
+            rec |= {f"K({t})_bits_per_char": round(k_t / chars, 4),
+                    "information_from_source_bits_per_char": round((k_t - bits) / chars, 4)}
+        out[f"K({t}|{s})"] = rec
+    return out
+
+
+def compress_table(r: dict) -> str:
+    x, y = r["langs"]
+    cl = r["code_length"]
+    rows = ["| code | bits/char | bits/byte | bits |", "|---|---|---|---|"]
+    for key in (f"K({x})", f"K({y})", f"K({x})+K({y})", f"K({x},{y})"):
+        rows.append(f"| {key} | {cl[key]['bits_per_char']} | {cl[key]['bits_per_byte']} | {cl[key]['bits']:.0f} |")
+    for codec, per in r["standard"].items():
+        rows.append(f"| {codec} {x}+{y} (separately / together) | {round((per[x]['bits'] + per[y]['bits']) / _chars(r['sizes'], f'{x}+{y}'), 4)} / "
+                    f"{per[f'{x}+{y}']['bits_per_char']} | | |")
+    s = cl["saving"]
+    out = "\n".join(rows) + (f"\n\nJoint saving K({x})+K({y})-K({x},{y}) = {s['bits']:.0f} bits = {100 * s['fraction']:.2f}% "
+                             f"({s['bits_per_char']} bits/char). Held-out: the {r['heldout']} sets, "
+                             f"{r['sizes'][x]['lines']} + {r['sizes'][y]['lines']} lines; LM updates: "
+                             + ", ".join(f"{k} {v}" for k, v in r["budget_updates"].items()) + ".\n")
+    if "conditional_by_model" in r:
+        out += ("\n| translation model | code | bits/char | K(target) bits/char | information from source | test BLEU |"
+                "\n|---|---|---|---|---|---|\n")
+        for name, cond in r["conditional_by_model"].items():
+            for key, rec in cond.items():
+                if not key.startswith("K("):
+                    continue
+                t = key[2:key.index("|")]
+                out += (f"| {name} | {key.replace('|', chr(92) + '|')} | {rec['bits_per_char']} "
+                        f"| {rec.get(f'K({t})_bits_per_char', '')} | {rec.get('information_from_source_bits_per_char', '')} "
+                        f"| {rec.get('test_bleu', '')} |\n")
+    return out
+
+
+def plot_compression(r: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, y = r["langs"]
+    chars = _chars(r["sizes"], f"{x}+{y}")
+    panels = 2 if r.get("translation_curve") else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), squeeze=False)
+    ax = axes[0][0]
+    # the monolingual LMs at update u are compared with the joint LM at 2u: the same compute spent
+    mono = {p["updates"]: p["bits"][x] for p in r["curves"][x]}
+    sep = [(2 * p["updates"], (mono[p["updates"]] + p["bits"][y]) / chars) for p in r["curves"][y] if p["updates"] in mono]
+    joint = [(p["updates"], (p["bits"][x] + p["bits"][y]) / chars) for p in r["curves"]["joint"]]
+    ax.plot(*zip(*sep), marker="o", label=f"K({x})+K({y}) (separate LMs)")
+    ax.plot(*zip(*joint), marker="s", label=f"K({x},{y}) (joint LM)")
+    for codec, per in r["standard"].items():
+        ax.axhline(per[f"{x}+{y}"]["bits_per_char"], ls="--", lw=0.8, color="grey")
+        ax.annotate(codec, (joint[0][0], per[f"{x}+{y}"]["bits_per_char"]), fontsize=7, color="grey", va="bottom")
+    ax.set(title="held-out code length", xlabel="LM updates (total over the models compared)", ylabel="bits/char")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    if panels == 2:
+        ax = axes[0][1]
+        for pair in (f"{x}-{y}", f"{y}-{x}"):
+            pts = [(p[f"bleu_{pair}"], p[f"bpc_{pair}"]) for p in r["translation_curve"]
+                   if f"bleu_{pair}" in p and f"bpc_{pair}" in p]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=f"K({pair[-2:]}|{pair[:2]}) dev")
+        ax.set(title="conditional code length vs dev BLEU", xlabel="dev BLEU (greedy)", ylabel="bits/char")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
