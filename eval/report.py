@@ -15,6 +15,16 @@ from unmt.io import write_text
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
+def _figure(png: Path, run_dir: Path, title: str) -> str:
+    """Copy a run's PNG under docs/img/ (runs/ is not committed) and return its Markdown embed."""
+    import shutil
+
+    dest = Path("docs/img") / f"{run_dir.name}-{png.name}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(png, dest)
+    return f"![{title}](img/{dest.name})"
+
+
 def run_summary(run_dir: Path) -> str:
     from unmt.evaluate import results_table
 
@@ -29,8 +39,8 @@ def run_summary(run_dir: Path) -> str:
     if (run_dir / "evaluate/results.json").exists():
         out.append(results_table(json.loads((run_dir / "evaluate/results.json").read_text())))
     if (run_dir / "ablation/results.md").exists():
-        out += ["Ablation (same data, same update budget; dev BLEU over updates in "
-                f"`{run_dir}/ablation/dev_bleu.png`):", "", (run_dir / "ablation/results.md").read_text()]
+        out += ["Ablation (same data, same update budget):", "", (run_dir / "ablation/results.md").read_text(),
+                _figure(run_dir / "ablation/dev_bleu.png", run_dir, "dev BLEU over updates per variant"), ""]
     lex = run_dir / "align/results.md"
     if lex.exists():
         out += ["Lexicon induction (align stage):", "", lex.read_text()]
@@ -38,8 +48,8 @@ def run_summary(run_dir: Path) -> str:
         out += [f"Bitext mining, stage `{mined.parent.name}` (P/R/F1 of recovering the dev pairs planted among "
                 "training sentences):", "", mined.read_text()]
     if (run_dir / "compress/results.md").exists():
-        out += [f"Code lengths (compress stage; curves in `{run_dir}/compress/compression.png`):", "",
-                (run_dir / "compress/results.md").read_text()]
+        out += ["Code lengths (compress stage):", "", (run_dir / "compress/results.md").read_text(),
+                _figure(run_dir / "compress/compression.png", run_dir, "code lengths over LM updates; K(Y|X) vs dev BLEU"), ""]
     return "\n".join(out)
 
 
