@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from unmt.io import atomic_path, write_json, write_text
+from unmt.io import save_figure, write_json, write_text
 from unmt.train import read_valid_log
 
 
@@ -76,7 +76,4 @@ def plot_dev_bleu(report: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("BLEU")
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -399,7 +399,7 @@ def plot_history(histories: dict[str, list[dict]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from unmt.io import atomic_path
+    from unmt.io import save_figure
 
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     for name, hist in histories.items():
@@ -412,10 +412,7 @@ def plot_history(histories: dict[str, list[dict]], path: Path) -> None:
     for a in ax:
         a.legend(fontsize=8)
         a.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def align_stage(cfg, prepare_dir: Path, checkpoint: Path, out_dir: Path) -> dict:

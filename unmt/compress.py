@@ -25,7 +25,7 @@ import sentencepiece as spm
 
 from unmt.errors import UnmtError
 from unmt.fairseq_run import run_fairseq_train
-from unmt.io import atomic_path, read_lines, write_json, write_lines, write_text
+from unmt.io import read_lines, save_figure, write_json, write_lines, write_text
 from unmt.prepare import binarize, encode, lang_token
 
 
@@ -302,7 +302,4 @@ def plot_compression(r: dict, path: Path) -> None:
         ax.set(title="conditional code length vs dev BLEU", xlabel="dev BLEU (greedy)", ylabel="bits/char")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

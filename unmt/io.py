@@ -87,3 +87,13 @@ def save_array(path, array) -> None:
 
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)
+
+
+def save_figure(fig, path) -> None:
+    """Every PNG the stages plot: tight layout, written atomically, figure closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
