@@ -77,7 +77,7 @@ def test_results_table_has_every_system(tiny_run):
     md = (tiny_run / "evaluate/results.md").read_text()
     assert "| en-fr | copy |" in md and "tok-BLEU" in md
     manifest = json.loads((tiny_run / "manifest.json").read_text())
-    assert list(manifest["stages"]) == ["prepare", "pretrain", "align", "mine", "train", "evaluate"]
+    assert list(manifest["stages"]) == ["prepare", "pretrain", "align", "mine", "train", "evaluate", "compress"]
     assert all(v["inputs"] and v["versions"]["fairseq-fixed"] for v in manifest["stages"].values())
     assert (tiny_run / "align/lexicon_curve.png").read_bytes()[:4] == b"\x89PNG"
 

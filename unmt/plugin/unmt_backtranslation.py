@@ -164,8 +164,13 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
+        for kind in ("warm", "mined"):
+            size = sum(x.get(f"{kind}_sample_size", 0) for x in logging_outputs)
+            if size:
+                loss = sum(x.get(f"{kind}_loss", 0) for x in logging_outputs) / size / math.log(2)
+                metrics.log_scalar(f"{kind}_loss", loss, size, round=3)
         if not any(k.startswith("_") and k.endswith("_chars") for x in logging_outputs for k in x):
-            return  # a training step
+            return  # a training step: no dev BLEU / code length
         bleu_pairs = []
         for pair in self.valid_lang_pairs:
             sums = {k: sum(float(x.get(f"_{pair}_{k}", 0)) for x in logging_outputs)
@@ -179,11 +184,6 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
                 metrics.log_derived(f"bleu_{pair}", partial(_bleu, pair))
         if bleu_pairs:
             metrics.log_derived("bleu", lambda m: round(sum(_bleu(p, m) for p in bleu_pairs) / len(bleu_pairs), 2))
-        for kind in ("warm", "mined"):
-            size = sum(x.get(f"{kind}_sample_size", 0) for x in logging_outputs)
-            if size:
-                loss = sum(x.get(f"{kind}_loss", 0) for x in logging_outputs) / size / math.log(2)
-                metrics.log_scalar(f"{kind}_loss", loss, size, round=3)
 
 
 BLEU_KEYS = ("sys_len", "ref_len") + tuple(f"{k}_{i}" for k in ("counts", "totals") for i in range(4))
