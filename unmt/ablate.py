@@ -17,9 +17,10 @@ def ablation_report(run_dir: Path, variants: list[str], langs) -> dict:
     run_dir, (s, t) = Path(run_dir), langs
     directions = [f"{s}-{t}", f"{t}-{s}"]
     report = {"directions": directions, "variants": {}, "baselines": {}}
+    stages = json.loads((run_dir / "manifest.json").read_text())["stages"]
     for v in variants:
         res = json.loads((run_dir / f"evaluate-{v}" / "results.json").read_text())
-        manifest = json.loads((run_dir / "manifest.json").read_text())["stages"].get(f"train-{v}", {})
+        manifest = stages.get(f"train-{v}", {})
         curve = read_valid_log(run_dir / f"train-{v}" / "train.log")
         report["variants"][v] = {
             "test": {d: {k: res["directions"][d]["unmt"][k] for k in ("bleu", "chrf", "tok_bleu")} for d in directions},

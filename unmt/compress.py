@@ -106,51 +106,38 @@ def train_lm(cfg, data_dir: Path, out_dir: Path, valid: list[str], updates: int,
 
 def lm_curves(train_log: Path, valid: list[str], langs: list[str], tokens: dict[str, int]) -> list[dict]:
     """[{updates, bits: {lang: total bits}}] from fairseq's validation lines (loss = bits/token)."""
+    from unmt.train import valid_records
+
     points: dict[int, dict] = {}
-    for line in Path(train_log).read_text(encoding="utf-8").splitlines():
-        if "| valid on '" not in line:
-            continue
-        subset = line.split("valid on '")[1].split("'")[0]
-        fields = dict(p.strip().split(" ", 1) for p in line.split("|")[4:] if " " in p.strip())
-        if subset not in valid or "num_updates" not in fields:
-            continue
-        lang = langs[valid.index(subset)]
-        points.setdefault(int(fields["num_updates"]), {})[lang] = float(fields["loss"]) * tokens[lang]
+    for subset, fields in valid_records(train_log):
+        if subset in valid and "num_updates" in fields:
+            lang = langs[valid.index(subset)]
+            points.setdefault(int(fields["num_updates"]), {})[lang] = float(fields["loss"]) * tokens[lang]
     return [{"updates": u, "bits": b} for u, b in sorted(points.items()) if len(b) == len(langs)]
 
 
-def conditional_bits(checkpoint: Path, prepare_dir: Path, src_lines: list[str], tgt_lines: list[str],
-                     src: str, tgt: str, batch_size: int = 64) -> float:
-    """K(Y|X): bits of every target token and end of line, teacher-forced, given the source sentence."""
+def conditional_bits(tr, src_lines: list[str], tgt_lines: list[str], src: str, tgt: str,
+                     batch_size: int = 64) -> float:
+    """K(Y|X) under Translator ``tr``: bits of every target token and end of line, teacher-forced, given
+    the source sentence."""
     import torch
+    from fairseq.data.data_utils import collate_tokens
 
-    from unmt.translate import Translator
-
-    tr = Translator(checkpoint, prepare_dir)
-    model, d = tr.model, tr.dict
+    d = tr.dict
     s_idx, t_idx = tr.check_lang(src), tr.check_lang(tgt)
     total = 0.0
     with torch.no_grad():
         for a in range(0, len(src_lines), batch_size):
             srcs = [tr.encode(x, s_idx) for x in src_lines[a:a + batch_size]]
             tgts = [tr.encode(y, t_idx)[1:] for y in tgt_lines[a:a + batch_size]]  # pieces + eos, no tag
-            src_tokens = _pad([s.tolist() for s in srcs], d.pad()).to(tr.device)
-            prev = _pad([[t_idx] + t.tolist()[:-1] for t in tgts], d.pad()).to(tr.device)
-            target = _pad([t.tolist() for t in tgts], d.pad()).to(tr.device)
-            lengths = torch.tensor([len(s) for s in srcs], device=tr.device)
-            logits, _ = model(src_tokens, lengths, prev)
+            prev = collate_tokens(tgts, d.pad(), d.eos(), move_eos_to_beginning=True)
+            prev[:, 0] = t_idx  # decoding starts from the target language tag, as in training
+            target = collate_tokens(tgts, d.pad()).to(tr.device)
+            logits, _ = tr.model(collate_tokens(srcs, d.pad()).to(tr.device),
+                                 torch.tensor([len(s) for s in srcs], device=tr.device), prev.to(tr.device))
             lprobs = torch.log_softmax(logits.float(), dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
             total -= float(lprobs.masked_fill(target == d.pad(), 0.0).sum()) / math.log(2)
     return total
-
-
-def _pad(rows: list[list[int]], pad: int):
-    import torch
-
-    out = torch.full((len(rows), max(len(r) for r in rows)), pad, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, :len(r)] = torch.tensor(r)
-    return out
 
 
 def compress_stage(cfg, prepare_dir: Path, out_dir: Path, translations: dict | None = None,
@@ -228,10 +215,13 @@ def conditional_report(cfg, prepare_dir: Path, checkpoint: Path, evaluate_dir: P
     if evaluate_dir and (Path(evaluate_dir) / "results.json").exists():
         ev = json.loads((Path(evaluate_dir) / "results.json").read_text())
         bleu = {d: s["unmt"]["bleu"] for d, s in ev["directions"].items()}
+    from unmt.translate import Translator
+
+    tr = Translator(checkpoint, prepare_dir)  # one load serves both directions
     out = {"checkpoint": str(checkpoint)}
     same_text = cfg.compress.heldout == "test"  # then K(Y) from the LMs is on exactly these lines
     for s, t in ((x, y), (y, x)):
-        bits = conditional_bits(checkpoint, prepare_dir, test[s], test[t], s, t)
+        bits = conditional_bits(tr, test[s], test[t], s, t)
         chars = text_size(test[t])["chars"]
         rec = {"bits": round(bits, 1), "bits_per_char": round(bits / chars, 4), "test_bleu": bleu.get(f"{s}-{t}")}
         if same_text:

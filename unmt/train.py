@@ -94,15 +94,20 @@ def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, align_
                              max_minutes=max_minutes or t.max_minutes, nproc=cfg.nproc, precision=cfg.precision)
 
 
+def valid_records(train_log: Path):
+    """(subset, {field: text}) for every validation line fairseq wrote to ``train_log``."""
+    if not Path(train_log).exists():
+        return
+    for line in Path(train_log).read_text(encoding="utf-8", errors="replace").splitlines():
+        if "| valid on '" in line:
+            subset = line.split("valid on '")[1].split("'")[0]
+            yield subset, dict(part.strip().split(" ", 1) for part in line.split("|")[4:] if " " in part.strip())
+
+
 def read_valid_log(train_log: Path) -> list[dict]:
     """Every validation fairseq logged: num_updates, dev BLEU and K(Y|X) in bits/char per direction."""
     points = []
-    if not Path(train_log).exists():
-        return points
-    for line in Path(train_log).read_text(encoding="utf-8", errors="replace").splitlines():
-        if "| valid on '" not in line:
-            continue
-        fields = dict(part.strip().split(" ", 1) for part in line.split("|")[4:] if " " in part.strip())
+    for _, fields in valid_records(train_log):
         point = {}
         for k, v in fields.items():
             if k == "num_updates" or k.startswith(("bleu", "bpc_", "bpb_", "loss", "nll_loss")):

@@ -139,9 +139,10 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         return total_loss, total_size, logs
 
     def _detok(self, tokens) -> str:
-        langs = {_lang_token_index(self.dictionary, l) for l in self.mono_langs}
         d = self.dictionary
-        return d.string(tokens, "sentencepiece", extra_symbols_to_ignore=langs | {d.eos(), d.pad()})
+        if getattr(self, "_non_text_ids", None) is None:  # language tags, eos, pad: never part of the text
+            self._non_text_ids = {_lang_token_index(d, l) for l in self.mono_langs} | {d.eos(), d.pad()}
+        return d.string(tokens, "sentencepiece", extra_symbols_to_ignore=self._non_text_ids)
 
     def _bleu_stats(self, model, batch, pair, refs) -> dict:
         import sacrebleu
