@@ -17,8 +17,6 @@ import click
 from unmt.config import to_dict
 from unmt.manifest import Manifest
 
-STAGES = ("prepare", "pretrain", "align", "mine", "train", "evaluate")  # + ablation: train-<v>, evaluate-<v>
-
 
 def round_name(stage: str, rnd: int) -> str:
     """Mining round r's stage directory: mine, train (r = 1), mine2, train2, ..."""
@@ -154,9 +152,10 @@ class Run:
 
         c = self.cfg
         # translation models to code K(Y|X) with: the run's final one, or every ablation variant (last = main)
-        names = [f"-{v}" for v in c.ablation] if c.ablation else [""]
-        models = {n.lstrip("-") or "final": (self.last_train() if not n else self.path(f"train{n}", "checkpoint_last.pt"),
-                                             self.path(f"evaluate{n}")) for n in names}
+        if c.ablation:
+            models = {v: (self.path(f"train-{v}", "checkpoint_last.pt"), self.path(f"evaluate-{v}")) for v in c.ablation}
+        else:
+            models = {"final": (self.last_train(), self.path("evaluate"))}
         models = {k: v for k, v in models.items() if v[0].exists()}
         inputs = [self.path("prepare/text"), self.path("prepare/spm.model"), self.path("prepare/bin/dict.txt")]
         for checkpoint, _ in models.values():
@@ -181,6 +180,11 @@ class Run:
         self.cfg = base
         ablation_report(self.dir, list(base.ablation), base.langs)
 
+    def _compress_if_enabled(self):
+        if self.cfg.compress.enabled:
+            self.compress()
+            click.echo("\n" + self.path("compress/results.md").read_text())
+
     def all(self):
         self.prepare()
         self.pretrain()
@@ -189,9 +193,7 @@ class Run:
             if any("mined" in v.get("warm_start", self.cfg.train.warm_start) for v in self.cfg.ablation.values()):
                 self.mine()
             self.ablate()
-            if self.cfg.compress.enabled:
-                self.compress()
-                click.echo("\n" + self.path("compress/results.md").read_text())
+            self._compress_if_enabled()
             click.echo("\n" + self.path("ablation/results.md").read_text())
             return
         if "mined" in self.cfg.train.warm_start:
@@ -201,9 +203,7 @@ class Run:
         else:  # nothing reads mined pairs
             self.train()
         self.evaluate()
-        if self.cfg.compress.enabled:
-            self.compress()
-            click.echo("\n" + self.path("compress/results.md").read_text())
+        self._compress_if_enabled()
         table = self.path("evaluate/results.md")
         click.echo("\n" + table.read_text())
         click.echo(f"results: {self.path('evaluate/results.json')}")
