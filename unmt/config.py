@@ -62,6 +62,7 @@ class AlignConfig:
     max_rank: int = 3000                    # refinement dictionary is built among the most frequent words
     max_rank_ratio: float = 2.0             # identical-string seeds must have similar frequency ranks
     adversarial_steps: int = 3000
+    adversarial_start: str = "pca"          # pca: principal axes matched (sign by skew); identity: MUSE's start
     stochastic_interval: int = 10           # VecMap: self-learning iterations without gain before keep_prob doubles
 
 
