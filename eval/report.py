@@ -44,7 +44,7 @@ def run_summary(run_dir: Path) -> str:
     lex = run_dir / "align/results.md"
     if lex.exists():
         out += ["Lexicon induction (align stage):", "", lex.read_text()]
-        if len(json.loads((run_dir / "align/results.json").read_text()).popitem()[1]["methods"]) > 1:
+        if (run_dir / "align/lexicon_curve.png").exists():
             out += [_figure(run_dir / "align/lexicon_curve.png", run_dir, "P@1 and criterion per iteration"), ""]
     for mined in sorted(run_dir.glob("mine*/results.md")):
         out += [f"Bitext mining, stage `{mined.parent.name}` (P/R/F1 of recovering the dev pairs planted among "

@@ -32,6 +32,7 @@ from unmt.errors import UnmtError, fail
 from unmt.search import csls_retrieve, knn, mean_knn_similarity
 
 UNSUPERVISED = ("identical", "vecmap", "adversarial")
+ADVERSARIAL_STARTS = ("pca", "identity")
 WORD_RE = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 
 
@@ -308,8 +309,8 @@ def adversarial_init(S: np.ndarray, T: np.ndarray, steps: int = 3000, most_frequ
     d = S.shape[1]
     Xs, Xt = torch.from_numpy(S[:most_frequent]), torch.from_numpy(T[:most_frequent])
     if isinstance(start, str):
-        if start not in ("pca", "identity"):
-            raise UnmtError(f"align.adversarial_start: unknown '{start}' -- use pca or identity")
+        if start not in ADVERSARIAL_STARTS:
+            raise ValueError(f"start: unknown '{start}' -- use {', '.join(ADVERSARIAL_STARTS)} or a matrix")
         start = principal_axes_map(S[:most_frequent], T[:most_frequent]) if start == "pca" else np.eye(d)
     W = torch.nn.Linear(d, d, bias=False)
     W.weight.data.copy_(torch.from_numpy(np.asarray(start, dtype=np.float32).T))
@@ -446,8 +447,18 @@ def align_stage(cfg, prepare_dir: Path, checkpoint: Path, out_dir: Path) -> dict
     with the best selection criterion gives the lexicon (no gold data used to choose); supervised
     Procrustes on the train dictionary beside it as the reference. Writes mapping.S-T.npy,
     lexicon.S-T.txt, words/vectors per language, results.json/.md and lexicon_curve.png."""
+    check_align_config(cfg.align)
     emb = {lang: load_vectors(cfg, lang, Path(prepare_dir), checkpoint) for lang in cfg.langs}
     return align_embeddings(emb, cfg.langs, cfg.dictionary_test, cfg.align, cfg.seed, Path(out_dir))
+
+
+def check_align_config(a) -> None:
+    """Reject unknown methods/starts before any vectors are built (that can take minutes)."""
+    unknown = [m for m in a.methods if m not in UNSUPERVISED]
+    if unknown or not a.methods:
+        raise UnmtError(f"align.methods: {unknown or 'empty'} -- choose from {', '.join(UNSUPERVISED)}")
+    if "adversarial" in a.methods and a.adversarial_start not in ADVERSARIAL_STARTS:
+        raise UnmtError(f"align.adversarial_start: unknown '{a.adversarial_start}' -- use {' or '.join(ADVERSARIAL_STARTS)}")
 
 
 def align_embeddings(emb: dict, langs, dictionary_test: str | None, a, seed: int, out_dir: Path) -> dict:
@@ -455,9 +466,6 @@ def align_embeddings(emb: dict, langs, dictionary_test: str | None, a, seed: int
     from unmt.io import save_array, write_json, write_lines, write_text
 
     src, tgt = langs
-    unknown = [m for m in a.methods if m not in UNSUPERVISED]
-    if unknown or not a.methods:
-        raise UnmtError(f"align.methods: {unknown or 'empty'} -- choose from {', '.join(UNSUPERVISED)}")
     for lang in (src, tgt):  # the mine stage builds sentence vectors from these (mapped by mapping.S-T.npy)
         write_lines(out_dir / f"words.{lang}.txt", emb[lang][0])
         save_array(out_dir / f"vectors.{lang}.npy", normalise(emb[lang][1]))

@@ -189,12 +189,13 @@ def evaluate(hyp, ref, lang, recipe, run_dir, as_json):
 @clean_errors
 def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, max_words, iterations, max_rank, out):
     """Induce a bilingual lexicon from two embedding files (MUSE/VecMap methods, faiss CSLS)."""
-    from unmt.align import align_embeddings, read_vec
+    from unmt.align import align_embeddings, check_align_config, read_vec
     from unmt.config import AlignConfig
 
     if src == tgt:
         raise UnmtError(f"--src and --tgt are both '{src}' -- give two language codes")
     a = AlignConfig(methods=[m for m in methods.split(",") if m], iterations=iterations, max_rank=max_rank)
+    check_align_config(a)
     emb = {src: read_vec(src_vec, max_words), tgt: read_vec(tgt_vec, max_words)}
     if emb[src][1].shape[1] != emb[tgt][1].shape[1]:
         raise UnmtError(f"{tgt_vec}: has {emb[tgt][1].shape[1]}-d vectors but {src_vec} has {emb[src][1].shape[1]}-d "
