@@ -25,6 +25,15 @@ def _figure(png: Path, run_dir: Path, title: str) -> str:
     return f"![{title}](img/{dest.name})"
 
 
+def precision_used(run_dir: Path) -> str:
+    """What the fairseq stages really ran in, from their command lines (bf16 is fp32 on CPUs without bf16)."""
+    commands = " ".join(p.read_text() for p in sorted(run_dir.glob("*/command.txt")))
+    for flag, name in (("--cpu-bf16", "bf16 autocast on CPU"), ("--bf16", "bf16"), ("--fp16", "fp16")):
+        if flag in commands.split():
+            return name
+    return "fp32"
+
+
 def run_summary(run_dir: Path) -> str:
     from unmt.evaluate import results_table
 
@@ -34,7 +43,7 @@ def run_summary(run_dir: Path) -> str:
     timing = ", ".join(f"{k} {v['seconds'] / 60:.1f}" for k, v in stages.items())
     versions = stages[list(stages)[-1]]["versions"]
     out = [f"Run `{run_dir}` ({'-'.join(stages['prepare']['config'].get('langs', []))}), "
-           f"{minutes:.1f} minutes of stage time ({timing} min), "
+           f"{minutes:.1f} minutes of stage time ({timing} min), training in {precision_used(run_dir)}, "
            f"versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.", ""]
     if (run_dir / "evaluate/results.json").exists():
         out.append(results_table(json.loads((run_dir / "evaluate/results.json").read_text())))

@@ -79,3 +79,50 @@ def test_ablation_writes_one_table_and_one_dev_bleu_plot(tiny_run):
     # no-pretraining variant really started from scratch: its command has no --restore-file
     assert "--restore-file" not in (tiny_run / "train-no-pretrain-no-bt" / "command.txt").read_text()
     assert "--restore-file" in (tiny_run / "train-full+mined" / "command.txt").read_text()
+
+
+def test_cpu_bf16_mixin_autocasts_the_training_step_only_when_asked():
+    import argparse
+
+    import torch
+
+    from unmt.plugin.cpu_bf16 import CpuBf16TrainStep
+
+    class Step:  # stands in for the fairseq task below the mixin: reports the dtype its matmuls get
+        def train_step(self, *args):
+            return (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+
+    class Task(CpuBf16TrainStep, Step):
+        def __init__(self, on):
+            self.args = argparse.Namespace(cpu_bf16=on)
+
+    assert Task(True).train_step(None, None, None, None, 0) == torch.bfloat16
+    assert Task(False).train_step(None, None, None, None, 0) == torch.float32
+    assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32  # autocast does not leak out
+
+
+def test_bf16_recipe_pretrains_trains_and_codes_with_cpu_autocast(tiny_run, tmp_path):
+    import pytest
+
+    from unmt.plugin.cpu_bf16 import cpu_bf16_supported
+
+    if not cpu_bf16_supported():
+        pytest.skip("this CPU has no native bf16: precision bf16 falls back to fp32 here")
+    recipe = tmp_path / "bf16.yaml"
+    recipe.write_text((ROOT / "recipes" / "tiny.yaml").read_text() + "precision: bf16\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    for stage in ("prepare", "align", "mine"):
+        (run / stage).symlink_to(tiny_run / stage)
+    for stage in ("pretrain", "train"):
+        unmt(stage, recipe, "--run-dir", run)
+    unmt("evaluate", "--recipe", recipe, "--run-dir", run)
+    unmt("compress", recipe, "--run-dir", run)
+    for stage in ("pretrain", "train", "compress/lm-joint"):
+        assert "--cpu-bf16" in (run / stage / "command.txt").read_text()
+        assert "torch.autocast('cpu', bfloat16)" in (run / stage / "train.log").read_text()
+    assert "--cpu-bf16" not in (tiny_run / "train" / "command.txt").read_text()  # the fp32 default
+    for p in read_valid_log(run / "train" / "train.log"):
+        assert all(math.isfinite(p[f"bpc_{pair}"]) for pair in ("en-fr", "fr-en"))
+    assert json.loads((run / "evaluate" / "results.json").read_text())
+    assert (run / "compress" / "results.json").exists()

@@ -89,7 +89,7 @@ def train_lm(cfg, data_dir: Path, out_dir: Path, valid: list[str], updates: int,
     """A causal transformer LM the size of the translation model's decoder, trained by fairseq."""
     c, m = cfg.compress, cfg.model
     context = max(256, context)
-    args = ["--task", "language_modeling", "--arch", "transformer_lm", "--sample-break-mode", "eos",
+    args = ["--task", "unmt_language_modeling", "--arch", "transformer_lm", "--sample-break-mode", "eos",
             "--tokens-per-sample", str(context), "--max-target-positions", str(context),
             "--max-tokens-valid", str(max(c.max_tokens, context)),
             "--decoder-layers", str(m.layers), "--decoder-embed-dim", str(m.dim),

@@ -28,13 +28,18 @@ def model_args(m) -> list[str]:
 
 
 def precision_args(precision: str) -> list[str]:
-    """Mixed precision where a GPU runs it; on CPU fairseq's fp16/bf16 paths are slower or absent."""
+    """fairseq's --bf16/--fp16 on a GPU. On a CPU, bf16 is our tasks' ``--cpu-bf16`` (autocast in training
+    steps) where the CPU has native bf16 kernels, else fp32 (emulated bf16 is slower); fp16 stays fp32."""
     if precision not in ("fp32", "fp16", "bf16"):
         raise UnmtError(f"precision: unknown '{precision}' -- use fp32, fp16 or bf16")
     import torch
 
-    if precision == "fp32" or not torch.cuda.is_available():
+    from unmt.plugin.cpu_bf16 import cpu_bf16_supported
+
+    if precision == "fp32":
         return []
+    if not torch.cuda.is_available():
+        return ["--cpu-bf16"] if precision == "bf16" and cpu_bf16_supported() else []
     return ["--bf16"] if precision == "bf16" else ["--fp16"]
 
 

@@ -69,7 +69,8 @@ class Run:
         from unmt.pretrain import pretrain
 
         c = self.cfg
-        conf = {"langs": list(c.langs), "seed": c.seed, "model": to_dict(c.model), **to_dict(c.pretrain)}
+        conf = {"langs": list(c.langs), "seed": c.seed, "precision": c.precision, "model": to_dict(c.model),
+                **to_dict(c.pretrain)}
         self._stage("pretrain", [self.path("prepare/bin")], conf, [self.path("pretrain/checkpoint_last.pt")],
                     lambda: {"checkpoint": str(pretrain(c, self.path("prepare"), self.path("pretrain"), self.quiet))})
 
@@ -118,7 +119,8 @@ class Run:
 
         c = self.cfg
         name = name or round_name("train", rnd)
-        conf = {"langs": list(c.langs), "seed": c.seed, "model": to_dict(c.model), **to_dict(c.train)}
+        conf = {"langs": list(c.langs), "seed": c.seed, "precision": c.precision, "model": to_dict(c.model),
+                **to_dict(c.train)}
         restore = self._start_of_round(rnd)
         inputs = [self.path("prepare/bin")] + ([restore] if c.train.init_from_pretrain or rnd > 1 else [])
         if "wbw" in c.train.warm_start:
@@ -160,7 +162,8 @@ class Run:
         inputs = [self.path("prepare/text"), self.path("prepare/spm.model"), self.path("prepare/bin/dict.txt")]
         for checkpoint, _ in models.values():
             inputs += [checkpoint, checkpoint.parent / "train.log"]
-        conf = {"langs": list(c.langs), "seed": c.seed, "model": to_dict(c.model), **to_dict(c.compress)}
+        conf = {"langs": list(c.langs), "seed": c.seed, "precision": c.precision, "model": to_dict(c.model),
+                **to_dict(c.compress)}
         self._stage("compress", inputs, conf, [self.path("compress/results.json")],
                     lambda: compress_stage(c, self.path("prepare"), self.path("compress"), models, self.quiet))
 

@@ -2,7 +2,8 @@
 
 It is the translation model's own architecture trained only to reconstruct noisy sentences of
 each language (word shuffle / drop / blank, language tag first) — mBART-style pretraining — so the
-translation stage starts from it without any re-mapping of weights or vocabulary.
+translation stage starts from it without any re-mapping of weights or vocabulary. The task is the
+translation stage's (fairseq's ``online_backtranslation`` + our flags) with the BT weight at zero.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from unmt.fairseq_run import model_args, optim_args, run_fairseq_train
 
 def pretrain(cfg, prepare_dir: Path, out_dir: Path, quiet: bool = False) -> Path:
     p, (src, tgt) = cfg.pretrain, cfg.langs
-    args = ["--task", "online_backtranslation", "--mono-langs", f"{src},{tgt}", "--valid-lang-pairs", f"{src}-{tgt}",
+    args = ["--task", "unmt_backtranslation", "--mono-langs", f"{src},{tgt}", "--valid-lang-pairs", f"{src}-{tgt}",
             "--lambda-bt", "0", "--lambda-dae", "1", "--disable-validation",
             "--max-word-shuffle-distance", str(p.word_shuffle), "--word-dropout-prob", str(p.word_dropout),
             "--word-blanking-prob", str(p.word_blank)]

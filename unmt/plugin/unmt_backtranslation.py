@@ -32,6 +32,8 @@ from fairseq.tasks.online_backtranslation import (
     PiecewiseLinearFn,
     _lang_token_index,
 )
+from unmt.plugin.cpu_bf16 import HELP as CPU_BF16_HELP
+from unmt.plugin.cpu_bf16 import training_autocast
 
 
 @register_task("unmt_backtranslation")
@@ -48,6 +50,7 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         parser.add_argument("--lambda-mined", default="0", type=str, help="mined-pair weight (step:value schedule)")
         parser.add_argument("--valid-bleu", action="store_true",
                             help="greedy-decode the dev set at each validation and log sacreBLEU per direction")
+        parser.add_argument("--cpu-bf16", action="store_true", help=CPU_BF16_HELP)
 
     def __init__(self, args, common_dict, mono_langs, valid_lang_pairs):
         super().__init__(args, common_dict, mono_langs, valid_lang_pairs)
@@ -86,6 +89,10 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         return self._prepend_lang_bos_to_target(pairs, tgt)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        with training_autocast(self.args):  # a no-op unless --cpu-bf16 on a CPU
+            return self._train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    def _train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad):
         model.train()
         model.set_num_updates(update_num)
         weights = {"BT": self.lambda_bt(update_num), "DENOISE": self.lambda_dae(update_num),
