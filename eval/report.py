@@ -27,9 +27,9 @@ def _figure(png: Path, run_dir: Path, title: str) -> str:
 
 def precision_used(run_dir: Path) -> str:
     """What the fairseq stages really ran in, from their command lines (bf16 is fp32 on CPUs without bf16)."""
-    commands = " ".join(p.read_text() for p in sorted(run_dir.glob("*/command.txt")))
+    flags = {w for p in run_dir.glob("*/command.txt") for w in p.read_text().split()}
     for flag, name in (("--cpu-bf16", "bf16 autocast on CPU"), ("--bf16", "bf16"), ("--fp16", "fp16")):
-        if flag in commands.split():
+        if flag in flags:
             return name
     return "fp32"
 

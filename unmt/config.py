@@ -154,6 +154,8 @@ class RecipeConfig:
     ablation: dict[str, dict] | None = None
 
 
+PRECISIONS = ("fp32", "fp16", "bf16")
+
 # Named presets: partial dicts applied over the dataclass defaults, before the recipe's own fields.
 PRESETS: dict[str, dict] = {
     # cpu-default: the dataclass defaults, training steps in bf16 autocast where the CPU has native bf16
@@ -214,6 +216,8 @@ def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -
     cfg = _merge(cfg, raw, str(path))
     if overrides:
         cfg = _merge(cfg, overrides, "overrides")
+    if cfg.precision not in PRECISIONS:  # before any stage directory exists
+        raise UnmtError(f"{path}: precision: unknown '{cfg.precision}' -- use {', '.join(PRECISIONS)}")
     if len(cfg.langs) != 2 or cfg.langs[0] == cfg.langs[1]:
         raise UnmtError(f"{path}: langs must be two different language codes, got {cfg.langs}")
     return cfg

@@ -54,6 +54,12 @@ class Run:
         self.manifest.record(name, inputs, outputs, config, started, {"result": extra} if extra else None)
         click.echo(f"[{name}] done in {time.time() - started:.0f}s")
 
+    def _training_conf(self, section) -> dict:
+        """What a fairseq stage's result depends on besides its own section of the config."""
+        c = self.cfg
+        return {"langs": list(c.langs), "seed": c.seed, "precision": c.precision, "model": to_dict(c.model),
+                **to_dict(section)}
+
     # -- stages ------------------------------------------------------------------------------
     def prepare(self):
         from unmt.prepare import corpus_files, prepare
@@ -69,8 +75,7 @@ class Run:
         from unmt.pretrain import pretrain
 
         c = self.cfg
-        conf = {"langs": list(c.langs), "seed": c.seed, "precision": c.precision, "model": to_dict(c.model),
-                **to_dict(c.pretrain)}
+        conf = self._training_conf(c.pretrain)
         self._stage("pretrain", [self.path("prepare/bin")], conf, [self.path("pretrain/checkpoint_last.pt")],
                     lambda: {"checkpoint": str(pretrain(c, self.path("prepare"), self.path("pretrain"), self.quiet))})
 
@@ -119,8 +124,7 @@ class Run:
 
         c = self.cfg
         name = name or round_name("train", rnd)
-        conf = {"langs": list(c.langs), "seed": c.seed, "precision": c.precision, "model": to_dict(c.model),
-                **to_dict(c.train)}
+        conf = self._training_conf(c.train)
         restore = self._start_of_round(rnd)
         inputs = [self.path("prepare/bin")] + ([restore] if c.train.init_from_pretrain or rnd > 1 else [])
         if "wbw" in c.train.warm_start:
@@ -162,8 +166,7 @@ class Run:
         inputs = [self.path("prepare/text"), self.path("prepare/spm.model"), self.path("prepare/bin/dict.txt")]
         for checkpoint, _ in models.values():
             inputs += [checkpoint, checkpoint.parent / "train.log"]
-        conf = {"langs": list(c.langs), "seed": c.seed, "precision": c.precision, "model": to_dict(c.model),
-                **to_dict(c.compress)}
+        conf = self._training_conf(c.compress)
         self._stage("compress", inputs, conf, [self.path("compress/results.json")],
                     lambda: compress_stage(c, self.path("prepare"), self.path("compress"), models, self.quiet))
 
