@@ -18,12 +18,11 @@ from pathlib import Path
 
 from unmt.config import load_recipe
 from unmt.plugin.cpu_bf16 import cpu_bf16_supported
-from unmt.train import train
+from unmt.train import log_fields, train
 
 
 def last_train_line(log: Path) -> dict:
-    line = [l for l in log.read_text().splitlines() if "| train |" in l][-1]
-    return dict(part.strip().split(" ", 1) for part in line.split("|")[4:] if " " in part.strip())
+    return log_fields([l for l in log.read_text().splitlines() if "| train |" in l][-1])
 
 
 PHASES = {  # train-stage overrides

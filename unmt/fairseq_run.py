@@ -29,16 +29,13 @@ def model_args(m) -> list[str]:
 
 def precision_args(precision: str) -> list[str]:
     """fairseq's --bf16/--fp16 on a GPU. On a CPU, bf16 is our tasks' ``--cpu-bf16`` (autocast in training
-    steps) where the CPU has native bf16 kernels, else fp32 (emulated bf16 is slower); fp16 stays fp32."""
+    steps) where the CPU has native bf16 kernels, else fp32 (emulated bf16 is slower); fp16 stays fp32.
+    ``load_recipe`` has already rejected any other value."""
     import torch
 
-    from unmt.config import PRECISIONS
     from unmt.plugin.cpu_bf16 import cpu_bf16_supported
 
-    if precision not in PRECISIONS:
-        raise UnmtError(f"precision: unknown '{precision}' -- use {', '.join(PRECISIONS)}")
-
-    if precision == "fp32":
+    if precision not in ("bf16", "fp16"):
         return []
     if not torch.cuda.is_available():
         return ["--cpu-bf16"] if precision == "bf16" and cpu_bf16_supported() else []

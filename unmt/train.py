@@ -94,6 +94,11 @@ def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, align_
                              max_minutes=max_minutes or t.max_minutes, nproc=cfg.nproc, precision=cfg.precision)
 
 
+def log_fields(line: str) -> dict[str, str]:
+    """{field: text} of one fairseq ``simple`` log line (``... | loss 4.1 | num_updates 100``)."""
+    return dict(part.strip().split(" ", 1) for part in line.split("|")[4:] if " " in part.strip())
+
+
 def valid_records(train_log: Path):
     """(subset, {field: text}) for every validation line fairseq wrote to ``train_log``."""
     if not Path(train_log).exists():
@@ -101,7 +106,7 @@ def valid_records(train_log: Path):
     for line in Path(train_log).read_text(encoding="utf-8", errors="replace").splitlines():
         if "| valid on '" in line:
             subset = line.split("valid on '")[1].split("'")[0]
-            yield subset, dict(part.strip().split(" ", 1) for part in line.split("|")[4:] if " " in part.strip())
+            yield subset, log_fields(line)
 
 
 def read_valid_log(train_log: Path) -> list[dict]:
