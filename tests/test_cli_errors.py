@@ -36,6 +36,17 @@ def test_bad_evaluate_inputs(tmp_path, content, problem):
     assert str(hyp) in msg and problem in msg
 
 
+@pytest.mark.parametrize("cut", [0, 40])
+def test_empty_or_truncated_xz_input(tmp_path, cut):
+    import lzma
+
+    hyp, ref = tmp_path / "hyp.txt.xz", tmp_path / "ref.txt"
+    hyp.write_bytes(lzma.compress(b"a hypothesis\n" * 50)[:cut])  # what an interrupted download leaves
+    ref.write_text("a reference\n")
+    msg = one_line_error(unmt("evaluate", "--hyp", hyp, "--ref", ref, check=False))
+    assert str(hyp) in msg and "not a valid .xz file" in msg
+
+
 def test_unknown_language_and_mismatched_lines(tiny_run, tmp_path):
     msg = one_line_error(unmt("translate", "--run-dir", tiny_run, "--src", "en", "--tgt", "xx",
                               input="hello\n", check=False))

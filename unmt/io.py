@@ -67,7 +67,7 @@ def read_lines(path, what: str = "corpus") -> list[str]:
             lines = [line.rstrip("\n") for line in f]
     except UnicodeDecodeError as e:
         raise fail(path, f"{what} is not valid UTF-8 (byte {e.start})", "re-encode it, e.g. `iconv -t UTF-8`") from None
-    except lzma.LZMAError:
+    except (lzma.LZMAError, EOFError):  # EOFError: empty or truncated .xz (click would print only "Aborted!")
         raise fail(path, f"{what} is not a valid .xz file", "re-create it or decompress it by hand") from None
     if not any(line.strip() for line in lines):
         raise fail(path, f"{what} is empty", "give a file with one sentence per line")
