@@ -17,12 +17,15 @@ import tempfile
 from pathlib import Path
 
 from unmt.config import load_recipe
+from unmt.fairseq_run import log_records
+from unmt.layout import RunLayout
 from unmt.plugin.cpu_bf16 import cpu_bf16_supported
-from unmt.train import log_fields, train
+from unmt.train import train
 
 
-def last_train_line(log: Path) -> dict:
-    return log_fields([l for l in log.read_text().splitlines() if "| train |" in l][-1])
+def last_epoch_record(log: Path) -> dict:
+    """fairseq's end-of-training summary (JSON record "train"; its keys carry the "train_" prefix)."""
+    return [rec for name, rec in log_records(log) if name == "train"][-1]
 
 
 PHASES = {  # train-stage overrides
@@ -31,20 +34,26 @@ PHASES = {  # train-stage overrides
 }
 
 
-def timed_updates(cfg, run_dir: Path, out: Path, precision: str, updates: int, phase: dict) -> dict:
+def timed_updates(cfg, run_dir: Path, scratch: Path, precision: str, updates: int, phase: dict) -> dict:
     cfg = copy.deepcopy(cfg)
     cfg.precision = precision
     t = cfg.train
     t.max_update, t.max_minutes, t.validate_interval_updates = updates, None, 0
     for k, v in phase.items():
         setattr(t, k, v)
-    start = next(p for p in (run_dir / "train/checkpoint_last.pt", run_dir / "pretrain/checkpoint_last.pt")
-                 if p.exists())
-    mined = run_dir / "mine" / "mined.{}-{}.tsv".format(*cfg.langs)
-    train(cfg, run_dir / "prepare", out, start, run_dir / "align", quiet=True, mined_tsv=mined)
-    end = last_train_line(out / "train.log")
-    return {"seconds": float(end["train_wall"]), "loss": float(end["loss"]),
-            "bf16": "--cpu-bf16" in (out / "command.txt").read_text().split()}
+    run = RunLayout(run_dir)
+    start = next(p for p in (run.checkpoint("train"), run.checkpoint("pretrain")) if p.exists())
+    # a scratch run that shares the run's prepared data and lexicon, and trains into its own folder
+    layout = RunLayout(scratch)
+    for stage in ("prepare", "align"):
+        if not layout.dir(stage).exists():
+            layout.root.mkdir(parents=True, exist_ok=True)
+            layout.dir(stage).symlink_to(run.dir(stage).resolve())
+    name = f"train-{precision}"
+    train(cfg, layout, name, start, quiet=True, mined_tsv=run.mined("mine", *cfg.langs))
+    end = last_epoch_record(layout.train_log(name))
+    return {"seconds": float(end["train_train_wall"]), "loss": float(end["train_loss"]),
+            "bf16": "--cpu-bf16" in layout.command(name).read_text().split()}
 
 
 def main() -> None:
@@ -59,7 +68,7 @@ def main() -> None:
     cfg = load_recipe(a.recipe)
     for name, phase in PHASES.items():
         with tempfile.TemporaryDirectory() as tmp:
-            r = {p: timed_updates(cfg, a.run_dir, Path(tmp) / p, p, a.updates, phase) for p in ("fp32", "bf16")}
+            r = {p: timed_updates(cfg, a.run_dir, Path(tmp), p, a.updates, phase) for p in ("fp32", "bf16")}
         for p, m in r.items():
             print(f"{name:20s} {p:5s} {a.updates} updates {m['seconds']:7.1f} s  {m['seconds'] / a.updates:5.2f} s/update"
                   f"  train loss {m['loss']:.3f}  (--cpu-bf16 on: {m['bf16']})")

@@ -17,20 +17,22 @@ from unmt.search import build_index
 
 def encode_speed(run_dir: Path, n: int = 2000) -> None:
     from unmt.io import read_lines
+    from unmt.layout import RunLayout
     from unmt.mine import LexicalEncoder, embed_sentences
 
-    src, tgt = sorted(p.name.split(".")[1] for p in (run_dir / "prepare/text").glob("train.*"))
-    lines = {l: read_lines(run_dir / f"prepare/text/train.{l}") for l in (src, tgt)}
-    if (run_dir / f"align/words.{src}.txt").exists():
-        enc = LexicalEncoder(run_dir / "align", src, tgt, lines)
+    layout = RunLayout(run_dir)
+    src, tgt = sorted(p.name.split(".")[1] for p in layout.text("train", "x").parent.glob("train.*"))
+    lines = {l: read_lines(layout.text("train", l)) for l in (src, tgt)}
+    if layout.words(src).exists():
+        enc = LexicalEncoder(layout, src, tgt, lines)
         t0 = time.time()
         enc.encode(lines[src][:n], src)
         print(f"encode (lexicon encoder)  {n / (time.time() - t0):9.0f} sentences/s")
-    ckpt = run_dir / "pretrain/checkpoint_last.pt"
+    ckpt = layout.checkpoint("pretrain")
     if ckpt.exists():
         from unmt.translate import Translator
 
-        tr = Translator(ckpt, run_dir / "prepare")
+        tr = Translator(ckpt, layout)
         t0 = time.time()
         embed_sentences(tr, lines[src][:n], src)
         print(f"encode (LM encoder)       {n / (time.time() - t0):9.0f} sentences/s")

@@ -1,7 +1,8 @@
 """Write a run's result tables into README.md (between markers) and docs/results.md, from the run's
 own JSON, so published numbers never drift from what the code produced.
 
-    python -m eval.report runs/default [runs/criss-en-fr ...]   # README gets the first, docs/results.md all
+    python -m eval.report runs/default [runs/criss-en-fr ...]   # README gets the first; docs/results.md a
+                                                                # section per run (others' sections kept)
 """
 from __future__ import annotations
 
@@ -34,6 +35,30 @@ def precision_used(run_dir: Path) -> str:
     return "fp32"
 
 
+def update_budgets(run_dir: Path, stages: dict) -> str:
+    """How many updates each fairseq stage trained, from its checkpoint, against its recipe's budget: a
+    stage cut short by its max_minutes safety net is said to be, since its numbers then depend on the
+    machine's speed."""
+    from unmt.fairseq_run import checkpoint_progress
+    from unmt.layout import RunLayout
+
+    layout, parts, cut = RunLayout(run_dir), [], []
+    for name, rec in stages.items():
+        budget = rec.get("config", {}).get("round_updates") or rec.get("config", {}).get("max_update")
+        if budget is None or not layout.checkpoint(name).exists():
+            continue
+        done, _ = checkpoint_progress(layout.checkpoint(name))
+        parts.append(f"{name} {done}/{budget}")
+        if done < budget:
+            cut.append(name)
+    if not parts:
+        return ""
+    text = "Updates trained / budget: " + ", ".join(parts) + "."
+    if cut:
+        return text + f" **{', '.join(cut)} stopped early on the max_minutes safety net**: those numbers depend on this machine's speed."
+    return text + " Every fairseq stage ran its full update budget, so the numbers do not depend on the machine's speed."
+
+
 def run_summary(run_dir: Path) -> str:
     from unmt.evaluate import results_table
 
@@ -44,7 +69,7 @@ def run_summary(run_dir: Path) -> str:
     versions = stages[list(stages)[-1]]["versions"]
     out = [f"Run `{run_dir}` ({'-'.join(stages['prepare']['config'].get('langs', []))}), "
            f"{minutes:.1f} minutes of stage time ({timing} min), training in {precision_used(run_dir)}, "
-           f"versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.", ""]
+           f"versions: {', '.join(f'{k} {v}' for k, v in versions.items())}. {update_budgets(run_dir, stages)}", ""]
     if (run_dir / "evaluate/results.json").exists():
         out.append(results_table(json.loads((run_dir / "evaluate/results.json").read_text())))
     if (run_dir / "ablation/results.md").exists():
@@ -65,14 +90,22 @@ def run_summary(run_dir: Path) -> str:
 
 
 def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
-    summaries = [run_summary(Path(d)) for d in run_dirs]
+    """README gets the first run's summary; docs/results.md gets one section per run, keeping the sections
+    of runs not given (so re-running one recipe does not drop the others' published numbers)."""
+    summaries = {Path(d).name: run_summary(Path(d)) for d in run_dirs}
     text = Path(readme).read_text(encoding="utf-8")
-    block = f"{START}\n{summaries[0]}\n{END}"
+    block = f"{START}\n{next(iter(summaries.values()))}\n{END}"
     text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     write_text(readme, text)
-    write_text(results_md, "# Results\n\nWritten by `python -m eval.report` from each run's own JSON.\n\n" +
-               "\n\n".join(f"## {Path(d).name}\n\n{s}" for d, s in zip(run_dirs, summaries)))
-    print("\n\n".join(summaries))
+    header = "# Results\n\nWritten by `python -m eval.report` from each run's own JSON.\n\n"
+    sections: dict[str, str] = {}
+    if Path(results_md).exists():
+        for part in re.split(r"^## ", Path(results_md).read_text(encoding="utf-8"), flags=re.M)[1:]:
+            name, _, body = part.partition("\n")
+            sections[name.strip()] = body.strip("\n")
+    sections.update(summaries)
+    write_text(results_md, header + "\n\n".join(f"## {name}\n\n{body}" for name, body in sections.items()) + "\n")
+    print("\n\n".join(summaries.values()))
 
 
 if __name__ == "__main__":

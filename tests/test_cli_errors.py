@@ -102,3 +102,43 @@ def test_evaluate_matches_sacrebleu_cli(tmp_path):
                           "-m", "bleu", "chrf", "-b", "-w", "2"], capture_output=True, text=True, check=True)
     bleu, chrf = json.loads(cli.stdout)  # sacrebleu -b with two metrics prints a JSON list
     assert ours["bleu"] == bleu and ours["chrf"] == chrf
+
+
+def test_invalid_utf8_on_translate_stdin(tiny_run):
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "unmt.cli", "translate", "--run-dir", str(tiny_run), "--src", "en",
+                        "--tgt", "fr"], input=b"caf\xe9\n", capture_output=True, cwd=ROOT)
+    r.stderr = r.stderr.decode()
+    msg = one_line_error(r)
+    assert "stdin" in msg and "UTF-8" in msg
+
+
+def test_bad_corpus_leaves_no_stage_folder(tmp_path):
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpora/libreoffice-en-fr", corpus)
+    (corpus / "train.fr.xz").unlink()
+    (corpus / "train.fr").write_bytes(b"ligne un\ncaf\xe9\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"preset: tiny\nname: t\ncorpus: {corpus}\ndictionary_test: null\n")
+    msg = one_line_error(unmt("run", recipe, "--run-dir", tmp_path / "run", check=False))
+    assert "train.fr" in msg and "UTF-8" in msg
+    assert not (tmp_path / "run" / "prepare").exists()
+    manifest = tmp_path / "run" / "manifest.json"
+    assert not manifest.exists() or "prepare" not in manifest.read_text()
+
+
+def test_vec_header_that_lies_about_the_count(tmp_path):
+    from unmt.align import read_vec
+    from unmt.errors import UnmtError
+
+    rows = "".join(f"w{i} 1 2 3\n" for i in range(20))
+    (tmp_path / "short.vec").write_text("30 3\n" + rows)
+    with pytest.raises(UnmtError, match="header says 30"):
+        read_vec(tmp_path / "short.vec")
+    (tmp_path / "long.vec").write_text("12 3\n" + rows)
+    with pytest.raises(UnmtError, match="more vectors than its header"):
+        read_vec(tmp_path / "long.vec")
+    assert len(read_vec(tmp_path / "short.vec", max_words=10)[0]) == 10  # a prefix read is fine

@@ -5,7 +5,7 @@ import pytest
 from unmt.align import identical_pairs, induce_lexicon, normalise, procrustes
 from unmt.errors import UnmtError
 from unmt.mine import margin_mine
-from unmt.search import csls_retrieve, csls_retrieve_numpy, knn
+from unmt.search import combine_directions, csls_retrieve, knn
 
 
 def unit(x):
@@ -32,8 +32,20 @@ def test_csls_matches_brute_force():
     brute = 2 * sims - r_s[:, None] - r_t[None, :]
     scores, idx = csls_retrieve(S, T, 10, 1)
     assert np.array_equal(idx[:, 0], brute.argmax(1))
-    assert np.array_equal(csls_retrieve_numpy(S, T, 10, chunk=128), brute.argmax(1))
     np.testing.assert_allclose(scores[:, 0], brute.max(1), rtol=1e-4, atol=1e-4)
+
+
+def test_one_switch_combines_forward_and_backward_neighbours():
+    fwd = np.array([0, 2, 2])        # best target of each source
+    bwd = np.array([0, 0, 1, 2])     # best source of each target
+    pairs = lambda mode: {(i, j) for _, i, j in combine_directions(fwd, bwd, mode)}  # noqa: E731
+    assert pairs("forward") == {(0, 0), (1, 2), (2, 2)}
+    assert pairs("backward") == {(0, 0), (0, 1), (1, 2), (2, 3)}
+    assert pairs("intersect") == {(0, 0), (1, 2)}
+    assert pairs("max") == pairs("forward") | pairs("backward")
+    assert len(combine_directions(fwd, bwd, "max")) == len(pairs("max"))  # each pair once
+    with pytest.raises(ValueError):
+        combine_directions(fwd, bwd, "both")
 
 
 def test_procrustes_recovers_orthogonal_map_from_identical_strings():

@@ -116,7 +116,7 @@ def test_bf16_recipe_pretrains_trains_and_codes_with_cpu_autocast(tiny_run, tmp_
         (run / stage).symlink_to(tiny_run / stage)
     for stage in ("pretrain", "train"):
         unmt(stage, recipe, "--run-dir", run)
-    unmt("evaluate", "--recipe", recipe, "--run-dir", run)
+    unmt("evaluate", recipe, "--run-dir", run)
     unmt("compress", recipe, "--run-dir", run)
     for stage in ("pretrain", "train", "compress/lm-joint"):
         assert "--cpu-bf16" in (run / stage / "command.txt").read_text()

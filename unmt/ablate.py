@@ -1,7 +1,7 @@
 """Ablation report: which part of the system contributes what (issue 5).
 
-The recipe's ``ablation`` section names train-stage variants; ``Run.ablate`` trains and evaluates
-each one on the same data and update budget. This module gathers their ``evaluate-<v>/results.json``
+The recipe's ``ablation`` section names train-stage variants; the plan (``unmt/runner.py``) trains and
+evaluates each one on the same data and update budget. This module gathers their ``evaluate-<v>/results.json``
 and the dev-BLEU validations in ``train-<v>/train.log`` into one table and one plot.
 """
 from __future__ import annotations
@@ -10,36 +10,36 @@ import json
 from pathlib import Path
 
 from unmt.io import save_figure, write_json, write_text
+from unmt.layout import RunLayout
 from unmt.train import read_valid_log
 
 
-def ablation_report(run_dir: Path, variants: list[str], langs) -> dict:
-    run_dir, (s, t) = Path(run_dir), langs
+def ablation_report(layout: RunLayout, variants: dict[str, tuple[str, str]], langs, overrides: dict[str, dict],
+                    records: dict[str, dict], name: str = "ablation") -> dict:
+    """``variants``: {variant: (train stage, evaluate stage)}; ``overrides``: each variant's train overrides;
+    ``records``: the train stages' manifest records (their minutes)."""
+    s, t = langs
     directions = [f"{s}-{t}", f"{t}-{s}"]
     report = {"directions": directions, "variants": {}, "baselines": {}}
-    stages = json.loads((run_dir / "manifest.json").read_text())["stages"]
-    for v in variants:
-        res = json.loads((run_dir / f"evaluate-{v}" / "results.json").read_text())
-        manifest = stages.get(f"train-{v}", {})
-        curve = read_valid_log(run_dir / f"train-{v}" / "train.log")
+    for v, (train, evaluate) in variants.items():
+        res = json.loads(layout.results(evaluate).read_text())
+        curve = read_valid_log(layout.train_log(train))
         report["variants"][v] = {
             "test": {d: {k: res["directions"][d]["unmt"][k] for k in ("bleu", "chrf", "tok_bleu")} for d in directions},
-            "train_overrides": {k: manifest.get("config", {}).get(k) for k in ("init_from_pretrain", "lambda_bt",
-                                                                                 "warm_start", "max_update")},
+            "train_overrides": overrides[v],
             "updates": curve[-1]["num_updates"] if curve else None,
-            "train_minutes": round(manifest.get("seconds", 0) / 60, 1),
+            "train_minutes": round(records.get(train, {}).get("seconds", 0) / 60, 1),
             "dev_curve": curve,
         }
         for d in directions:  # the baselines do not depend on the variant
-            for name in ("copy", "word-by-word"):
-                if name in res["directions"][d]:
-                    report["baselines"].setdefault(name, {})[d] = {
-                        k: res["directions"][d][name][k] for k in ("bleu", "chrf", "tok_bleu")}
+            for system in ("copy", "word-by-word"):
+                if system in res["directions"][d]:
+                    report["baselines"].setdefault(system, {})[d] = {
+                        k: res["directions"][d][system][k] for k in ("bleu", "chrf", "tok_bleu")}
         report["test_sentences"] = res["test_sentences"]
-    out = run_dir / "ablation"
-    write_json(out / "results.json", report)
-    write_text(out / "results.md", ablation_table(report))
-    plot_dev_bleu(report, out / "dev_bleu.png")
+    write_json(layout.results(name), report)
+    write_text(layout.results(name, "md"), ablation_table(report))
+    plot_dev_bleu(report, layout.figure(name, "dev_bleu"))
     return report
 
 

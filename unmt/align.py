@@ -24,15 +24,18 @@ from __future__ import annotations
 import collections
 import re
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
 
+from unmt.config import AdversarialStart, AlignMethod
 from unmt.errors import UnmtError, fail
-from unmt.search import csls_retrieve, knn, mean_knn_similarity
+from unmt.layout import RunLayout
+from unmt.search import combine_directions, csls_retrieve, knn
 
-UNSUPERVISED = ("identical", "vecmap", "adversarial")
-ADVERSARIAL_STARTS = ("pca", "identity")
+UNSUPERVISED = typing.get_args(AlignMethod)
+ADVERSARIAL_STARTS = typing.get_args(AdversarialStart)
 WORD_RE = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 
 
@@ -82,23 +85,16 @@ def word_vectors_from_model(translator, lines: list[str], lang: str, max_words: 
                             min_count: int = 2, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
     """Mean encoder state of each (lower-cased, alphabetic) word's pieces over its occurrences."""
     import torch
-    from fairseq.data import data_utils
 
-    model, d = translator.model, translator.dict
-    src_idx = translator.check_lang(lang)
+    model = translator.model
     sums: dict[str, np.ndarray] = {}
     counts: collections.Counter = collections.Counter()
     dim = model.encoder.embed_tokens.embedding_dim
     with torch.no_grad():
-        for start in range(0, len(lines), batch_size):
-            batch = lines[start:start + batch_size]
-            pieces = [translator.sp.encode(line, out_type=str)[:200] for line in batch]
-            toks = [torch.cat([torch.tensor([src_idx]),
-                               d.encode_line(" ".join(p), add_if_not_exist=False, append_eos=True).long()])
-                    for p in pieces]
-            src = data_utils.collate_tokens(toks, d.pad(), left_pad=False)
-            enc = model.encoder(src, src_lengths=torch.tensor([len(t) for t in toks]))
-            states = enc["encoder_out"][0].transpose(0, 1).numpy()  # B x T x C
+        for idx, src, lengths in translator.batches(lines, lang, batch_size, max_len=200):
+            pieces = [translator.sp.encode(lines[i], out_type=str)[:200] for i in idx]
+            enc = model.encoder(src, src_lengths=lengths)
+            states = enc["encoder_out"][0].transpose(0, 1).cpu().numpy()  # B x T x C
             for b, ps in enumerate(pieces):
                 word, vecs = "", []
                 for i, p in enumerate(ps + ["▁"]):
@@ -149,8 +145,10 @@ def read_vec(path: Path, max_words: int | None = None) -> tuple[list[str], np.nd
             header = f.readline().split()
             if len(header) != 2 or not all(x.isdigit() for x in header):
                 raise fail(path, "has no 'count dim' header line", "write it in word2vec/fastText .vec text format")
-            dim = int(header[1])
+            count, dim = int(header[0]), int(header[1])
             for n, line in enumerate(f, 2):
+                if n - 1 > count:
+                    raise fail(path, f"has more vectors than its header's {count}", "fix the header's word count")
                 if max_words is not None and len(words) >= max_words:
                     break
                 parts = line.rstrip("\n").rstrip().split(" ")
@@ -161,6 +159,9 @@ def read_vec(path: Path, max_words: int | None = None) -> tuple[list[str], np.nd
                 rows.append(np.asarray(parts[1:], dtype=np.float32))
         except UnicodeDecodeError:
             raise fail(path, "is not valid UTF-8", "re-encode it, e.g. `iconv -t UTF-8`") from None
+    if len(words) < min(count, max_words or count):
+        raise fail(path, f"holds {len(words)} vectors but its header says {count}",
+                   "the file is truncated or its header is wrong: re-export it")
     if len(words) < 10:
         raise fail(path, f"holds only {len(words)} vectors", "give a vocabulary of at least 10 words")
     return words, np.stack(rows)
@@ -185,7 +186,8 @@ def mutual_csls_pairs(SW: np.ndarray, T: np.ndarray, max_rank: int, k: int = 10)
     S_, T_ = SW[:max_rank], T[:max_rank]
     _, fwd = csls_retrieve(S_, T_, k, 1)
     _, bwd = csls_retrieve(T_, S_, k, 1)
-    return np.array([(i, j) for i, j in enumerate(fwd[:, 0]) if bwd[j, 0] == i], dtype=np.int64).reshape(-1, 2)
+    pairs = combine_directions(fwd[:, 0], bwd[:, 0], "intersect")
+    return np.array([(i, j) for _, i, j in pairs], dtype=np.int64).reshape(-1, 2)
 
 
 def identical_pairs(src_words: list[str], tgt_words: list[str], max_rank_ratio: float | None = 2.0) -> np.ndarray:
@@ -228,10 +230,8 @@ def precision_at_k(SW: np.ndarray, T: np.ndarray, gold: dict[int, set[int]], ks=
     if not gold:
         return {f"p@{k}": 0.0 for k in ks} | {"evaluated_words": 0}
     src = np.array(sorted(gold))
-    if method == "csls":
-        r_t = mean_knn_similarity(T, SW, 10)  # r_S(x) is constant per query, so ranking needs only r_T
-        q = np.hstack([2 * SW[src], -np.ones((len(src), 1), dtype=np.float32)])
-        _, idx = knn(q, np.hstack([T, r_t[:, None]]), max(ks))
+    if method == "csls":  # r_T over every source word (the hubs are among all of them), queries the gold ones
+        _, idx = csls_retrieve(SW[src], T, 10, max(ks), hub_queries=SW)
     else:
         _, idx = knn(SW[src], T, max(ks))
     res = {f"p@{k}": round(100 * float(np.mean([bool(set(idx[n, :k]) & gold[s]) for n, s in enumerate(src)])), 2)
@@ -251,15 +251,15 @@ def csls_dictionary(SW: np.ndarray, T: np.ndarray, keep_prob: float, rng, k: int
     """VecMap's dictionary induction: each word's best CSLS match, both directions (union), where every
     candidate survives with probability ``keep_prob`` (stochastic dictionary induction, which lets
     self-learning escape a poor start). The faiss top-``candidates`` stand in for the full row."""
-    pairs, objective = [], []
-    for A, B, flip in ((SW, T, False), (T, SW, True)):
+    chosen, objective = [], []
+    for A, B in ((SW, T), (T, SW)):
         scores, idx = csls_retrieve(A, B, k, min(candidates, len(B)))
         if keep_prob < 1:
             scores = np.where(rng.random_sample(scores.shape) < keep_prob, scores, -np.inf)
         best = scores.argmax(1)
-        chosen = idx[np.arange(len(A)), best]
+        chosen.append(idx[np.arange(len(A)), best])
         objective.append(np.max(scores, axis=1)[np.isfinite(np.max(scores, axis=1))])
-        pairs += [(int(j), i) if flip else (i, int(j)) for i, j in enumerate(chosen)]
+    pairs = [(i, j) for _, i, j in combine_directions(chosen[0], chosen[1], "max")]
     return np.unique(np.array(pairs, dtype=np.int64), axis=0), float(np.concatenate(objective).mean())
 
 
@@ -277,7 +277,7 @@ def vecmap_init(S: np.ndarray, T: np.ndarray, size: int = 4000, k: int = 10) -> 
     ps, pt = profile(S), profile(T)
     _, fwd = csls_retrieve(ps, pt, k, 1)
     _, bwd = csls_retrieve(pt, ps, k, 1)
-    pairs = [(i, int(j)) for i, j in enumerate(fwd[:, 0])] + [(int(i), j) for j, i in enumerate(bwd[:, 0])]
+    pairs = [(i, j) for _, i, j in combine_directions(fwd[:, 0], bwd[:, 0], "max")]
     return np.unique(np.array(pairs, dtype=np.int64), axis=0)
 
 
@@ -442,18 +442,18 @@ def plot_history(histories: dict[str, list[dict]], path: Path) -> None:
     save_figure(fig, path)
 
 
-def align_stage(cfg, prepare_dir: Path, checkpoint: Path, out_dir: Path) -> dict:
+def align_stage(cfg, layout: RunLayout, checkpoint: Path | None) -> dict:
     """Word vectors per language -> every configured unsupervised method, both directions -> the one
     with the best selection criterion gives the lexicon (no gold data used to choose); supervised
     Procrustes on the train dictionary beside it as the reference. Writes mapping.S-T.npy,
     lexicon.S-T.txt, words/vectors per language, results.json/.md and lexicon_curve.png."""
-    check_align_config(cfg.align)
-    emb = {lang: load_vectors(cfg, lang, Path(prepare_dir), checkpoint) for lang in cfg.langs}
-    return align_embeddings(emb, cfg.langs, cfg.dictionary_test, cfg.align, cfg.seed, Path(out_dir))
+    emb = {lang: load_vectors(cfg, lang, layout, checkpoint) for lang in cfg.langs}
+    return align_embeddings(emb, cfg.langs, cfg.dictionary_test, cfg.align, cfg.seed, layout)
 
 
 def check_align_config(a) -> None:
-    """Reject unknown methods/starts before any vectors are built (that can take minutes)."""
+    """Reject unknown methods/starts before any vectors are built (`unmt induce-lexicon`; recipes are
+    checked when they load)."""
     unknown = [m for m in a.methods if m not in UNSUPERVISED]
     if unknown or not a.methods:
         raise UnmtError(f"align.methods: {unknown or 'empty'} -- choose from {', '.join(UNSUPERVISED)}")
@@ -461,19 +461,26 @@ def check_align_config(a) -> None:
         raise UnmtError(f"align.adversarial_start: unknown '{a.adversarial_start}' -- use {' or '.join(ADVERSARIAL_STARTS)}")
 
 
-def align_embeddings(emb: dict, langs, dictionary_test: str | None, a, seed: int, out_dir: Path) -> dict:
-    """The stage's work on two loaded embedding sets ``{lang: (words, vectors)}`` (also `unmt induce-lexicon`)."""
+def train_dictionary(dictionary_test: str | Path) -> Path:
+    """The supervised reference's seeds: the test dictionary's ``.train.`` sibling (MUSE's file naming)."""
+    test_dict = Path(dictionary_test)
+    return test_dict.with_name(test_dict.name.replace(".test.", ".train."))
+
+
+def align_embeddings(emb: dict, langs, dictionary_test: str | None, a, seed: int, layout: RunLayout,
+                     stage: str = "align") -> dict:
+    """The stage's work on two loaded embedding sets ``{lang: (words, vectors)}`` (also `unmt induce-lexicon`),
+    written to ``layout``'s folder ``stage``."""
     from unmt.io import save_array, write_json, write_lines, write_text
 
     src, tgt = langs
-    for lang in (src, tgt):  # the mine stage builds sentence vectors from these (mapped by mapping.S-T.npy)
-        write_lines(out_dir / f"words.{lang}.txt", emb[lang][0])
-        save_array(out_dir / f"vectors.{lang}.npy", normalise(emb[lang][1]))
+    for lang in (src, tgt):  # the mine stage builds sentence vectors from these (mapped by the mapping)
+        write_lines(layout.words(lang, stage), emb[lang][0])
+        save_array(layout.vectors(lang, stage), normalise(emb[lang][1]))
     # gold test pairs and supervised seeds, read once in the src->tgt direction; tgt->src inverts them
     gold, seeds = {}, {}
     if dictionary_test:
-        test_dict = Path(dictionary_test)
-        train_dict = test_dict.with_name(test_dict.name.replace(".test.", ".train."))
+        test_dict, train_dict = Path(dictionary_test), train_dictionary(dictionary_test)
         g, _ = read_dictionary(test_dict, emb[src][0], emb[tgt][0])
         gold = {(src, tgt): g, (tgt, src): _invert(g)}
         if train_dict.exists():
@@ -497,9 +504,9 @@ def align_embeddings(emb: dict, langs, dictionary_test: str | None, a, seed: int
             rec["methods"][method] = {**hist[-1], "seconds": round(time.time() - started, 1), "history": hist}
         selected = max(mappings, key=lambda m: rec["methods"][m]["criterion"])
         rec["selected"] = selected
-        save_array(out_dir / f"mapping.{s}-{t}.npy", mappings[selected])
+        save_array(layout.mapping(s, t, stage), mappings[selected])
         lexicon = lexicon_from_mapping(S, T, mappings[selected], sw, tw)
-        write_lines(out_dir / f"lexicon.{s}-{t}.txt", (f"{w} {v}" for w, v in lexicon.items()))
+        write_lines(layout.lexicon(s, t, stage), (f"{w} {v}" for w, v in lexicon.items()))
         if (s, t) in gold:
             rec["no_mapping"] = precision_at_k(normalise(S), normalise(T), gold[(s, t)])
             if len(seeds.get((s, t), ())) >= 2:
@@ -508,14 +515,14 @@ def align_embeddings(emb: dict, langs, dictionary_test: str | None, a, seed: int
                                              **{**options, "iterations": its})
                     rec[name] = hsup[-1]
         results[f"{s}-{t}"] = rec
-    plot_history(histories, out_dir / "lexicon_curve.png")
-    write_json(out_dir / "results.json", results)
-    write_text(out_dir / "results.md", lexicon_table(results))
+    plot_history(histories, layout.figure(stage, "lexicon_curve"))
+    write_json(layout.results(stage), results)
+    write_text(layout.results(stage, "md"), lexicon_table(results))
     return {pair: {"selected": r["selected"], **{k: v for k, v in r["methods"][r["selected"]].items()
                                                   if k.startswith("p@")}} for pair, r in results.items()}
 
 
-def load_vectors(cfg, lang: str, prepare_dir: Path, checkpoint: Path | None) -> tuple[list[str], np.ndarray]:
+def load_vectors(cfg, lang: str, layout: RunLayout, checkpoint: Path | None) -> tuple[list[str], np.ndarray]:
     from unmt.io import read_lines
 
     a = cfg.align
@@ -524,13 +531,13 @@ def load_vectors(cfg, lang: str, prepare_dir: Path, checkpoint: Path | None) -> 
         if not path:
             raise UnmtError(f"align.vectors is 'vec' but align.vec_files has no file for '{lang}' -- add {lang}: PATH.vec")
         return read_vec(path, a.max_words)
-    lines = read_lines(Path(prepare_dir) / "text" / f"train.{lang}")[: a.max_lines]
+    lines = read_lines(layout.text("train", lang))[: a.max_lines]
     if a.vectors == "ppmi":
         return word_vectors_ppmi(lines, a.max_words, a.min_count, a.window, a.dim)
     if a.vectors in ("encoder", "embedding"):
         from unmt.translate import Translator
 
-        tr = Translator(checkpoint, prepare_dir)
+        tr = Translator(checkpoint, layout)
         if a.vectors == "embedding":
             return word_vectors_from_embeddings(tr, lines, a.max_words, a.min_count)
         return word_vectors_from_model(tr, lines, lang, a.max_words, a.min_count)

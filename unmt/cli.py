@@ -1,31 +1,40 @@
 """``unmt`` command line. Every stage is one command over a run directory; ``unmt run`` does them all."""
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import click
 
 from unmt.errors import UnmtError
 
-os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-# torch/fairseq deprecation chatter would bury our one-line errors; fairseq's own log is kept per stage.
-for _category in (UserWarning, FutureWarning, DeprecationWarning):
-    warnings.filterwarnings("ignore", category=_category)
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def clean_errors(fn):
-    """Bad input ends in one line on stderr and exit code 2, never a traceback."""
+    """Bad input ends in one line on stderr and exit code 2, never a traceback; so do a full disk and a
+    folder we may not write (the run resumes once that is fixed)."""
     @functools.wraps(fn)
     def wrapper(*a, **kw):
         try:
             return fn(*a, **kw)
         except UnmtError as e:
             click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except OSError as e:
+            if e.errno in _DISK_FULL:
+                fix = "free some space, then run again: finished stages are kept and the run resumes"
+            elif e.errno in _NOT_WRITABLE:
+                fix = "make it writable or choose another --run-dir"
+            else:
+                fix = "check the path"
+            where = e.filename or "a file"
+            click.echo(f"error: {where}: {e.strerror or e} -- {fix}", err=True)
             sys.exit(2)
     return wrapper
 
@@ -34,19 +43,29 @@ def _exit_on_sigterm(*_):
     sys.exit(143)  # raise SystemExit so `finally` blocks stop child trainers
 
 
-def _setup_logging():
+def _setup_process():
+    """What the ``unmt`` program sets for itself (never at import, so importing unmt changes nothing):
+    fairseq checkpoints pickle argparse objects; torch/fairseq deprecation chatter would bury our one-line
+    errors (fairseq's own log is kept per stage)."""
+    import signal
+    import warnings
+
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    for category in (UserWarning, FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
     for name in ("matplotlib", "PIL", "faiss"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _recipe_and_run(recipe, run_dir, quiet=False, nproc=None):
+def _runner(recipe, run_dir, quiet=False, nproc=None):
     from unmt.config import load_recipe
-    from unmt.pipeline import Run
+    from unmt.runner import Runner
 
     cfg = load_recipe(recipe, {"nproc": nproc} if nproc else None)
     run_dir = Path(run_dir) if run_dir else Path("runs") / cfg.name
-    return Run(cfg, run_dir, quiet=quiet)
+    return Runner(cfg, run_dir, quiet=quiet, where=str(recipe))
 
 
 recipe_arg = click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
@@ -55,109 +74,110 @@ run_dir_opt = click.option("--run-dir", type=click.Path(file_okay=False, path_ty
 nproc_opt = click.option("--nproc", type=click.IntRange(1), default=None,
                          help="Data-parallel fairseq workers via torchrun (GPUs, or CPU processes with gloo); "
                               "default: the recipe's nproc.")
+quiet_opt = click.option("--quiet", is_flag=True, help="Do not echo fairseq's training log lines.")
+force_opt = click.option("--force", is_flag=True, help="Redo the selected stages even if they are up to date.")
 
 
 @click.group()
 @click.version_option(package_name="unmt")
 def main():
-    """Unsupervised machine translation from monolingual text: prepare -> pretrain -> align -> mine -> train -> evaluate."""
-    import signal
+    """Unsupervised machine translation from monolingual text: prepare -> pretrain -> align -> mine -> train
+    -> evaluate -> compress. `unmt run RECIPE` runs every stage; `unmt STAGE RECIPE` runs one."""
+    _setup_process()
 
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    _setup_logging()
+
+def _show_results(r) -> None:
+    L = r.layout
+    for table in (L.results("compress", "md"), L.results("ablation", "md"), L.results("evaluate", "md")):
+        if table.exists() and any(table.parent.name == s.name for s in r.plan):
+            click.echo("\n" + table.read_text(encoding="utf-8"))
+    if L.results("evaluate").exists():
+        click.echo(f"results: {L.results('evaluate')}")
+
+
+def _print_status(r, stages) -> None:
+    for st, why in r.status(stages):
+        click.echo(f"{st.name:24s} {'up to date' if why is None else 'would run: ' + why}")
 
 
 @main.command()
 @recipe_arg
 @run_dir_opt
 @click.option("--dump-config", is_flag=True, help="Print the fully resolved config (preset + recipe) and exit.")
-@click.option("--quiet", is_flag=True, help="Do not echo fairseq's training log lines.")
+@quiet_opt
 @nproc_opt
+@click.option("--until", default=None, metavar="STAGE", help="Run the plan up to and including STAGE.")
+@click.option("--only", default=None, metavar="STAGE", help="Run STAGE alone (a stage, e.g. train, or an instance, e.g. mine2).")
+@click.option("--dry-run", is_flag=True, help="Print which stages would run and why, run nothing.")
+@force_opt
 @clean_errors
-def run(recipe, run_dir, dump_config, quiet, nproc):
-    """Run every stage of RECIPE, skipping stages whose outputs are up to date."""
+def run(recipe, run_dir, dump_config, quiet, nproc, until, only, dry_run, force):
+    """Run every stage of RECIPE in dependency order, skipping stages whose outputs are up to date."""
     if dump_config:
         from unmt.config import dump, load_recipe
 
         click.echo(dump(load_recipe(recipe)), nl=False)
         return
-    _recipe_and_run(recipe, run_dir, quiet, nproc).all()
+    if until and only:
+        raise UnmtError("--until and --only: give one of them")
+    r = _runner(recipe, run_dir, quiet, nproc)
+    stages = r.select(only=only, until=until)
+    if dry_run:
+        _print_status(r, stages)
+        return
+    r.run(stages, force=force)
+    if not (only or until):
+        _show_results(r)
 
 
-def _stage_command(name, doc):
-    @main.command(name=name, help=doc)
+def _stage_command(kind: str, cls):
+    @main.command(name=kind, help=f"{cls.help} Runs every '{kind}' stage of RECIPE's plan (mining rounds, "
+                                  "ablation variants), skipping up-to-date ones.")
     @recipe_arg
     @run_dir_opt
-    @click.option("--force", is_flag=True, help="Redo the stage even if it is up to date.")
+    @force_opt
+    @quiet_opt
     @nproc_opt
     @clean_errors
-    def cmd(recipe, run_dir, force, nproc):
-        r = _recipe_and_run(recipe, run_dir, nproc=nproc)
-        r.force = force
-        getattr(r, name)()
+    def cmd(recipe, run_dir, force, quiet, nproc):
+        r = _runner(recipe, run_dir, quiet, nproc)
+        r.run(r.select(only=kind), force=force)
     return cmd
 
 
-_stage_command("prepare", "Normalise the corpus, train the joint SentencePiece model, write fairseq binaries.")
-_stage_command("pretrain", "Pretrain the shared denoising LM on both languages (fairseq).")
-_stage_command("align", "Induce a bilingual lexicon from the shared LM's word vectors (faiss, CSLS, Procrustes).")
-_stage_command("mine", "Mine sentence pairs from the two training pools (margin scoring over faiss k-NN).")
-_stage_command("train", "Train UNMT: denoising + online back-translation in both directions (fairseq).")
-_stage_command("compress", "Code lengths K(X), K(Y), K(X,Y), K(Y|X) in bits/char: separate vs joint LMs, xz/zstd.")
-_stage_command("evaluate", "Translate the test set both ways and score it against copy and word-by-word baselines.")
+def _evaluate_command(cls):
+    """``unmt evaluate RECIPE`` is the stage; ``unmt evaluate --hyp H --ref R`` scores two files."""
+    @main.command(name="evaluate", help=f"{cls.help} Or, with --hyp and --ref and no RECIPE, score a "
+                                        "hypothesis file with sacrebleu (BLEU, chrF, tok-BLEU, signatures).")
+    @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path), required=False)
+    @run_dir_opt
+    @force_opt
+    @quiet_opt
+    @nproc_opt
+    @click.option("--hyp", type=click.Path(dir_okay=False, path_type=Path), help="Hypothesis file (no RECIPE).")
+    @click.option("--ref", type=click.Path(dir_okay=False, path_type=Path), help="Reference file (no RECIPE).")
+    @click.option("--lang", default="en", show_default=True, help="Target language (for tokenized BLEU).")
+    @click.option("--json", "as_json", is_flag=True, help="With --hyp/--ref: print JSON.")
+    @clean_errors
+    def cmd(recipe, run_dir, force, quiet, nproc, hyp, ref, lang, as_json):
+        if recipe and (hyp or ref):
+            raise UnmtError("evaluate: give RECIPE, or --hyp and --ref, not both")
+        if recipe:
+            r = _runner(recipe, run_dir, quiet, nproc)
+            stages = r.select(only="evaluate")
+            r.run(stages, force=force)
+            for st in stages:  # one table per evaluate stage (ablation recipes have one per variant)
+                click.echo(r.layout.results(st.name, "md").read_text(encoding="utf-8"))
+            return
+        if not (hyp and ref):
+            raise UnmtError("evaluate: give RECIPE (evaluate a run's model), or --hyp and --ref files")
+        _score_files(hyp, ref, lang, as_json)
+    return cmd
 
 
-@main.command()
-@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--src", required=True, help="Source language code (e.g. en).")
-@click.option("--tgt", required=True, help="Target language code (e.g. fr).")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Default: the last round's RUN_DIR/train*/checkpoint_last.pt.")
-@click.option("-i", "--input", "input_", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Input file (default: stdin).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file (default: stdout); written atomically.")
-@click.option("--beam", default=1, show_default=True)
-@clean_errors
-def translate(run_dir, src, tgt, checkpoint, input_, output, beam):
-    """Translate lines from SRC to TGT with a trained checkpoint."""
-    from unmt.io import read_lines, write_lines
-    from unmt.translate import Translator
-
-    lines = read_lines(input_, "input") if input_ else [l.rstrip("\n") for l in sys.stdin]
-    if input_ is None and not any(l.strip() for l in lines):
-        raise UnmtError("stdin: input is empty -- pipe sentences in, one per line, or pass -i FILE")
-    from unmt.pipeline import latest_checkpoint
-
-    tr = Translator(checkpoint or latest_checkpoint(run_dir), run_dir / "prepare", beam=beam)
-    hyps = tr.translate(lines, src, tgt)
-    if output:
-        write_lines(output, hyps)
-    else:
-        click.echo("\n".join(hyps))
-
-
-@main.command()
-@click.option("--hyp", type=click.Path(dir_okay=False, path_type=Path), help="Hypothesis file.")
-@click.option("--ref", type=click.Path(dir_okay=False, path_type=Path), help="Reference file.")
-@click.option("--lang", default="en", show_default=True, help="Target language (for tokenized BLEU).")
-@click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Instead of --hyp/--ref: evaluate this recipe's trained checkpoint on its test set.")
-@run_dir_opt
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a line per score.")
-@clean_errors
-def evaluate(hyp, ref, lang, recipe, run_dir, as_json):
-    """Score HYP against REF with sacrebleu (BLEU, chrF, signatures), or evaluate a run's checkpoint."""
+def _score_files(hyp, ref, lang, as_json):
     import json
 
-    if recipe:
-        r = _recipe_and_run(recipe, run_dir)
-        r.force = True
-        r.evaluate()
-        click.echo(r.path("evaluate/results.md").read_text())
-        return
-    if not (hyp and ref):
-        raise UnmtError("evaluate: give --hyp and --ref files, or --recipe RECIPE")
     from eval.scoring import score_translations
     from unmt.io import read_lines
 
@@ -170,6 +190,62 @@ def evaluate(hyp, ref, lang, recipe, run_dir, as_json):
     else:
         click.echo(f"BLEU {s['bleu']:.2f}  ({s['bleu_signature']})\nchrF {s['chrf']:.2f}  ({s['chrf_signature']})\n"
                    f"tok-BLEU {s['tok_bleu']:.2f}  ({s['tok_bleu_signature']})")
+
+
+def _register_stage_commands():
+    from unmt.stages import STAGES
+
+    for kind, cls in STAGES.items():
+        _evaluate_command(cls) if kind == "evaluate" else _stage_command(kind, cls)
+
+
+_register_stage_commands()
+
+
+def latest_checkpoint(layout) -> Path:
+    """The last mining round's translation model (train, train2, ...)."""
+    from unmt.layout import round_name
+
+    rnd = 1
+    while layout.checkpoint(round_name("train", rnd + 1)).exists():
+        rnd += 1
+    return layout.checkpoint(round_name("train", rnd))
+
+
+@main.command()
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--src", required=True, help="Source language code (e.g. en).")
+@click.option("--tgt", required=True, help="Target language code (e.g. fr).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Default: the last mining round's trained model in RUN_DIR (train, train2, ...).")
+@click.option("-i", "--input", "input_", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Input file (default: stdin).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file (default: stdout); written atomically.")
+@click.option("--beam", default=1, show_default=True)
+@clean_errors
+def translate(run_dir, src, tgt, checkpoint, input_, output, beam):
+    """Translate lines from SRC to TGT with a trained checkpoint."""
+    from unmt.io import read_lines, write_lines
+    from unmt.layout import RunLayout
+    from unmt.translate import Translator
+
+    if input_:
+        lines = read_lines(input_, "input")
+    else:
+        try:
+            lines = sys.stdin.buffer.read().decode("utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise UnmtError(f"stdin: input is not valid UTF-8 (byte {e.start}) -- re-encode it, e.g. `iconv -t UTF-8`") from None
+        if not any(l.strip() for l in lines):
+            raise UnmtError("stdin: input is empty -- pipe sentences in, one per line, or pass -i FILE")
+    layout = RunLayout(run_dir)
+    tr = Translator(checkpoint or latest_checkpoint(layout), layout, beam=beam)
+    hyps = tr.translate(lines, src, tgt)
+    if output:
+        write_lines(output, hyps)
+    else:
+        click.echo("\n".join(hyps))
 
 
 @main.command(name="induce-lexicon")
@@ -191,6 +267,7 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, max_words
     """Induce a bilingual lexicon from two embedding files (MUSE/VecMap methods, faiss CSLS)."""
     from unmt.align import align_embeddings, check_align_config, read_vec
     from unmt.config import AlignConfig
+    from unmt.layout import RunLayout
 
     if src == tgt:
         raise UnmtError(f"--src and --tgt are both '{src}' -- give two language codes")
@@ -201,7 +278,7 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, max_words
         raise UnmtError(f"{tgt_vec}: has {emb[tgt][1].shape[1]}-d vectors but {src_vec} has {emb[src][1].shape[1]}-d "
                         "-- orthogonal mapping needs the same dimension")
     out.mkdir(parents=True, exist_ok=True)
-    res = align_embeddings(emb, (src, tgt), str(dict_test) if dict_test else None, a, 1, out)
+    res = align_embeddings(emb, (src, tgt), str(dict_test) if dict_test else None, a, 1, RunLayout(out.parent), out.name)
     click.echo((out / "results.md").read_text())
     click.echo(f"selected: {res} -> {out}")
 
@@ -217,7 +294,7 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, max_words
               help="Target pool (default: RUN_DIR/prepare/text/train.TGT).")
 @click.option("--encoder", type=click.Choice(["lexicon", "model", "hybrid"]), default="lexicon", show_default=True)
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Model encoder to embed with (default: RUN_DIR/pretrain/checkpoint_last.pt).")
+              help="Model encoder to embed with (default: the run's pretrained LM).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Mined TSV.")
 @click.option("-k", default=4, show_default=True)
 @click.option("--mode", type=click.Choice(["forward", "backward", "max", "intersect"]), default="intersect",
@@ -228,12 +305,14 @@ def mine_files(run_dir, src, tgt, src_file, tgt_file, encoder, checkpoint, out, 
     """Mine sentence pairs between any two files with a run's encoder (score<TAB>src<TAB>tgt, best first)."""
     from unmt.config import MineConfig
     from unmt.io import read_lines, write_lines
+    from unmt.layout import RunLayout
     from unmt.mine import make_encoder, mine_pools
 
-    s = read_lines(src_file or run_dir / f"prepare/text/train.{src}", "source pool")
-    t = read_lines(tgt_file or run_dir / f"prepare/text/train.{tgt}", "target pool")
-    encode = make_encoder(encoder, run_dir / "align", src, tgt, {src: s, tgt: t},
-                          checkpoint=checkpoint or run_dir / "pretrain/checkpoint_last.pt", prepare_dir=run_dir / "prepare")
+    layout = RunLayout(run_dir)
+    s = read_lines(src_file or layout.text("train", src), "source pool")
+    t = read_lines(tgt_file or layout.text("train", tgt), "target pool")
+    encode = make_encoder(encoder, layout, src, tgt, {src: s, tgt: t},
+                          checkpoint=checkpoint or layout.checkpoint("pretrain"))
     pairs = mine_pools(encode, s, t, src, tgt, MineConfig(k=k, mode=mode, threshold=threshold))
     n = write_lines(out, (f"{sc:.4f}\t{s[i]}\t{t[j]}" for sc, i, j in pairs))
     click.echo(f"mined {n} pairs -> {out}")

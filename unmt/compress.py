@@ -26,6 +26,7 @@ import sentencepiece as spm
 from unmt.errors import UnmtError
 from unmt.fairseq_run import run_fairseq_train
 from unmt.io import read_lines, save_figure, write_json, write_lines, write_text
+from unmt.layout import RunLayout
 from unmt.prepare import binarize, encode, lang_token
 
 
@@ -52,16 +53,16 @@ def standard_compressors(texts: dict[str, list[str]]) -> dict:
     return out
 
 
-def build_lm_data(prepare_dir: Path, langs: list[str], heldout: dict[str, list[str]], out: Path,
+def build_lm_data(layout: RunLayout, langs: list[str], heldout: dict[str, list[str]], out: Path,
                   max_len: int) -> tuple[list[str], int]:
     """fairseq language-modeling binaries: train = the languages' training lines, tag first; one valid
     subset per held-out language (valid, valid1, ...). Returns the valid subset names and the longest
     held-out line in tokens (the LM's context must hold it, or fairseq would skip that line)."""
-    sp = spm.SentencePieceProcessor(model_file=str(Path(prepare_dir) / "spm.model"))
+    sp = spm.SentencePieceProcessor(model_file=str(layout.spm_model))
     tok = out / "tok"
     train = []
     for lang in langs:
-        lines = read_lines(Path(prepare_dir) / "text" / f"train.{lang}", "training text")
+        lines = read_lines(layout.text("train", lang), "training text")
         train += [f"{lang_token(lang)} {p}" for p in encode(sp, lines, max_len)]
     write_lines(tok / "train.txt", train)
     valid, longest = [], 0
@@ -70,7 +71,7 @@ def build_lm_data(prepare_dir: Path, langs: list[str], heldout: dict[str, list[s
         longest = max([longest] + [len(line.split()) + 1 for line in lines])
         write_lines(tok / f"heldout.{lang}.txt", lines)
         valid.append("valid" if i == 0 else f"valid{i}")
-    binarize(["--only-source", "--srcdict", str(Path(prepare_dir) / "bin" / "dict.txt"),
+    binarize(["--only-source", "--srcdict", str(layout.dictionary),
               "--trainpref", str(tok / "train.txt"),
               "--validpref", ",".join(str(tok / f"heldout.{lang}.txt") for lang in langs), "--destdir", str(out)])
     return valid, longest
@@ -97,11 +98,11 @@ def train_lm(cfg, data_dir: Path, out_dir: Path, valid: list[str], updates: int,
             "--share-decoder-input-output-embed", "--dropout", str(m.dropout),
             "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--clip-norm", "1.0", "--lr", str(c.lr),
             "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(min(c.warmup_updates, max(1, updates // 4))),
-            "--warmup-init-lr", "1e-7", "--max-tokens", str(c.max_tokens), "--max-update", str(updates),
+            "--warmup-init-lr", "1e-7", "--max-tokens", str(c.max_tokens),
             "--criterion", "cross_entropy", "--seed", str(cfg.seed), "--valid-subset", ",".join(valid),
-            "--validate-interval-updates", str(c.eval_interval), "--validate-interval", "100000",
-            "--save-interval-updates", str(10 * updates)]
-    return run_fairseq_train(data_dir, out_dir, args, quiet=quiet, nproc=1, precision=cfg.precision)
+            "--validate-interval-updates", str(c.eval_interval), "--validate-interval", "100000"]
+    return Path(run_fairseq_train(data_dir, out_dir, args, updates, quiet=quiet, nproc=1, precision=cfg.precision,
+                                  save_every=c.eval_interval)["checkpoint"])
 
 
 def lm_curves(train_log: Path, valid: list[str], langs: list[str], tokens: dict[str, int]) -> list[dict]:
@@ -110,9 +111,9 @@ def lm_curves(train_log: Path, valid: list[str], langs: list[str], tokens: dict[
 
     points: dict[int, dict] = {}
     for subset, fields in valid_records(train_log):
-        if subset in valid and "num_updates" in fields:
+        if subset in valid:
             lang = langs[valid.index(subset)]
-            points.setdefault(int(fields["num_updates"]), {})[lang] = float(fields["loss"]) * tokens[lang]
+            points.setdefault(int(float(fields["num_updates"])), {})[lang] = float(fields["loss"]) * tokens[lang]
     return [{"updates": u, "bits": b} for u, b in sorted(points.items()) if len(b) == len(langs)]
 
 
@@ -124,59 +125,57 @@ def conditional_bits(tr, src_lines: list[str], tgt_lines: list[str], src: str, t
     from fairseq.data.data_utils import collate_tokens
 
     d = tr.dict
-    s_idx, t_idx = tr.check_lang(src), tr.check_lang(tgt)
+    t_idx = tr.check_lang(tgt)
     total = 0.0
     with torch.no_grad():
-        for a in range(0, len(src_lines), batch_size):
-            srcs = [tr.encode(x, s_idx) for x in src_lines[a:a + batch_size]]
-            tgts = [tr.encode(y, t_idx)[1:] for y in tgt_lines[a:a + batch_size]]  # pieces + eos, no tag
+        for idx, src_tokens, src_lengths in tr.batches(src_lines, src, batch_size):
+            tgts = [tr.encode(tgt_lines[i], t_idx)[1:] for i in idx]  # pieces + eos, no tag
             prev = collate_tokens(tgts, d.pad(), d.eos(), move_eos_to_beginning=True)
             prev[:, 0] = t_idx  # decoding starts from the target language tag, as in training
             target = collate_tokens(tgts, d.pad()).to(tr.device)
-            logits, _ = tr.model(collate_tokens(srcs, d.pad()).to(tr.device),
-                                 torch.tensor([len(s) for s in srcs], device=tr.device), prev.to(tr.device))
+            logits, _ = tr.model(src_tokens, src_lengths, prev.to(tr.device))
             lprobs = torch.log_softmax(logits.float(), dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
             total -= float(lprobs.masked_fill(target == d.pad(), 0.0).sum()) / math.log(2)
     return total
 
 
-def compress_stage(cfg, prepare_dir: Path, out_dir: Path, translations: dict | None = None,
-                   quiet: bool = True) -> dict:
+def compress_stage(cfg, layout: RunLayout, translations: dict | None = None, quiet: bool = True,
+                   name: str = "compress") -> dict:
     """Train the three LMs (each language alone, both jointly), code the held-out texts, compare with
-    xz/zstd and, for each translation model ({name: (checkpoint, evaluate dir)}; the last is the main
+    xz/zstd and, for each translation model ({name: (train stage, evaluate stage)}; the last is the main
     one), code each test side given the other."""
     from unmt.train import read_valid_log
 
-    prepare_dir, out_dir, (x, y) = Path(prepare_dir), Path(out_dir), cfg.langs
+    out_dir, (x, y) = layout.dir(name), cfg.langs
     c = cfg.compress
-    heldout = {lang: read_lines(prepare_dir / "text" / f"{c.heldout}.{lang}", "held-out text") for lang in (x, y)}
+    heldout = {lang: read_lines(layout.text(c.heldout, lang), "held-out text") for lang in (x, y)}
     sizes = {lang: text_size(heldout[lang]) for lang in (x, y)}
     models = {x: [x], y: [y], "joint": [x, y]}
     result: dict = {"langs": [x, y], "heldout": c.heldout, "sizes": sizes, "budget_updates": {}, "curves": {}}
-    for name, langs in models.items():
-        data = out_dir / f"lm-{name}" / "data"
-        valid, longest = build_lm_data(prepare_dir, langs, heldout, data, cfg.prepare.max_len)
+    for lm, langs in models.items():
+        data = out_dir / f"lm-{lm}" / "data"
+        valid, longest = build_lm_data(layout, langs, heldout, data, cfg.prepare.max_len)
         tokens = {lang: heldout_tokens(data, v) for lang, v in zip(langs, valid)}
         updates = c.lm_updates * len(langs)  # joint = the two monolingual budgets together
-        log = train_lm(cfg, data, out_dir / f"lm-{name}", valid, updates, longest, quiet).parent / "train.log"
+        log = train_lm(cfg, data, out_dir / f"lm-{lm}", valid, updates, longest, quiet).parent / "train.log"
         curve = lm_curves(log, valid, langs, tokens)
         if not curve:
             raise UnmtError(f"{log}: no validation of the held-out text was logged -- see the log")
-        result["curves"][name] = curve
-        result["budget_updates"][name] = updates
+        result["curves"][lm] = curve
+        result["budget_updates"][lm] = updates
     result["code_length"] = code_lengths(result, sizes)
     result["standard"] = {codec: {k: {"bits": b, "bits_per_char": round(b / _chars(sizes, k), 4)}
                                   for k, b in per.items()}
                           for codec, per in standard_compressors(heldout).items()}
     if translations:
         result["conditional_by_model"] = {
-            name: conditional_report(cfg, prepare_dir, Path(ck), ev, result) for name, (ck, ev) in translations.items()}
+            model: conditional_report(cfg, layout, train, evaluate, result) for model, (train, evaluate) in translations.items()}
         main_model = list(translations)[-1]
         result["conditional"] = result["conditional_by_model"][main_model]
-        result["translation_curve"] = read_valid_log(Path(translations[main_model][0]).parent / "train.log")
-    write_json(out_dir / "results.json", result)
-    write_text(out_dir / "results.md", compress_table(result))
-    plot_compression(result, out_dir / "compression.png")
+        result["translation_curve"] = read_valid_log(layout.train_log(translations[main_model][0]))
+    write_json(layout.results(name), result)
+    write_text(layout.results(name, "md"), compress_table(result))
+    plot_compression(result, layout.figure(name, "compression"))
     return result["code_length"]["saving"]
 
 
@@ -205,19 +204,19 @@ def code_lengths(result: dict, sizes: dict) -> dict:
                        "bits_per_char": round((separate - k["joint"]) / chars, 4)}}
 
 
-def conditional_report(cfg, prepare_dir: Path, checkpoint: Path, evaluate_dir: Path | None, result: dict) -> dict:
-    """K(Y|X) on the parallel test set with the final translation model, beside K(Y) and test BLEU."""
+def conditional_report(cfg, layout: RunLayout, train: str, evaluate: str, result: dict) -> dict:
+    """K(Y|X) on the parallel test set with train stage ``train``'s model, beside K(Y) and the test BLEU
+    that evaluate stage ``evaluate`` measured."""
     import json
 
     x, y = cfg.langs
-    test = {lang: read_lines(prepare_dir / "text" / f"test.{lang}", "test set") for lang in (x, y)}
-    bleu = {}
-    if evaluate_dir and (Path(evaluate_dir) / "results.json").exists():
-        ev = json.loads((Path(evaluate_dir) / "results.json").read_text())
-        bleu = {d: s["unmt"]["bleu"] for d, s in ev["directions"].items()}
+    test = {lang: read_lines(layout.text("test", lang), "test set") for lang in (x, y)}
+    ev = json.loads(layout.results(evaluate).read_text())
+    bleu = {d: s["unmt"]["bleu"] for d, s in ev["directions"].items()}
     from unmt.translate import Translator
 
-    tr = Translator(checkpoint, prepare_dir)  # one load serves both directions
+    checkpoint = layout.checkpoint(train)
+    tr = Translator(checkpoint, layout)  # one load serves both directions
     out = {"checkpoint": str(checkpoint)}
     same_text = cfg.compress.heldout == "test"  # then K(Y) from the LMs is on exactly these lines
     for s, t in ((x, y), (y, x)):

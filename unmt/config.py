@@ -1,147 +1,182 @@
 """Typed recipe configuration: dataclasses, named presets, YAML recipes that override them.
 
 A recipe file names a preset and overrides any field; ``unmt run RECIPE --dump-config`` prints the
-fully resolved configuration, which is also what every stage records in the run manifest.
+fully resolved configuration. Every field is checked once, when the recipe loads (``check_recipe``,
+XLM's ``check_*_params``): its type and allowed values come from the annotations below (``Literal``
+for choices) and its range from ``field(metadata=...)``, so a bad value is a one-line error naming the
+file, the field and what is allowed before any stage runs or any file is written.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional
 
 import yaml
 
 from unmt.errors import UnmtError, fail
 
 
+def _at_least(lo, default, **kw):
+    return field(default=default, metadata={"min": lo, **kw})
+
+
+def _prob(default):
+    return field(default=default, metadata={"min": 0.0, "max": 1.0})
+
+
+def _schedule(default):
+    """An XLM-style ``step:value`` schedule ("0:1,500:0.3") or a constant ("1")."""
+    return field(default=default, metadata={"schedule": True})
+
+
+Precision = Literal["fp32", "fp16", "bf16"]
+AlignVectors = Literal["ppmi", "encoder", "embedding", "vec"]
+AlignMethod = Literal["identical", "vecmap", "adversarial"]
+AdversarialStart = Literal["pca", "identity"]
+MineEncoder = Literal["lexicon", "model", "hybrid"]
+LaterEncoder = Literal["model", "hybrid"]
+# how forward (source->target) and backward nearest neighbours combine: one switch, as MUSE's dico_build
+DicoMode = Literal["forward", "backward", "max", "intersect"]
+IndexKind = Literal["auto", "flat", "ivf", "ivfpq"]
+WarmStart = Literal["none", "wbw", "mined", "wbw+mined"]
+EvalCheckpoint = Literal["last", "best"]
+Heldout = Literal["test", "dev"]
+
+
 @dataclass
 class PrepareConfig:
-    vocab_size: int = 8000
-    max_len: int = 100                      # training lines are cut to this many pieces (bounds BT memory)
-    max_train_lines: int | None = None      # per language; None = all
-    max_eval_lines: int | None = None       # dev/test lines; None = all
+    vocab_size: int = _at_least(50, 8000)
+    max_len: int = _at_least(1, 100)        # training lines are cut to this many pieces (bounds BT memory)
+    max_train_lines: Optional[int] = _at_least(1, None)   # per language; None = all
+    max_eval_lines: Optional[int] = _at_least(1, None)    # dev/test lines; None = all
 
 
 @dataclass
 class ModelConfig:
-    layers: int = 3
-    dim: int = 256
-    ffn_dim: int = 1024
-    heads: int = 4
-    dropout: float = 0.1
+    layers: int = _at_least(1, 3)
+    dim: int = _at_least(8, 256)
+    ffn_dim: int = _at_least(8, 1024)
+    heads: int = _at_least(1, 4)
+    dropout: float = _prob(0.1)
 
 
 @dataclass
 class PretrainConfig:
     """Shared denoising LM over both languages (language tag first): BART/mBART-style pretraining."""
-    max_update: int = 700
-    lr: float = 1e-3
-    warmup_updates: int = 150
-    max_tokens: int = 2500
-    update_freq: int = 1
-    word_shuffle: float = 3.0
-    word_dropout: float = 0.1
-    word_blank: float = 0.2
-    max_minutes: float | None = 12          # wall-clock bound (fairseq --stop-time-hours)
+    max_update: int = _at_least(1, 550)     # the bound: same recipe, same number of updates on any machine
+    lr: float = _at_least(0.0, 1e-3, exclusive=True)
+    warmup_updates: int = _at_least(0, 150)
+    max_tokens: int = _at_least(1, 2500)
+    update_freq: int = _at_least(1, 1)
+    word_shuffle: float = _at_least(0.0, 3.0)
+    word_dropout: float = _prob(0.1)
+    word_blank: float = _prob(0.2)
+    # safety net only (fairseq --stop-time-hours): a run it cuts is reported as cut, in the results
+    max_minutes: Optional[float] = _at_least(0.0, 30, exclusive=True)
 
 
 @dataclass
 class AlignConfig:
     # ppmi: monolingual PPMI+SVD per language; encoder: shared-LM states; embedding: the LM's embedding table;
-    vectors: str = "ppmi"
-    vec_files: dict[str, str] | None = None  # vec: {lang: path.vec} in word2vec/fastText text format
-    # unsupervised methods to run (identical, vecmap, adversarial); the best selection criterion gives the lexicon
-    methods: list[str] = field(default_factory=lambda: ["identical"])
-    max_words: int = 10000
-    min_count: int = 2
-    window: int = 5
-    dim: int = 300
-    max_lines: int | None = None            # per language; None = all training lines
-    iterations: int = 5
-    max_rank: int = 3000                    # refinement dictionary is built among the most frequent words
-    max_rank_ratio: float = 2.0             # identical-string seeds must have similar frequency ranks
-    adversarial_steps: int = 3000
-    adversarial_start: str = "pca"          # pca: principal axes matched (sign by skew); identity: MUSE's start
-    stochastic_interval: int = 10           # VecMap: self-learning iterations without gain before keep_prob doubles
+    # vec: vec_files in word2vec/fastText text format
+    vectors: AlignVectors = "ppmi"
+    vec_files: Optional[dict[str, str]] = None
+    # unsupervised methods to run; the best selection criterion gives the lexicon
+    methods: list[AlignMethod] = field(default_factory=lambda: ["identical"], metadata={"nonempty": True})
+    max_words: int = _at_least(10, 10000)
+    min_count: int = _at_least(1, 2)
+    window: int = _at_least(1, 5)
+    dim: int = _at_least(2, 300)
+    max_lines: Optional[int] = _at_least(1, None)   # per language; None = all training lines
+    iterations: int = _at_least(0, 5)
+    max_rank: int = _at_least(10, 3000)     # refinement dictionary is built among the most frequent words
+    max_rank_ratio: float = _at_least(1.0, 2.0)   # identical-string seeds must have similar frequency ranks
+    adversarial_steps: int = _at_least(1, 3000)
+    adversarial_start: AdversarialStart = "pca"   # pca: principal axes matched (sign by skew); identity: MUSE's
+    stochastic_interval: int = _at_least(1, 10)   # VecMap: iterations without gain before keep_prob doubles
 
 
 @dataclass
 class MineConfig:
     """Margin-scored mining of the two training pools (unmt/mine.py); the pairs warm-start ``train``."""
-    encoder: str = "lexicon"                # lexicon: aligned word vectors + translated tokens; model: LM encoder
-    token_weight: float = 0.3               # share of the hashed translated-token part in a lexicon vector
-    k: int = 4
-    mode: str = "intersect"                 # forward | backward | max | intersect
-    index: str = "auto"                     # faiss: auto (exact up to 200k sentences, IVF above) | flat | ivf | ivfpq
+    encoder: MineEncoder = "lexicon"        # lexicon: aligned word vectors + translated tokens; model: LM encoder
+    token_weight: float = _prob(0.3)        # share of the hashed translated-token part in a lexicon vector
+    k: int = _at_least(1, 4)
+    mode: DicoMode = "intersect"
+    index: IndexKind = "auto"               # faiss: auto (exact up to 200k sentences, IVF above) | flat | ivf | ivfpq
     threshold: float = 1.0                  # minimum ratio margin
-    min_tokens: int = 3
-    max_length_ratio: float = 2.0
-    max_pairs: int | None = None
-    planted_filler: int = 5000              # unrelated sentences per language around the planted dev pairs
-    rounds: int = 1                         # CRISS-style: >1 re-encodes with the trained model and mines again
-    later_encoder: str = "hybrid"           # rounds 2+: lexicon + previous round's model encoder (or "model")
-    round_minutes: float | None = 10        # fine-tuning budget of each round after the first
+    min_tokens: int = _at_least(0, 3)
+    max_length_ratio: float = _at_least(1.0, 2.0)
+    max_pairs: Optional[int] = _at_least(1, None)
+    planted_filler: int = _at_least(0, 5000)      # unrelated sentences per language around the planted dev pairs
+    rounds: int = _at_least(1, 1)                 # CRISS-style: >1 re-encodes with the trained model and mines again
+    later_encoder: LaterEncoder = "hybrid"        # rounds 2+: lexicon + previous round's model encoder (or "model")
+    round_updates: int = _at_least(1, 300)        # fine-tuning updates of each round after the first
+    round_minutes: Optional[float] = _at_least(0.0, 20, exclusive=True)   # its safety net
 
 
 @dataclass
 class TrainConfig:
     """Denoising + online back-translation (XLM-style ``step:value`` schedules for the lambdas)."""
-    max_update: int = 3000                  # on CPU the wall-clock bound below ends training first
-    max_minutes: float | None = 35          # wall-clock bound (fairseq --stop-time-hours)
-    lr: float = 5e-4
-    warmup_updates: int = 100
-    max_tokens: int = 1500
-    update_freq: int = 1
-    lambda_dae: str = "0:1,500:0.3"
-    lambda_bt: str = "0:0,100:0.5,400:1"    # BT only once the warm start has moved the model off copying
-    word_shuffle: float = 3.0
-    word_dropout: float = 0.1
-    word_blank: float = 0.1
+    max_update: int = _at_least(1, 1000)    # the bound: same recipe, same number of updates on any machine
+    max_minutes: Optional[float] = _at_least(0.0, 60, exclusive=True)   # safety net, reported when it cuts
+    lr: float = _at_least(0.0, 5e-4, exclusive=True)
+    warmup_updates: int = _at_least(0, 100)
+    max_tokens: int = _at_least(1, 1500)
+    update_freq: int = _at_least(1, 1)
+    lambda_dae: str = _schedule("0:1,500:0.3")
+    lambda_bt: str = _schedule("0:0,100:0.5,400:1")   # BT only once the warm start has moved the model off copying
+    word_shuffle: float = _at_least(0.0, 3.0)
+    word_dropout: float = _prob(0.1)
+    word_blank: float = _prob(0.1)
     init_from_pretrain: bool = True
     # pseudo-parallel warm start: "wbw" (word-by-word translations from the align lexicon), "mined"
     # (the mine stage's pairs, both directions), "wbw+mined", or "none"
-    warm_start: str = "wbw+mined"
-    lambda_warm: str = "0:1,500:0"          # at weight 0 a batch kind is skipped: later updates are cheaper
-    lambda_mined: str = "1"
-    validate_interval_updates: int = 100     # dev loss, K(Y|X) and (valid_bleu) greedy dev BLEU both ways
+    warm_start: WarmStart = "wbw+mined"
+    lambda_warm: str = _schedule("0:1,500:0")    # at weight 0 a batch kind is skipped: later updates are cheaper
+    lambda_mined: str = _schedule("1")
+    validate_interval_updates: int = _at_least(0, 100)   # dev loss, K(Y|X) and (valid_bleu) dev BLEU; 0 = none
     valid_bleu: bool = True
-    valid_batches: int = 8                   # dev batches per validation (~400 sentences per direction)
+    valid_batches: int = _at_least(1, 8)                  # dev batches per validation (~400 sentences per direction)
 
 
 @dataclass
 class CompressConfig:
     """Code lengths K(X), K(Y), K(X,Y), K(Y|X) (unmt/compress.py): causal LMs the size of the model."""
     enabled: bool = True                    # a stage of every recipe (after evaluate)
-    lm_updates: int = 100                   # each monolingual LM; the joint LM gets the sum (same compute)
-    max_tokens: int = 4096
-    lr: float = 1e-3
-    warmup_updates: int = 100
-    eval_interval: int = 50                 # held-out code length every N updates (the curves)
-    heldout: str = "test"                   # held-out text: the test (or dev) side of each language
+    lm_updates: int = _at_least(1, 100)     # each monolingual LM; the joint LM gets the sum (same compute)
+    max_tokens: int = _at_least(1, 4096)
+    lr: float = _at_least(0.0, 1e-3, exclusive=True)
+    warmup_updates: int = _at_least(0, 100)
+    eval_interval: int = _at_least(1, 50)   # held-out code length every N updates (the curves)
+    heldout: Heldout = "test"               # held-out text: the test (or dev) side of each language
 
 
 @dataclass
 class EvalConfig:
-    beam: int = 1
-    batch_size: int = 64
-    max_lines: int | None = None            # None = the whole test set
+    beam: int = _at_least(1, 1)
+    batch_size: int = _at_least(1, 64)
+    max_lines: Optional[int] = _at_least(1, None)   # None = the whole test set
     # last: the final checkpoint (no parallel data touches the model); best: best mean dev BLEU (XLM practice)
-    checkpoint: str = "last"
+    checkpoint: EvalCheckpoint = "last"
 
 
 @dataclass
 class RecipeConfig:
-    name: str = "default"
+    name: str = field(default="default", metadata={"pattern": "name"})
     preset: str = "cpu-default"
     langs: tuple[str, str] = ("en", "fr")
     corpus: str = "corpora/libreoffice-en-fr"
-    dictionary_test: str | None = "corpora/libreoffice-en-fr/dict.en-fr.test.txt"
+    dictionary_test: Optional[str] = "corpora/libreoffice-en-fr/dict.en-fr.test.txt"
     seed: int = 1
-    nproc: int = 1                          # data-parallel fairseq workers (torchrun): GPUs, or CPU processes
+    nproc: int = _at_least(1, 1)            # data-parallel fairseq workers (torchrun): GPUs, or CPU processes
     # fp32 | fp16 | bf16: mixed precision. GPU: fairseq's --bf16/--fp16. CPU: bf16 = autocast in training
     # steps where the CPU has native bf16 kernels (unmt/plugin/cpu_bf16.py), otherwise fp32
-    precision: str = "fp32"
+    precision: Precision = "fp32"
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -151,18 +186,18 @@ class RecipeConfig:
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     compress: CompressConfig = field(default_factory=CompressConfig)
     # ablation: {variant name: train overrides}; `unmt run` then trains/evaluates each variant instead of one model
-    ablation: dict[str, dict] | None = None
+    ablation: Optional[dict[str, dict]] = None
 
-
-PRECISIONS = ("fp32", "fp16", "bf16")
 
 # Named presets: partial dicts applied over the dataclass defaults, before the recipe's own fields.
 PRESETS: dict[str, dict] = {
-    # cpu-default: the dataclass defaults, training steps in bf16 autocast where the CPU has native bf16, and
-    # UNMT at lr 1e-3: with ~1,000 updates in the CPU budget, inverse-sqrt decay from 5e-4 left the model
-    # under-trained (dev BLEU at update 500: 13.8/15.8 at 5e-4, 18.1/20.1 at 1e-3; README "Status, plainly")
-    "cpu-default": {"precision": "bf16", "train": {"lr": 1e-3, "max_minutes": 33}},
+    # cpu-default: the dataclass defaults (stages bounded by updates, sized to fit 60 minutes on 2 cores),
+    # training steps in bf16 autocast where the CPU has native bf16, and UNMT at lr 1e-3: with ~1,000
+    # updates, inverse-sqrt decay from 5e-4 left the model under-trained (dev BLEU at update 500:
+    # 13.8/15.8 at 5e-4, 18.1/20.1 at 1e-3; README "Status, plainly")
+    "cpu-default": {"precision": "bf16", "train": {"lr": 1e-3}},
     # gpu: one GPU (H200-class), bf16, a 6-layer 512-d model, big batches; ~6 min pretraining + 8 min UNMT
+    # (time-bounded on purpose: the GPU goal is BLEU after 8 minutes)
     "gpu": {
         "precision": "bf16",
         "model": {"layers": 6, "dim": 512, "ffn_dim": 2048, "heads": 8, "dropout": 0.1},
@@ -171,57 +206,197 @@ PRESETS: dict[str, dict] = {
                   "validate_interval_updates": 250, "valid_batches": 20},
         "evaluate": {"beam": 4, "batch_size": 256},
     },
-    # tiny: a few hundred lines and a 2-layer 64-d model; every stage runs for real in seconds (tests).
+    # tiny: a few hundred lines and a 1-layer 64-d model; every stage runs for real in seconds (tests).
     "tiny": {
         "prepare": {"vocab_size": 500, "max_len": 40, "max_train_lines": 400, "max_eval_lines": 60},
         "model": {"layers": 1, "dim": 64, "ffn_dim": 128, "heads": 2, "dropout": 0.0},
         "pretrain": {"max_update": 12, "warmup_updates": 4, "max_tokens": 800, "max_minutes": None},
         "align": {"max_words": 500, "iterations": 2, "max_rank": 300, "dim": 50},
-        "mine": {"planted_filler": 200, "threshold": 0.0},
+        "mine": {"planted_filler": 200, "threshold": 0.0, "round_updates": 3},
         "train": {"max_update": 6, "warmup_updates": 2, "max_tokens": 400, "lambda_dae": "1", "lambda_bt": "1",
-                  "max_minutes": None,
-                  "validate_interval_updates": 3, "valid_batches": 2},
+                  "max_minutes": None, "validate_interval_updates": 3, "valid_batches": 2},
         "evaluate": {"max_lines": 40},
         "compress": {"lm_updates": 4, "eval_interval": 2, "max_tokens": 1000, "warmup_updates": 2},
     },
 }
 
 
-def _merge(dc, updates: dict, where: str):
+# ----------------------------------------------------------------------------- checking
+def _allowed(tp) -> str:
+    """What a type annotation admits, in words (for the error message)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin is typing.Union:
+        return " or ".join("null" if a is type(None) else _allowed(a) for a in args)
+    if origin is list:
+        return f"a list of {_allowed(args[0])}"
+    if origin is tuple:
+        return f"a list of {len(args)} values, each {_allowed(args[0])}"
+    if origin is dict:
+        return f"a mapping of {_allowed(args[0])} to {_allowed(args[1])}"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _fits(value, tp) -> bool:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return isinstance(value, str) and value in args
+    if origin is typing.Union:
+        return any(value is None if a is type(None) else _fits(value, a) for a in args)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and len(value) == len(args) and all(map(_fits, value, args))
+    if origin is dict:
+        return isinstance(value, dict) and all(_fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items())
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def check_schedule(text: str) -> str | None:
+    """None if ``text`` is a constant ("1") or a ``step:value,...`` schedule with increasing steps
+    (fairseq's PiecewiseLinearFn), else what is wrong with it."""
+    try:
+        points = [p.split(":") for p in text.split(",")]
+        if len(points) == 1 and len(points[0]) == 1:
+            float(points[0][0])
+            return None
+        if any(len(p) != 2 for p in points):
+            return "not a 'step:value,...' schedule"
+        steps = [int(p[0]) for p in points]
+        [float(p[1]) for p in points]
+    except ValueError:
+        return "not a number or a 'step:value,...' schedule"
+    return None if steps == sorted(set(steps)) else "a schedule whose steps do not increase"
+
+
+def _check_value(value, tp, meta: dict, where: str, name: str) -> None:
+    if not _fits(value, tp):
+        raise UnmtError(f"{where}: {name}: {value!r} is not {_allowed(tp)} -- fix it in the recipe "
+                        "(`unmt run RECIPE --dump-config` shows every field)")
+    if value is None or isinstance(value, (bool, str, list, dict, tuple)):
+        if meta.get("nonempty") and not value:
+            raise UnmtError(f"{where}: {name}: must not be empty -- give {_allowed(tp)}")
+        if meta.get("schedule") and (problem := check_schedule(value)):
+            raise UnmtError(f"{where}: {name}: {value!r} is {problem} -- write e.g. '0:1,500:0.3' or '1'")
+        if meta.get("pattern") == "name" and (not value or "/" in value or value.startswith(".")):
+            raise UnmtError(f"{where}: {name}: {value!r} -- a run name is one folder name (no '/', not hidden)")
+        return
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and (value < lo or (meta.get("exclusive") and value == lo)):
+        raise UnmtError(f"{where}: {name}: {value} -- must be {'above' if meta.get('exclusive') else 'at least'} {lo}")
+    if hi is not None and value > hi:
+        raise UnmtError(f"{where}: {name}: {value} -- must be at most {hi}")
+
+
+def check_config(dc, where: str, prefix: str = "") -> None:
+    """Check every field of a config dataclass (recursively) against its annotation and metadata."""
+    hints = typing.get_type_hints(type(dc))
+    for f in dataclasses.fields(dc):
+        value, name = getattr(dc, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            check_config(value, where, name + ".")
+        elif name == "ablation":
+            continue  # checked variant by variant in check_recipe
+        else:
+            _check_value(value, hints[f.name], dict(f.metadata), where, name)
+
+
+def check_recipe(cfg: RecipeConfig, where: str) -> None:
+    """Every field, then the cross-field rules (XLM's check_*_params). Raises UnmtError, writes nothing."""
+    check_config(cfg, where)
+    if cfg.langs[0] == cfg.langs[1] or not all(l.isidentifier() and "__" not in l for l in cfg.langs):
+        raise UnmtError(f"{where}: langs: {list(cfg.langs)} -- give two different language codes, e.g. [en, fr]")
+    if cfg.align.vectors == "vec":
+        missing = [l for l in cfg.langs if not (cfg.align.vec_files or {}).get(l)]
+        if missing:
+            raise UnmtError(f"{where}: align.vec_files: no .vec file for {', '.join(missing)} "
+                            "-- add {lang: PATH.vec} for each language, or choose another align.vectors")
+    if cfg.ablation is not None:
+        if not isinstance(cfg.ablation, dict):
+            raise UnmtError(f"{where}: ablation: {cfg.ablation!r} is not a mapping of variant name to train "
+                            "fields -- see recipes/ablation-en-fr.yaml")
+        if not cfg.ablation:
+            raise UnmtError(f"{where}: ablation: is empty -- name at least one variant, or remove the section")
+        for variant, overrides in cfg.ablation.items():
+            if "/" in variant or not variant:
+                raise UnmtError(f"{where}: ablation: {variant!r} -- a variant name is one folder name")
+            ablation_variant(cfg, variant, where)
+    for c in [cfg] + [ablation_variant(cfg, v, where) for v in cfg.ablation or {}]:
+        t = c.train
+        if cfg.evaluate.checkpoint == "best" and not (t.valid_bleu and t.validate_interval_updates):
+            raise UnmtError(f"{where}: evaluate.checkpoint: 'best' needs dev BLEU during training "
+                            "-- set train.valid_bleu: true and train.validate_interval_updates > 0, or use 'last'")
+    if cfg.mine.rounds > 1 and "mined" not in cfg.train.warm_start:
+        raise UnmtError(f"{where}: mine.rounds: {cfg.mine.rounds} -- later rounds fine-tune on mined pairs; "
+                        "set train.warm_start to 'mined' or 'wbw+mined', or rounds: 1")
+
+
+def ablation_variant(cfg: RecipeConfig, variant: str, where: str = "recipe") -> RecipeConfig:
+    """The recipe as ablation variant ``variant`` trains it: its ``train`` overrides over the recipe's."""
+    overrides = cfg.ablation[variant]
+    if not isinstance(overrides, dict):
+        raise UnmtError(f"{where}: ablation.{variant}: must be a mapping of train fields")
+    out = _merge(copy.deepcopy(cfg.train), overrides, where, f"ablation.{variant}.")
+    out = dataclasses.replace(copy.deepcopy(cfg), train=out)
+    check_config(out.train, where, f"ablation.{variant}.")
+    return out
+
+
+def _merge(dc, updates: dict, where: str, prefix: str = ""):
+    """Apply ``updates`` (a recipe's or preset's fields) over config dataclass ``dc``; ``where`` names the
+    file, ``prefix`` the section (``train.``) for the one-line error."""
+    if not isinstance(updates, dict):
+        raise UnmtError(f"{where}: {prefix.rstrip('.') or 'recipe'}: must be a mapping of fields (key: value), "
+                        f"got {updates!r}")
     for key, value in updates.items():
-        if not hasattr(dc, key):
-            raise UnmtError(f"{where}: unknown field '{key}' -- see `unmt run RECIPE --dump-config` for the fields")
+        if not isinstance(key, str) or not hasattr(dc, key) or key.startswith("_"):
+            raise UnmtError(f"{where}: {prefix}{key}: unknown field -- see `unmt run RECIPE --dump-config` for the fields")
         current = getattr(dc, key)
         if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise UnmtError(f"{where}: '{key}' must be a mapping")
-            _merge(current, value, f"{where}.{key}")
+            _merge(current, value, where, f"{prefix}{key}.")
         else:
-            setattr(dc, key, tuple(value) if isinstance(current, tuple) else value)
+            # YAML reads 1e-3 as a string ("1e-3"): accept a number written that way for a number field
+            if isinstance(value, str) and isinstance(current, float) and not isinstance(current, bool):
+                try:
+                    value = float(value)
+                except ValueError:
+                    pass
+            setattr(dc, key, tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value)
     return dc
 
 
 def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -> RecipeConfig:
-    raw: dict[str, Any] = {}
+    raw: Any = {}
+    where = "recipe"
     if path is not None:
         path = Path(path)
-        if not path.exists():
+        where = str(path)
+        if not path.is_file():
             raise fail(path, "recipe not found", "pass a YAML file from recipes/ (e.g. recipes/default.yaml)")
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
             raise fail(path, f"is not valid YAML ({str(e).splitlines()[0]})", "fix the syntax") from None
+        except UnicodeDecodeError:
+            raise fail(path, "is not UTF-8 text", "save the recipe as UTF-8") from None
+    if not isinstance(raw, dict):
+        raise UnmtError(f"{where}: a recipe is a mapping of fields (name:, preset:, langs:, ...), "
+                        f"not a {type(raw).__name__} -- see recipes/default.yaml")
     preset = raw.get("preset", "cpu-default")
-    if preset not in PRESETS:
-        raise UnmtError(f"{path}: unknown preset '{preset}' -- choose one of {', '.join(PRESETS)}")
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise UnmtError(f"{where}: preset: unknown {preset!r} -- choose one of {', '.join(PRESETS)}")
     cfg = _merge(RecipeConfig(), PRESETS[preset], f"preset {preset}")
-    cfg = _merge(cfg, raw, str(path))
+    cfg = _merge(cfg, raw, where)
     if overrides:
         cfg = _merge(cfg, overrides, "overrides")
-    if cfg.precision not in PRECISIONS:  # before any stage directory exists
-        raise UnmtError(f"{path}: precision: unknown '{cfg.precision}' -- use {', '.join(PRECISIONS)}")
-    if len(cfg.langs) != 2 or cfg.langs[0] == cfg.langs[1]:
-        raise UnmtError(f"{path}: langs must be two different language codes, got {cfg.langs}")
+    check_recipe(cfg, where)
     return cfg
 
 

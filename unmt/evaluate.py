@@ -11,6 +11,7 @@ from tqdm import tqdm
 from eval.baselines import copy_baseline, word_by_word
 from eval.scoring import score_translations
 from unmt.io import read_lines, write_json, write_lines, write_text
+from unmt.layout import RunLayout
 
 
 def read_lexicon(path: Path) -> dict[str, str]:
@@ -22,33 +23,34 @@ def read_lexicon(path: Path) -> dict[str, str]:
     return lex
 
 
-def evaluate_run(cfg, prepare_dir: Path, checkpoint: Path, align_dir: Path | None, out_dir: Path) -> dict:
+def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: bool = True) -> dict:
+    """Stage ``name``: test BLEU of ``checkpoint`` both ways, beside copy and (``lexicons``: the align
+    stage's) word-by-word baselines and the lexicon's P@1."""
     from unmt.translate import Translator
 
     e, (src, tgt) = cfg.evaluate, cfg.langs
-    tr = Translator(checkpoint, prepare_dir, beam=e.beam)
-    test = {l: read_lines(Path(prepare_dir) / "text" / f"test.{l}", "test set")[: e.max_lines] for l in (src, tgt)}
+    tr = Translator(checkpoint, layout, beam=e.beam)
+    test = {l: read_lines(layout.text("test", l), "test set")[: e.max_lines] for l in (src, tgt)}
     results = {"test_sentences": len(test[src]), "checkpoint": str(checkpoint), "directions": {}}
     for s, t in ((src, tgt), (tgt, src)):
         t0 = time.time()
         with tqdm(total=len(test[s]), desc=f"translate {s}->{t}", unit="sent", leave=False) as bar:
             hyps = tr.translate(test[s], s, t, batch_size=e.batch_size, progress=bar.update)
         secs = time.time() - t0
-        write_lines(out_dir / f"test.{s}-{t}.hyp.{t}", hyps)
+        write_lines(layout.hypotheses(name, s, t), hyps)
         systems = {"unmt": hyps, "copy": copy_baseline(test[s])}
-        lex_path = Path(align_dir) / f"lexicon.{s}-{t}.txt" if align_dir else None
-        if lex_path and lex_path.exists():
-            systems["word-by-word"] = word_by_word(test[s], read_lexicon(lex_path))
-            write_lines(out_dir / f"test.{s}-{t}.wbw.{t}", systems["word-by-word"])
+        if lexicons:
+            systems["word-by-word"] = word_by_word(test[s], read_lexicon(layout.lexicon(s, t)))
+            write_lines(layout.hypotheses(name, s, t, "wbw"), systems["word-by-word"])
         scores = {name: score_translations(h, test[t], t) for name, h in systems.items()}
         scores["unmt"]["seconds"] = round(secs, 1)
         results["directions"][f"{s}-{t}"] = scores
-    if align_dir and (Path(align_dir) / "results.json").exists():
-        lex = json.loads((Path(align_dir) / "results.json").read_text())
+    if lexicons:
+        lex = json.loads(layout.results("align").read_text())
         results["lexicon_p@1"] = {d: r["methods"][r["selected"]].get("p@1") for d, r in lex.items()}
         results["lexicon_method"] = {d: r["selected"] for d, r in lex.items()}
-    write_json(out_dir / "results.json", results)
-    write_text(out_dir / "results.md", results_table(results))
+    write_json(layout.results(name), results)
+    write_text(layout.results(name, "md"), results_table(results))
     return results
 
 

@@ -1,13 +1,19 @@
-"""The run directory's ``manifest.json``: one record per stage (inputs with sha256, outputs, config,
-versions, time). A stage is skipped when its outputs exist and its inputs and config are unchanged,
-so any stage can be rerun alone and ``unmt run`` resumes where it stopped."""
+"""The run directory's ``manifest.json``: one record per finished stage (inputs by name with sha256,
+outputs, config slice, versions, time). A stage is up to date when its outputs exist and its declared
+inputs and config are unchanged; a stage that was killed has no record and is run again.
+
+Inputs are keyed by artifact name (``train.en``, ``checkpoint``), not by path, so a run folder that is
+copied or moved stays up to date, and only what a file *contains* decides whether it changed.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import time
 from pathlib import Path
 
+from unmt.errors import fail
 from unmt.io import sha256_file, write_json
 
 
@@ -23,35 +29,67 @@ def versions() -> dict:
     return out
 
 
-def fingerprint(paths) -> dict[str, str]:
-    out = {}
-    for p in paths:
-        p = Path(p)
-        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-        for f in files:
-            out[str(f)] = sha256_file(f)
-    return out
+def digest(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (relative names and contents, in sorted order)."""
+    path = Path(path)
+    if not path.exists():
+        return "absent"  # an optional input (Stage.optional_inputs) that is not there
+    if not path.is_dir():
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for f in sorted(x for x in path.rglob("*") if x.is_file()):
+        h.update(f"{f.relative_to(path)}\0{sha256_file(f)}\n".encode())
+    return "dir:" + h.hexdigest()
+
+
+def fingerprint(inputs: dict[str, Path]) -> dict[str, str]:
+    return {name: digest(p) for name, p in sorted(inputs.items())}
 
 
 class Manifest:
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / "manifest.json"
-        self.data = json.loads(self.path.read_text()) if self.path.exists() else {"stages": {}}
+        try:
+            self.data = json.loads(self.path.read_text()) if self.path.exists() else {"stages": {}}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise fail(self.path, "is not valid JSON", "restore it, or delete the run folder to start over") from None
 
-    def is_current(self, stage: str, inputs, config: dict) -> bool:
-        rec = self.data["stages"].get(stage)
-        if not rec or rec.get("config") != config:
-            return False
-        if not all(Path(o).exists() for o in rec.get("outputs", [])):
-            return False
-        return rec.get("inputs") == fingerprint(inputs)
+    def record_of(self, stage: str) -> dict | None:
+        return self.data["stages"].get(stage)
 
-    def record(self, stage: str, inputs, outputs, config: dict, started: float, extra: dict | None = None):
+    def why_stale(self, stage: str, inputs: dict[str, Path], config: dict, outputs: dict[str, Path]) -> str | None:
+        """None if ``stage`` is up to date, else the reason it must run."""
+        rec = self.record_of(stage)
+        if not rec:
+            return "no record of a finished run"
+        if rec.get("config") != config:
+            changed = sorted(k for k in set(config) | set(rec.get("config", {}))
+                             if config.get(k) != rec.get("config", {}).get(k))
+            return f"config changed ({', '.join(changed)})"
+        missing = [n for n, p in outputs.items() if not Path(p).exists()]
+        if missing:
+            return f"output missing ({', '.join(missing)})"
+        old = rec.get("inputs", {})
+        changed = [n for n in sorted(set(inputs) | set(old)) if n not in inputs or n not in old
+                   or digest(inputs[n]) != old[n]]
+        return f"input changed ({', '.join(changed)})" if changed else None
+
+    def record(self, stage: str, inputs: dict[str, Path], outputs: dict[str, Path], config: dict,
+               started: float, result: dict | None = None) -> None:
         self.data["stages"][stage] = {
-            "inputs": fingerprint(inputs), "outputs": [str(o) for o in outputs], "config": config,
-            "versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-            "seconds": round(time.time() - started, 1), **(extra or {}),
+            "inputs": fingerprint(inputs),
+            "outputs": {n: str(Path(p).relative_to(self.run_dir)) for n, p in outputs.items()},
+            "config": config, "versions": versions(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+            "seconds": round(time.time() - started, 1), **({"result": result} if result else {}),
         }
+        self.save()
+
+    def forget(self, stage: str) -> None:
+        if self.data["stages"].pop(stage, None) is not None:
+            self.save()
+
+    def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.path, self.data)

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from unmt.align import TOKEN_RE
-from unmt.search import knn
 from unmt.errors import UnmtError
+from unmt.layout import RunLayout
+from unmt.search import combine_directions, knn
 
 HASH_DIM = 4096
 
@@ -35,21 +36,20 @@ def _unit(X: np.ndarray) -> np.ndarray:
 
 
 class LexicalEncoder:
-    """Sentence vectors from the align stage's outputs (words.L.txt, vectors.L.npy, mapping and lexicon)."""
+    """Sentence vectors from the align stage's outputs (word lists, vectors, the mapping and the lexicon)."""
 
-    def __init__(self, align_dir: Path, src: str, tgt: str, train: dict[str, list[str]], token_weight: float = 0.3):
+    def __init__(self, layout: RunLayout, src: str, tgt: str, train: dict[str, list[str]], token_weight: float = 0.3):
         from unmt.evaluate import read_lexicon
         from unmt.io import read_lines
 
-        align_dir = Path(align_dir)
         self.src, self.token_weight = src, token_weight
-        self.lexicon = read_lexicon(align_dir / f"lexicon.{src}-{tgt}.txt")
+        self.lexicon = read_lexicon(layout.lexicon(src, tgt))
         self.vectors, self.idf = {}, {}
         for lang in (src, tgt):
-            words = read_lines(align_dir / f"words.{lang}.txt", "align word list")
-            V = np.load(align_dir / f"vectors.{lang}.npy")
+            words = read_lines(layout.words(lang), "align word list")
+            V = np.load(layout.vectors(lang))
             if lang == src:
-                V = V @ np.load(align_dir / f"mapping.{src}-{tgt}.npy")
+                V = V @ np.load(layout.mapping(src, tgt))
             self.vectors[lang] = ({w: i for i, w in enumerate(words)}, V)
             df = collections.Counter(w for line in train[lang] for w in set(self.tokens(line, lang, False)))
             n = len(train[lang])
@@ -80,24 +80,20 @@ class LexicalEncoder:
 def embed_sentences(translator, lines: list[str], lang: str, batch_size: int = 64) -> np.ndarray:
     """Mean-pooled encoder states (language tag excluded), unit length."""
     import torch
-    from fairseq.data import data_utils
     from tqdm import tqdm
 
-    model, d = translator.model, translator.dict
-    src_idx = translator.check_lang(lang)
+    model = translator.model
     out = []
     bar = tqdm(total=len(lines), desc=f"encode {lang}", unit="sent", leave=False, disable=len(lines) < 1000)
     with torch.no_grad():
-        for start in range(0, len(lines), batch_size):
-            toks = [translator.encode(line, src_idx, max_len=200) for line in lines[start:start + batch_size]]
-            src = data_utils.collate_tokens(toks, d.pad(), left_pad=False)
-            enc = model.encoder(src, src_lengths=torch.tensor([len(t) for t in toks]))
+        for idx, src, lengths in translator.batches(lines, lang, batch_size, max_len=200):
+            enc = model.encoder(src, src_lengths=lengths)
             states = enc["encoder_out"][0].transpose(0, 1)                    # B x T x C
             mask = (~enc["encoder_padding_mask"][0]).unsqueeze(-1).float()   # B x T x 1
             mask[:, 0] = 0                                                     # skip the language tag
             pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-            bar.update(len(toks))
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+            bar.update(len(idx))
     bar.close()
     return np.concatenate(out).astype(np.float32)
 
@@ -117,19 +113,11 @@ def margin_mine(X: np.ndarray, Y: np.ndarray, k: int = 4, mode: str = "max", thr
     mf = sx / np.maximum((rx[:, None] + ry[ix]) / 2, 1e-6)
     mb = sy / np.maximum((ry[:, None] + rx[iy]) / 2, 1e-6)
     af, ab = mf.argmax(1), mb.argmax(1)
-    best_f = {i: (float(mf[i, af[i]]), int(ix[i, af[i]])) for i in range(len(X))}
-    best_b = {j: (float(mb[j, ab[j]]), int(iy[j, ab[j]])) for j in range(len(Y))}
-    if mode == "forward":
-        cands = [(s, i, j) for i, (s, j) in best_f.items()]
-    elif mode == "backward":
-        cands = [(s, i, j) for j, (s, i) in best_b.items()]
-    elif mode == "intersect":
-        cands = [(s, i, j) for i, (s, j) in best_f.items() if best_b[j][1] == i]
-    elif mode == "max":
-        cands = list({(i, j): (s, i, j) for i, (s, j) in best_f.items()}.values())
-        cands += [(s, i, j) for j, (s, i) in best_b.items() if best_f[i][1] != j]
-    else:
-        raise UnmtError(f"unknown mining mode '{mode}' -- use forward, backward, max or intersect")
+    rows_x, rows_y = np.arange(len(X)), np.arange(len(Y))
+    try:
+        cands = combine_directions(ix[rows_x, af], iy[rows_y, ab], mode, mf[rows_x, af], mb[rows_y, ab])
+    except ValueError as e:
+        raise UnmtError(f"mining mode: {e}") from None
     # one pair per sentence on either side, best first
     used_x, used_y, out = set(), set(), []
     for s, i, j in sorted(cands, reverse=True):
@@ -196,47 +184,44 @@ def planted_eval(encode, pools: dict[str, list[str]], pool_vectors: dict[str, np
             "f1": round(200 * p * r / (p + r), 2) if hit else 0.0}
 
 
-ENCODERS = ("lexicon", "model", "hybrid")
+ENCODERS = ("lexicon", "model", "hybrid")  # config.MineEncoder
 
 
-def make_encoder(name: str, align_dir: Path, src: str, tgt: str, pools: dict, token_weight: float = 0.3,
-                 checkpoint: Path | None = None, prepare_dir: Path | None = None):
+def make_encoder(name: str, layout: RunLayout, src: str, tgt: str, pools: dict, token_weight: float = 0.3,
+                 checkpoint: Path | None = None):
     """``encode(lines, lang) -> unit vectors`` for encoder ``name``; hybrid = lexicon and model vectors
     side by side (equal weight), so a later round keeps the lexical evidence and adds the model's."""
     if name not in ENCODERS:
         raise UnmtError(f"mine encoder: unknown '{name}' -- use one of {', '.join(ENCODERS)}")
-    lexical = LexicalEncoder(align_dir, src, tgt, pools, token_weight).encode if name != "model" else None
+    lexical = LexicalEncoder(layout, src, tgt, pools, token_weight).encode if name != "model" else None
     if name == "lexicon":
         return lexical
     from unmt.translate import Translator
 
-    translator = Translator(checkpoint, prepare_dir)
+    translator = Translator(checkpoint, layout)
     if name == "model":
         return lambda lines, lang: embed_sentences(translator, lines, lang)
     return lambda lines, lang: _unit(np.hstack([lexical(lines, lang), embed_sentences(translator, lines, lang)]))
 
 
-def mine_stage(cfg, prepare_dir: Path, align_dir: Path, out_dir: Path, checkpoint: Path | None = None,
-               encoder: str | None = None) -> dict:
-    """Mine the training pools -> mined.SRC-TGT.tsv; score the miner on planted dev pairs -> results.json/md."""
+def mine_stage(cfg, layout: RunLayout, name: str, checkpoint: Path | None = None, encoder: str | None = None) -> dict:
+    """Stage ``name``: mine the training pools -> mined pairs; score the miner on planted dev pairs."""
     from unmt.io import read_lines, write_json, write_lines, write_text
 
     m, (src, tgt) = cfg.mine, cfg.langs
     encoder = encoder or m.encoder
-    text = Path(prepare_dir) / "text"
-    pools = {l: read_lines(text / f"train.{l}", "training pool") for l in (src, tgt)}
-    dev = {l: read_lines(text / f"dev.{l}", "dev set") for l in (src, tgt)}
-    encode = make_encoder(encoder, align_dir, src, tgt, pools, m.token_weight, checkpoint, prepare_dir)
+    pools = {l: read_lines(layout.text("train", l), "training pool") for l in (src, tgt)}
+    dev = {l: read_lines(layout.text("dev", l), "dev set") for l in (src, tgt)}
+    encode = make_encoder(encoder, layout, src, tgt, pools, m.token_weight, checkpoint)
     check_pools(pools[src], pools[tgt], src, tgt)
     vectors = {l: encode(pools[l], l) for l in (src, tgt)}
     pairs = mine_vectors(vectors[src], vectors[tgt], pools[src], pools[tgt], m)
-    write_lines(Path(out_dir) / f"mined.{src}-{tgt}.tsv",
-                (f"{s:.4f}\t{pools[src][i]}\t{pools[tgt][j]}" for s, i, j in pairs))
+    write_lines(layout.mined(name, src, tgt), (f"{s:.4f}\t{pools[src][i]}\t{pools[tgt][j]}" for s, i, j in pairs))
     res = {"encoder": encoder, "pool": {src: len(pools[src]), tgt: len(pools[tgt])}, "mined": len(pairs),
            "planted": planted_eval(encode, pools, vectors, dev, src, tgt, m, cfg.seed)}
-    write_json(Path(out_dir) / "results.json", res)
+    write_json(layout.results(name), res)
     pl = res["planted"]
-    write_text(Path(out_dir) / "results.md",
+    write_text(layout.results(name, "md"),
                "| encoder | mined pairs | planted | P | R | F1 |\n|---|---|---|---|---|---|\n"
                f"| {encoder} | {len(pairs)} | {pl['planted_pairs']} | {pl['precision']} | {pl['recall']} "
                f"| {pl['f1']} |\n")

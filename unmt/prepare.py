@@ -1,24 +1,23 @@
 """Stage 1 — prepare: corpus directory -> joint SentencePiece model -> fairseq binaries.
 
-Layout written under ``<run>/prepare/``::
-
-    spm.model / spm.vocab          joint SentencePiece over both training sides (balanced)
-    text/{train,dev,test}.{lang}   the raw lines used (dev/test aligned)
-    bin/dict.txt                   one dictionary for every language (+ <mask>, __en__, __fr__)
-    bin/{lang}/train.{bin,idx}     monolingual training data, one folder per language
-    bin/{valid,test}.{src}-{tgt}.{lang}.{bin,idx}   aligned dev (called valid) and test sets
+Writes (file names: ``unmt/layout.py``): the joint SentencePiece model over both training sides
+(balanced), the raw lines used (train deduplicated, dev/test aligned), one fairseq dictionary for every
+language (+ <mask>, __en__, __fr__), each language's monolingual training binaries in its own folder,
+and the aligned dev (fairseq's "valid") and test sets in both directions.
 """
 from __future__ import annotations
 
 import random
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import sentencepiece as spm
 
 from unmt.errors import UnmtError, fail
-from unmt.io import atomic_path, read_lines, write_lines
+from unmt.io import read_lines, write_lines
+from unmt.layout import SPLITS, RunLayout
 
 SPECIALS = ("<mask>",)
 
@@ -30,7 +29,7 @@ def lang_token(lang: str) -> str:
 def corpus_files(corpus: Path, langs: tuple[str, str]) -> dict[str, Path]:
     """Map logical names (train.en, dev.fr, ...) to files in a corpus dir (plain or .xz)."""
     files = {}
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         for lang in langs:
             for name in (f"{split}.{lang}", f"{split}.{lang}.xz"):
                 if (corpus / name).exists():
@@ -47,7 +46,8 @@ def train_sentencepiece(lines_by_lang: dict[str, list[str]], prefix: Path, vocab
     n = min(len(v) for v in lines_by_lang.values())
     rng = random.Random(seed)
     sample = [line for v in lines_by_lang.values() for line in rng.sample(v, n)]
-    with atomic_path(prefix.with_suffix(".input")) as tmp:
+    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".spm-input.") as scratch:  # removed afterwards
+        tmp = Path(scratch) / "input.txt"
         tmp.write_text("\n".join(sample) + "\n", encoding="utf-8")
         try:
             spm.SentencePieceTrainer.train(
@@ -57,7 +57,8 @@ def train_sentencepiece(lines_by_lang: dict[str, list[str]], prefix: Path, vocab
             )
         except RuntimeError as e:
             if "Vocabulary size too high" not in str(e):
-                raise
+                raise UnmtError(f"{prefix}.model: SentencePiece training failed ({str(e).splitlines()[0][:200]}) "
+                                "-- check free disk space and the corpus") from None
             most = str(e).rsplit("<=", 1)[-1].strip(" .")
             raise UnmtError(f"prepare.vocab_size {vocab_size} is more pieces than this corpus has (at most {most}) "
                             "-- lower prepare.vocab_size in the recipe") from None
@@ -91,9 +92,10 @@ def binarize(args: list[str]) -> None:
         raise UnmtError(f"fairseq-preprocess failed: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}")
 
 
-def prepare(corpus: Path, out: Path, langs: tuple[str, str], vocab_size: int = 8000, max_len: int = 128,
-            max_train_lines: int | None = None, max_eval_lines: int | None = None, seed: int = 1) -> dict:
-    files = corpus_files(corpus, langs)
+def prepare(files: dict[str, Path], layout: RunLayout, langs: tuple[str, str], vocab_size: int = 8000,
+            max_len: int = 128, max_train_lines: int | None = None, max_eval_lines: int | None = None,
+            seed: int = 1) -> dict:
+    """``files``: {"train.en": path, ...} from ``corpus_files``; writes the prepare stage's files."""
     src, tgt = langs
     text = {k: [l.strip() for l in read_lines(p) if l.strip()] if k.startswith("train") else read_lines(p)
             for k, p in files.items()}
@@ -109,30 +111,29 @@ def prepare(corpus: Path, out: Path, langs: tuple[str, str], vocab_size: int = 8
         if max_train_lines:
             lines = lines[:max_train_lines]
         text[f"train.{lang}"] = lines
-    out.mkdir(parents=True, exist_ok=True)
     for k, lines in text.items():
-        write_lines(out / "text" / k, lines)
-    train_sentencepiece({l: text[f"train.{l}"] for l in langs}, out / "spm", vocab_size, seed)
-    sp = spm.SentencePieceProcessor(model_file=str(out / "spm.model"))
-    tok = out / "tok"
+        write_lines(layout.text(*k.split(".")), lines)
+    train_sentencepiece({l: text[f"train.{l}"] for l in langs}, layout.spm_prefix, vocab_size, seed)
+    sp = spm.SentencePieceProcessor(model_file=str(layout.spm_model))
     for k, lines in text.items():
-        write_lines(tok / k, encode(sp, lines, max_len if k.startswith("train") else None))
-    bin_dir = out / "bin"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    write_dictionary(sp, bin_dir / "dict.txt", langs)
+        write_lines(layout.tok(*k.split(".")), encode(sp, lines, max_len if k.startswith("train") else None))
+    bin_dir = layout.bin_dir
+    write_dictionary(sp, layout.dictionary, langs)
     for lang in langs:
-        binarize(["--only-source", "--srcdict", str(bin_dir / "dict.txt"), "--trainpref", str(tok / "train"),
-                  "--source-lang", lang, "--destdir", str(bin_dir / lang)])
+        out = layout.mono_bin(lang)
+        binarize(["--only-source", "--srcdict", str(layout.dictionary), "--trainpref", str(layout.tok("train")),
+                  "--source-lang", lang, "--destdir", str(out)])
         for ext in ("bin", "idx"):
-            (bin_dir / lang / f"train.{lang}-None.{lang}.{ext}").rename(bin_dir / lang / f"train.{ext}")
-        (bin_dir / lang / f"dict.{lang}.txt").unlink()
+            (out / f"train.{lang}-None.{lang}.{ext}").rename(out / f"train.{ext}")
+        (out / f"dict.{lang}.txt").unlink()
     for a, b in ((src, tgt), (tgt, src)):
-        binarize(["--srcdict", str(bin_dir / "dict.txt"), "--tgtdict", str(bin_dir / "dict.txt"),
-                  "--validpref", str(tok / "dev"), "--testpref", str(tok / "test"),
+        binarize(["--srcdict", str(layout.dictionary), "--tgtdict", str(layout.dictionary),
+                  "--validpref", str(layout.tok("dev")), "--testpref", str(layout.tok("test")),
                   "--source-lang", a, "--target-lang", b, "--destdir", str(bin_dir)])
     for f in bin_dir.glob("dict.??.txt"):
         f.unlink()
     stats = {k: len(v) for k, v in text.items()}
-    stats["vocab_size"] = len(open(bin_dir / "dict.txt").read().splitlines())
-    stats["train_tokens"] = {l: sum(len(s.split()) for s in open(tok / f"train.{l}")) for l in langs}
+    stats["vocab_size"] = len(layout.dictionary.read_text(encoding="utf-8").splitlines())
+    stats["train_tokens"] = {l: sum(len(s.split()) for s in layout.tok("train", l).open(encoding="utf-8"))
+                             for l in langs}
     return stats

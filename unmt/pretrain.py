@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from unmt.fairseq_run import model_args, optim_args, run_fairseq_train
+from unmt.layout import RunLayout
 
 
-def pretrain(cfg, prepare_dir: Path, out_dir: Path, quiet: bool = False) -> Path:
+def pretrain(cfg, layout: RunLayout, out_dir: Path, quiet: bool = False) -> dict:
     p, (src, tgt) = cfg.pretrain, cfg.langs
     args = ["--task", "unmt_backtranslation", "--mono-langs", f"{src},{tgt}", "--valid-lang-pairs", f"{src}-{tgt}",
             "--lambda-bt", "0", "--lambda-dae", "1", "--disable-validation",
             "--max-word-shuffle-distance", str(p.word_shuffle), "--word-dropout-prob", str(p.word_dropout),
             "--word-blanking-prob", str(p.word_blank)]
-    args += model_args(cfg.model) + optim_args(p.lr, p.warmup_updates, p.max_tokens, p.update_freq,
-                                              p.max_update, cfg.seed)
-    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, quiet=quiet, max_minutes=p.max_minutes,
-                             nproc=cfg.nproc, precision=cfg.precision)
+    args += model_args(cfg.model) + optim_args(p.lr, p.warmup_updates, p.max_tokens, p.update_freq, cfg.seed)
+    return run_fairseq_train(layout.bin_dir, Path(out_dir), args, p.max_update, quiet=quiet,
+                             max_minutes=p.max_minutes, nproc=cfg.nproc, precision=cfg.precision)

@@ -93,10 +93,12 @@ def mean_knn_similarity(queries: np.ndarray, base: np.ndarray, k: int = 10, kind
     return sims.mean(axis=1)
 
 
-def csls_retrieve(S: np.ndarray, T: np.ndarray, k: int = 10, topn: int = 10,
-                  kind: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """Top-``topn`` targets for every source row by CSLS: (scores, indices)."""
-    r_t = mean_knn_similarity(T, S, k, kind)
+def csls_retrieve(S: np.ndarray, T: np.ndarray, k: int = 10, topn: int = 10, kind: str = "auto",
+                  hub_queries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``topn`` targets for every source row by CSLS: (scores, indices). A target's hubness r_T is
+    measured against ``hub_queries`` (default: S itself; P@k queries a few gold words but measures
+    hubness against the whole source vocabulary)."""
+    r_t = mean_knn_similarity(T, S if hub_queries is None else hub_queries, k, kind)
     r_s = mean_knn_similarity(S, T, k, kind)
     queries = np.hstack([2 * S, -np.ones((len(S), 1), dtype=np.float32)])
     base = np.hstack([T, r_t[:, None].astype(np.float32)])
@@ -104,17 +106,24 @@ def csls_retrieve(S: np.ndarray, T: np.ndarray, k: int = 10, topn: int = 10,
     return scores - r_s[:, None], idx
 
 
-def csls_retrieve_numpy(S: np.ndarray, T: np.ndarray, k: int = 10, chunk: int = 4096) -> np.ndarray:
-    """Brute-force CSLS best target per source (the reference the faiss path is benchmarked against)."""
-    def mean_topk(A, B):
-        out = np.empty(len(A), np.float32)
-        for a in range(0, len(A), chunk):
-            sims = A[a:a + chunk] @ B.T
-            out[a:a + chunk] = np.partition(sims, -k, axis=1)[:, -k:].mean(1)
-        return out
+def combine_directions(fwd: np.ndarray, bwd: np.ndarray, mode: str, fwd_scores: np.ndarray | None = None,
+                       bwd_scores: np.ndarray | None = None) -> list[tuple[float, int, int]]:
+    """The one switch for how forward and backward nearest neighbours make a dictionary (MUSE's
+    ``dico_build``: S2T, T2S, S2T|T2S, S2T&T2S), used by lexicon refinement, VecMap and mining.
 
-    r_t = mean_topk(T, S)
-    best = np.empty(len(S), np.int64)
-    for a in range(0, len(S), chunk):
-        best[a:a + chunk] = (2 * (S[a:a + chunk] @ T.T) - r_t[None, :]).argmax(1)
-    return best
+    ``fwd[i]``: the best target of source i; ``bwd[j]``: the best source of target j. Returns
+    (score, i, j) candidates: forward = every (i, fwd[i]); backward = every (bwd[j], j); max = both
+    (a pair found both ways once, with its forward score); intersect = pairs found both ways."""
+    fs = np.zeros(len(fwd)) if fwd_scores is None else fwd_scores
+    bs = np.zeros(len(bwd)) if bwd_scores is None else bwd_scores
+    forward = [(float(fs[i]), i, int(j)) for i, j in enumerate(fwd)]
+    if mode == "forward":
+        return forward
+    if mode == "intersect":
+        return [c for c in forward if bwd[c[2]] == c[1]]
+    backward = [(float(bs[j]), int(i), j) for j, i in enumerate(bwd)]
+    if mode == "backward":
+        return backward
+    if mode == "max":
+        return forward + [c for c in backward if fwd[c[1]] != c[2]]
+    raise ValueError(f"unknown mode '{mode}' -- use forward, backward, max or intersect")

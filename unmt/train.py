@@ -13,72 +13,69 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from unmt.errors import UnmtError
 from unmt.fairseq_run import model_args, optim_args, run_fairseq_train
 from unmt.io import read_lines, write_lines
+from unmt.layout import RunLayout
 from unmt.prepare import binarize, encode
 
 
-def binarize_pair(prepare_dir: Path, prefix: Path, src: str, tgt: str, out: Path) -> str:
+def binarize_pair(layout: RunLayout, prefix: Path, src: str, tgt: str, out: Path) -> str:
     """``prefix.{src,tgt}`` (SentencePiece text) -> fairseq binaries in ``out`` with the run's one dictionary."""
-    d = str(prepare_dir / "bin/dict.txt")
+    d = str(layout.dictionary)
     binarize(["--srcdict", d, "--tgtdict", d, "--trainpref", str(prefix), "--source-lang", src, "--target-lang", tgt,
               "--destdir", str(out)])
     return f"{src}-{tgt}"
 
 
-def build_warm_data(cfg, prepare_dir: Path, align_dir: Path, out: Path) -> list[str]:
+def build_warm_data(cfg, layout: RunLayout, out: Path) -> list[str]:
     """Pseudo-parallel pairs (wbw(x) -> x) for each direction; returns the fairseq pair names."""
     from eval.baselines import word_by_word
     from unmt.evaluate import read_lexicon
 
-    sp = spm.SentencePieceProcessor(model_file=str(prepare_dir / "spm.model"))
+    sp = spm.SentencePieceProcessor(model_file=str(layout.spm_model))
     pairs = []
     for s, t in (cfg.langs, cfg.langs[::-1]):
-        lines = read_lines(prepare_dir / "text" / f"train.{s}")
-        pseudo = word_by_word(lines, read_lexicon(align_dir / f"lexicon.{s}-{t}.txt"))
+        lines = read_lines(layout.text("train", s))
+        pseudo = word_by_word(lines, read_lexicon(layout.lexicon(s, t)))
         tok = out / "tok"
         write_lines(tok / f"train.{t}-{s}.{t}", encode(sp, pseudo, cfg.prepare.max_len))
         write_lines(tok / f"train.{t}-{s}.{s}", encode(sp, lines, cfg.prepare.max_len))
-        pairs.append(binarize_pair(prepare_dir, tok / f"train.{t}-{s}", t, s, out))
+        pairs.append(binarize_pair(layout, tok / f"train.{t}-{s}", t, s, out))
     return pairs
 
 
-def build_mined_data(cfg, prepare_dir: Path, mined_tsv: Path, out: Path) -> list[str]:
+def build_mined_data(cfg, layout: RunLayout, mined_tsv: Path, out: Path) -> list[str]:
     """The mined pairs as fairseq binaries in both directions; returns the pair names."""
     from unmt.mine import read_mined
 
-    sp = spm.SentencePieceProcessor(model_file=str(prepare_dir / "spm.model"))
+    sp = spm.SentencePieceProcessor(model_file=str(layout.spm_model))
     src, tgt = cfg.langs
     sides = dict(zip((src, tgt), read_mined(mined_tsv)))
     tok = out / "tok"
     for lang in (src, tgt):
         write_lines(tok / f"mined.{lang}", encode(sp, sides[lang], cfg.prepare.max_len))
-    return [binarize_pair(prepare_dir, tok / "mined", s, t, out) for s, t in ((src, tgt), (tgt, src))]
+    return [binarize_pair(layout, tok / "mined", s, t, out) for s, t in ((src, tgt), (tgt, src))]
 
 
-WARM_STARTS = ("none", "wbw", "mined", "wbw+mined")
-
-
-def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, align_dir: Path | None = None,
-          quiet: bool = False, mined_tsv: Path | None = None, max_minutes: float | None = None) -> Path:
+def train(cfg, layout: RunLayout, name: str, restore: Path | None, quiet: bool = False,
+          mined_tsv: Path | None = None, max_update: int | None = None, max_minutes: float | None = None) -> dict:
+    """Train stage ``name`` (its folder in ``layout``), starting from ``restore`` (None: from scratch)."""
     t, (src, tgt) = cfg.train, cfg.langs
+    out_dir = layout.dir(name)
     args = ["--task", "unmt_backtranslation", "--mono-langs", f"{src},{tgt}",
             "--valid-lang-pairs", f"{src}-{tgt},{tgt}-{src}",
             "--lambda-bt", t.lambda_bt, "--lambda-dae", t.lambda_dae,
             "--max-word-shuffle-distance", str(t.word_shuffle), "--word-dropout-prob", str(t.word_dropout),
             "--word-blanking-prob", str(t.word_blank)]
-    if t.warm_start not in WARM_STARTS:
-        raise UnmtError(f"train.warm_start: unknown '{t.warm_start}' -- use one of {', '.join(WARM_STARTS)}")
     if "mined" in t.warm_start:
-        mined = Path(out_dir) / "mined"
+        mined = layout.pseudo_parallel(name, "mined")
         if not (mined / f"train.{tgt}-{src}.{src}.bin").exists():
-            build_mined_data(cfg, Path(prepare_dir), Path(mined_tsv), mined)
+            build_mined_data(cfg, layout, Path(mined_tsv), mined)
         args += ["--mined-data", str(mined), "--mined-pairs", f"{src}-{tgt},{tgt}-{src}", "--lambda-mined", t.lambda_mined]
     if "wbw" in t.warm_start:
-        warm = Path(out_dir) / "warm"
+        warm = layout.pseudo_parallel(name, "warm")
         if not (warm / f"train.{tgt}-{src}.{src}.bin").exists():
-            build_warm_data(cfg, Path(prepare_dir), Path(align_dir), warm)
+            build_warm_data(cfg, layout, warm)
         args += ["--warm-data", str(warm), "--warm-pairs", f"{tgt}-{src},{src}-{tgt}", "--lambda-warm", t.lambda_warm]
     if t.validate_interval_updates:  # dev BLEU both ways every N updates; checkpoint_best.pt = best mean BLEU
         args += ["--validate-interval-updates", str(t.validate_interval_updates), "--validate-interval", "1000",
@@ -87,26 +84,23 @@ def train(cfg, prepare_dir: Path, out_dir: Path, pretrained: Path | None, align_
             args += ["--valid-bleu", "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric"]
     else:
         args += ["--disable-validation"]
-    args += model_args(cfg.model) + optim_args(t.lr, t.warmup_updates, t.max_tokens, t.update_freq,
-                                              t.max_update, cfg.seed)
-    restore = pretrained if (t.init_from_pretrain and pretrained) else None
-    return run_fairseq_train(Path(prepare_dir) / "bin", Path(out_dir), args, restore=restore, quiet=quiet,
-                             max_minutes=max_minutes or t.max_minutes, nproc=cfg.nproc, precision=cfg.precision)
-
-
-def log_fields(line: str) -> dict[str, str]:
-    """{field: text} of one fairseq ``simple`` log line (``... | loss 4.1 | num_updates 100``)."""
-    return dict(part.strip().split(" ", 1) for part in line.split("|")[4:] if " " in part.strip())
+    args += model_args(cfg.model) + optim_args(t.lr, t.warmup_updates, t.max_tokens, t.update_freq, cfg.seed)
+    return run_fairseq_train(layout.bin_dir, out_dir, args, max_update or t.max_update, restore=restore,
+                             quiet=quiet, max_minutes=max_minutes or t.max_minutes, nproc=cfg.nproc,
+                             precision=cfg.precision, save_every=t.validate_interval_updates or None)
 
 
 def valid_records(train_log: Path):
-    """(subset, {field: text}) for every validation line fairseq wrote to ``train_log``."""
-    if not Path(train_log).exists():
-        return
-    for line in Path(train_log).read_text(encoding="utf-8", errors="replace").splitlines():
-        if "| valid on '" in line:
-            subset = line.split("valid on '")[1].split("'")[0]
-            yield subset, log_fields(line)
+    """(subset, {field: value}) for every validation fairseq logged to ``train_log`` (JSON records whose
+    keys carry the subset's name as prefix: ``valid_loss`` -> ``loss``)."""
+    from unmt.fairseq_run import log_records
+
+    for name, rec in log_records(train_log):
+        if name in ("train", "train_inner"):  # training records carry num_updates too
+            continue
+        prefix = name + "_"
+        if f"{prefix}num_updates" in rec:
+            yield name, {k[len(prefix):]: v for k, v in rec.items() if k.startswith(prefix)}
 
 
 def read_valid_log(train_log: Path) -> list[dict]:
@@ -117,8 +111,8 @@ def read_valid_log(train_log: Path) -> list[dict]:
         for k, v in fields.items():
             if k == "num_updates" or k.startswith(("bleu", "bpc_", "bpb_", "loss", "nll_loss")):
                 try:
-                    point[k] = int(v) if k == "num_updates" else float(v)
-                except ValueError:
+                    point[k] = int(float(v)) if k == "num_updates" else float(v)
+                except (TypeError, ValueError):
                     pass
         if "num_updates" in point:
             points.append(point)

@@ -12,22 +12,23 @@ import sentencepiece as spm
 import torch
 
 from unmt.errors import UnmtError, fail
+from unmt.generation import make_generator
+from unmt.layout import RunLayout
 from unmt.prepare import lang_token
 
-os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # fairseq checkpoints pickle argparse objects
 
-
-def load_model(checkpoint: Path, data_dir: Path):
+def load_model(checkpoint: Path, layout: RunLayout):
     """Load a fairseq checkpoint against the run's dictionary; explain a vocabulary mismatch in one line."""
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # fairseq checkpoints pickle argparse objects
     from fairseq import checkpoint_utils
 
     import unmt.plugin  # noqa: F401  registers our tasks so their checkpoints load
 
-    checkpoint, data_dir = Path(checkpoint), Path(data_dir)
+    checkpoint, data_dir = Path(checkpoint), layout.bin_dir
     if not checkpoint.exists():
         raise fail(checkpoint, "checkpoint not found", "train first (`unmt train`) or pass --checkpoint")
-    if not (data_dir / "dict.txt").exists():
-        raise fail(data_dir / "dict.txt", "dictionary not found", "run `unmt prepare` for this run directory")
+    if not layout.dictionary.exists():
+        raise fail(layout.dictionary, "dictionary not found", "run `unmt prepare` for this run directory")
     try:
         models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
             [str(checkpoint)], arg_overrides={"data": str(data_dir), "user_dir": str(Path(__file__).parent / "plugin")})
@@ -47,19 +48,18 @@ def load_model(checkpoint: Path, data_dir: Path):
 
 
 class Translator:
-    def __init__(self, checkpoint: Path, prepare_dir: Path, beam: int = 1, max_len_a: float = 1.5, max_len_b: int = 10):
-        from fairseq.sequence_generator import SequenceGenerator
+    """A trained checkpoint with the run's SentencePiece model and dictionary (``layout``: the run's files)."""
 
-        self.model, self.task = load_model(checkpoint, Path(prepare_dir) / "bin")
+    def __init__(self, checkpoint: Path, layout: RunLayout, beam: int = 1):
+        self.model, self.task = load_model(checkpoint, layout)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model.to(self.device)
         self.dict = self.task.dictionary
-        self.sp = spm.SentencePieceProcessor(model_file=str(Path(prepare_dir) / "spm.model"))
+        self.sp = spm.SentencePieceProcessor(model_file=str(layout.spm_model))
         langs = self.task.args.mono_langs.split(",") if hasattr(self.task, "args") else []
         self.langs = langs
         self.lang_ids = {self.dict.index(lang_token(l)) for l in langs}
-        self.generator = SequenceGenerator([self.model], self.dict, beam_size=beam, max_len_a=max_len_a,
-                                           max_len_b=max_len_b, max_len=self.model.max_decoder_positions() - 1)
+        self.generator = make_generator(self.model, self.dict, beam)
 
     def check_lang(self, lang: str) -> int:
         idx = self.dict.index(lang_token(lang))
@@ -72,25 +72,35 @@ class Translator:
         ids = self.dict.encode_line(pieces, add_if_not_exist=False, append_eos=True).long()
         return torch.cat([torch.tensor([src_idx]), ids])
 
-    @torch.no_grad()
-    def translate(self, lines: list[str], src: str, tgt: str, batch_size: int = 64, progress=None) -> list[str]:
+    def batches(self, lines: list[str], lang: str, batch_size: int = 64, max_len: int = 250,
+                longest_first: bool = False):
+        """The one batched encoder every model pass uses (translate, sentence and word vectors, K(Y|X)):
+        yields (line indices, padded ``__lang__ pieces </s>`` tokens, lengths) on the model's device."""
         from fairseq.data import data_utils
 
-        src_idx, tgt_idx = self.check_lang(src), self.check_lang(tgt)
-        encoded = [self.encode(line, src_idx) for line in lines]
-        order = sorted(range(len(lines)), key=lambda i: -len(encoded[i]))
-        out: list[str] = [""] * len(lines)
+        src_idx = self.check_lang(lang)
+        encoded = [self.encode(line, src_idx, max_len) for line in lines]
+        order = list(range(len(lines)))
+        if longest_first:  # fewer pads per batch in generation
+            order.sort(key=lambda i: -len(encoded[i]))
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             toks = [encoded[i] for i in idx]
-            sample = {"net_input": {
-                "src_tokens": data_utils.collate_tokens(toks, self.dict.pad(), left_pad=False).to(self.device),
-                "src_lengths": torch.tensor([len(t) for t in toks], device=self.device),
-            }}
+            yield (idx, data_utils.collate_tokens(toks, self.dict.pad(), left_pad=False).to(self.device),
+                   torch.tensor([len(t) for t in toks], device=self.device))
+
+    def detokenize(self, tokens) -> str:
+        return self.dict.string(tokens, "sentencepiece", extra_symbols_to_ignore=self.lang_ids | {self.dict.eos()})
+
+    @torch.no_grad()
+    def translate(self, lines: list[str], src: str, tgt: str, batch_size: int = 64, progress=None) -> list[str]:
+        tgt_idx = self.check_lang(tgt)
+        out: list[str] = [""] * len(lines)
+        for idx, src_tokens, src_lengths in self.batches(lines, src, batch_size, longest_first=True):
+            sample = {"net_input": {"src_tokens": src_tokens, "src_lengths": src_lengths}}
             hypos = self.generator.generate([self.model], sample, bos_token=tgt_idx)
             for i, hyp in zip(idx, hypos):
-                out[i] = self.dict.string(hyp[0]["tokens"], "sentencepiece",
-                                          extra_symbols_to_ignore=self.lang_ids | {self.dict.eos()})
+                out[i] = self.detokenize(hyp[0]["tokens"])
             if progress:
                 progress(len(idx))
         return out

@@ -153,11 +153,11 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
 
     def _bleu_stats(self, model, batch, pair, refs) -> dict:
         import sacrebleu
-        from fairseq.sequence_generator import SequenceGenerator
 
-        if getattr(self, "_valid_generator", None) is None:  # greedy, bounded like the evaluate stage
-            self._valid_generator = SequenceGenerator([model], self.dictionary, beam_size=1, max_len_a=1.5,
-                                                      max_len_b=10, max_len=model.max_decoder_positions() - 1)
+        from unmt.generation import make_generator
+
+        if getattr(self, "_valid_generator", None) is None:  # greedy, built as the evaluate stage builds it
+            self._valid_generator = make_generator(model, self.dictionary, beam=1)
         tgt = pair.split("-")[1]
         net_input = {k: batch["net_input"][k] for k in ("src_tokens", "src_lengths")}
         with torch.no_grad():

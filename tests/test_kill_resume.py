@@ -1,0 +1,145 @@
+"""Kill -9 matrix (slow): for each stage, SIGKILL `unmt run` while that stage runs, run again, and compare
+every output with an uninterrupted run of the same seed: checkpoints' weights, hypotheses, code lengths,
+logged records and curves. Same-seed CPU runs are bit-identical, so equality is the bar.
+
+    .venv/bin/python -m pytest -m slow tests/test_kill_resume.py
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, UNMT, unmt
+from unmt.fairseq_run import log_records
+
+pytestmark = pytest.mark.slow
+TINY = ROOT / "recipes" / "tiny.yaml"
+STAGES = ["prepare", "pretrain", "align", "mine", "train", "evaluate", "compress"]
+TIMING = ("wall", "ups", "wps", "gb_free", "train_wall", "bsz_s")  # measured, not computed: may differ
+
+
+def checkpoint_weights(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    wa, wb = checkpoint_weights(a), checkpoint_weights(b)
+    return wa.keys() == wb.keys() and all(bool((wa[k] == wb[k]).all()) for k in wa)
+
+
+def records(log: Path) -> list:
+    return [(name, {k: v for k, v in rec.items() if not any(t in k for t in TIMING)})
+            for name, rec in log_records(log)]
+
+
+def _untimed(x):
+    """A results.json without the seconds it took (timing, not a result)."""
+    if isinstance(x, dict):
+        return {k: _untimed(v) for k, v in x.items() if k not in ("seconds", "elapsed", "training_minutes")}
+    if isinstance(x, list):
+        return [_untimed(v) for v in x]
+    return x
+
+
+SKIP = {"manifest.json", ".lock", ".started.json", "command.txt", "preprocess.log"}
+
+
+def outputs(run: Path) -> dict:
+    """Every file a run leaves, as compared with an uninterrupted run: bytes, JSON without timings,
+    fairseq logs as their records without timings (checkpoints are compared by weights, plots not at all)."""
+    out = {}
+    for p in sorted(run.rglob("*")):
+        if not p.is_file() or p.suffix in (".pt", ".png") or p.name in SKIP:
+            continue
+        rel = str(p.relative_to(run))
+        if p.name == "train.log":
+            out[rel] = records(p)
+        elif p.suffix == ".json":
+            out[rel] = _untimed(json.loads(p.read_text()))
+        else:
+            out[rel] = p.read_bytes()
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("ref") / "run"
+    unmt("run", TINY, "--run-dir", run, "--quiet")
+    return run
+
+
+def kill_during(stage: str, run: Path, poll: float = 0.05, timeout: float = 600) -> None:
+    """Start `unmt run` and SIGKILL its whole process group once ``stage`` is running (its folder exists
+    and the previous stage is recorded), a moment into its work."""
+    proc = subprocess.Popen(UNMT + ["run", str(TINY), "--run-dir", str(run), "--quiet"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    previous = STAGES[STAGES.index(stage) - 1] if stage != "prepare" else None
+    started = time.time()
+    try:
+        while time.time() - started < timeout:
+            recorded = {}
+            if (run / "manifest.json").exists():
+                try:
+                    recorded = json.loads((run / "manifest.json").read_text())["stages"]
+                except json.JSONDecodeError:
+                    pass
+            if (run / stage).exists() and (previous is None or previous in recorded):
+                time.sleep(0.5 if stage in ("pretrain", "train", "compress") else 0.1)  # into the work
+                break
+            if proc.poll() is not None:
+                raise AssertionError(f"run ended before stage {stage} was caught")
+            time.sleep(poll)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_kill_during_a_stage_then_resume_equals_an_uninterrupted_run(stage, reference, tmp_path):
+    run = tmp_path / "run"
+    kill_during(stage, run)
+    manifest = json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").exists() else {"stages": {}}
+    assert stage not in manifest["stages"]  # no record of a half-done stage
+    unmt("run", TINY, "--run-dir", run, "--quiet")
+    assert list(json.loads((run / "manifest.json").read_text())["stages"]) == STAGES
+    for ck in ("pretrain/checkpoint_last.pt", "train/checkpoint_last.pt", "train/checkpoint_best.pt",
+               "compress/lm-joint/checkpoint_last.pt"):
+        assert same_weights(run / ck, reference / ck), ck
+    ours, theirs = outputs(run), outputs(reference)
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert ours[key] == theirs[key], key
+
+
+def test_kill_right_after_the_last_checkpoint_is_saved(reference, tmp_path):
+    """The narrowest window: fairseq wrote the final checkpoint_last.pt, the manifest has no record."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen(UNMT + ["run", str(TINY), "--run-dir", str(run), "--quiet"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    from unmt.fairseq_run import checkpoint_progress
+
+    try:
+        last = run / "pretrain" / "checkpoint_last.pt"
+        while proc.poll() is None:
+            try:
+                if last.exists() and checkpoint_progress(last)[0] >= 12:
+                    break
+            except Exception:  # caught mid-write
+                pass
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert "pretrain" not in json.loads((run / "manifest.json").read_text())["stages"]
+    unmt("run", TINY, "--run-dir", run, "--quiet")
+    assert checkpoint_progress(run / "pretrain" / "checkpoint_last.pt")[0] == 12  # not one update more
+    assert same_weights(run / "pretrain/checkpoint_last.pt", reference / "pretrain/checkpoint_last.pt")
+    assert outputs(run) == outputs(reference)

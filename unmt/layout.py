@@ -1,0 +1,126 @@
+"""``RunLayout``: the one place that knows where a run's files live.
+
+Stages talk to each other only through files, and every such file is named here, by what it is
+(``layout.lexicon("en", "fr")``), never by a path spelled in the stage that writes or reads it. A stage
+instance owns one folder (``prepare``, ``train``, ``mine2``, ``train-d-full``, ...); the stage that
+reads another stage's file declares it as an input (``unmt/stages/``), which is how the runner knows
+what depends on what.
+
+    <run>/manifest.json            one record per finished stage (unmt/manifest.py)
+    <run>/.lock                    held while a run uses the folder
+    prepare/spm.model              joint SentencePiece model
+    prepare/text/{split}.{lang}    the raw lines every stage reads (train/dev/test)
+    prepare/bin/dict.txt           the one fairseq dictionary; bin/{lang}/train.*, bin/{valid,test}.*
+    pretrain|train*/checkpoint_{last,best}.pt, train.log (fairseq JSON log), command.txt
+    align/words.{lang}.txt, vectors.{lang}.npy, mapping.{s}-{t}.npy, lexicon.{s}-{t}.txt
+    mine*/mined.{s}-{t}.tsv        score<TAB>source<TAB>target, best first
+    evaluate*/test.{s}-{t}.hyp.{t}, test.{s}-{t}.wbw.{t}
+    <stage>/results.json, results.md, <figure>.png
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+SPLITS = ("train", "dev", "test")
+
+
+def round_name(stage: str, rnd: int) -> str:
+    """Mining round r's stage folder: mine, train (r = 1), mine2, train2, ..."""
+    return stage if rnd == 1 else f"{stage}{rnd}"
+
+
+class RunLayout:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def dir(self, stage: str) -> Path:
+        return self.root / stage
+
+    def owner(self, path: Path) -> str | None:
+        """The stage folder a path in this run lives in (None outside the run or for run-level files)."""
+        try:
+            rel = Path(path).relative_to(self.root)
+        except ValueError:
+            return None
+        return rel.parts[0] if len(rel.parts) > 1 else None
+
+    # -- run-level --------------------------------------------------------------------------
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    def started(self, stage: str) -> Path:
+        """What a stage started with (config, input digests): a killed fairseq stage resumes only if equal."""
+        return self.dir(stage) / ".started.json"
+
+    # -- prepare ----------------------------------------------------------------------------
+    @property
+    def spm_model(self) -> Path:
+        return self.root / "prepare" / "spm.model"
+
+    @property
+    def spm_prefix(self) -> Path:
+        return self.root / "prepare" / "spm"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.root / "prepare" / "bin"
+
+    @property
+    def dictionary(self) -> Path:
+        return self.bin_dir / "dict.txt"
+
+    def mono_bin(self, lang: str) -> Path:
+        return self.bin_dir / lang
+
+    def text(self, split: str, lang: str) -> Path:
+        return self.root / "prepare" / "text" / f"{split}.{lang}"
+
+    def tok(self, split: str, lang: str | None = None) -> Path:
+        """SentencePiece text that fairseq-preprocess reads (a prefix without ``lang``)."""
+        return self.root / "prepare" / "tok" / (f"{split}.{lang}" if lang else split)
+
+    # -- fairseq training stages -------------------------------------------------------------
+    def checkpoint(self, stage: str, which: str = "last") -> Path:
+        return self.dir(stage) / f"checkpoint_{which}.pt"
+
+    def train_log(self, stage: str) -> Path:
+        return self.dir(stage) / "train.log"
+
+    def command(self, stage: str) -> Path:
+        return self.dir(stage) / "command.txt"
+
+    def pseudo_parallel(self, stage: str, kind: str) -> Path:
+        """Folder of a train stage's pseudo-parallel binaries: kind = warm | mined."""
+        return self.dir(stage) / kind
+
+    # -- align ------------------------------------------------------------------------------
+    def words(self, lang: str, stage: str = "align") -> Path:
+        return self.dir(stage) / f"words.{lang}.txt"
+
+    def vectors(self, lang: str, stage: str = "align") -> Path:
+        return self.dir(stage) / f"vectors.{lang}.npy"
+
+    def mapping(self, src: str, tgt: str, stage: str = "align") -> Path:
+        return self.dir(stage) / f"mapping.{src}-{tgt}.npy"
+
+    def lexicon(self, src: str, tgt: str, stage: str = "align") -> Path:
+        return self.dir(stage) / f"lexicon.{src}-{tgt}.txt"
+
+    # -- mine / evaluate ---------------------------------------------------------------------
+    def mined(self, stage: str, src: str, tgt: str) -> Path:
+        return self.dir(stage) / f"mined.{src}-{tgt}.tsv"
+
+    def hypotheses(self, stage: str, src: str, tgt: str, system: str = "hyp") -> Path:
+        return self.dir(stage) / f"test.{src}-{tgt}.{system}.{tgt}"
+
+    # -- every stage ------------------------------------------------------------------------
+    def results(self, stage: str, ext: str = "json") -> Path:
+        return self.dir(stage) / f"results.{ext}"
+
+    def figure(self, stage: str, name: str) -> Path:
+        return self.dir(stage) / f"{name}.png"

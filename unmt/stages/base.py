@@ -1,0 +1,106 @@
+"""What a stage is: a registered class that declares its config slice, its inputs and outputs (files
+named by ``RunLayout``) and how to run. The runner (``unmt/runner.py``) does the rest: order, caching,
+locking, recording. fairseq registers tasks the same way (``@register_task``).
+
+    @register_stage("align")
+    class Align(Stage):
+        help = "..."
+        def config(self): ...                 # what its result depends on, besides its input files
+        def inputs(self): ...                 # {name: path}: every file or folder it reads
+        def outputs(self): ...                # {name: path}: what it leaves for later stages
+        def run(self, ctx): ...               # reads ctx.input(name), writes ctx.output(name) / ctx.dir
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+from unmt.config import RecipeConfig, to_dict
+from unmt.errors import UnmtError
+from unmt.layout import RunLayout
+
+STAGES: dict[str, type["Stage"]] = {}
+
+
+def register_stage(kind: str):
+    def wrap(cls):
+        if kind in STAGES:
+            raise ValueError(f"stage '{kind}' is registered twice ({STAGES[kind].__name__}, {cls.__name__})")
+        cls.kind = kind
+        STAGES[kind] = cls
+        return cls
+    return wrap
+
+
+class Stage:
+    kind: ClassVar[str] = ""
+    help: ClassVar[str] = ""
+    resumable: ClassVar[bool] = False   # fairseq stages resume from checkpoint_last.pt; others start clean
+
+    def __init__(self, cfg: RecipeConfig, layout: RunLayout, name: str | None = None):
+        self.cfg, self.layout = cfg, layout
+        self.name = name or self.kind
+
+    @classmethod
+    def validate(cls, cfg: RecipeConfig, where: str) -> None:
+        """Checks of this stage's settings that need more than the field types (files that must exist...)."""
+
+    @property
+    def dir(self) -> Path:
+        return self.layout.dir(self.name)
+
+    def config(self) -> dict:
+        raise NotImplementedError
+
+    def inputs(self) -> dict[str, Path]:
+        raise NotImplementedError
+
+    def outputs(self) -> dict[str, Path]:
+        raise NotImplementedError
+
+    def optional_inputs(self) -> set[str]:
+        """Inputs the stage uses when they exist (their absence is part of its fingerprint too)."""
+        return set()
+
+    def run(self, ctx: "Context") -> dict | None:
+        raise NotImplementedError
+
+    # -- helpers shared by the stage modules -------------------------------------------------------
+    def training_config(self, section) -> dict:
+        """What a fairseq training stage's result depends on besides its own section."""
+        c = self.cfg
+        return {"langs": list(c.langs), "seed": c.seed, "precision": c.precision, "nproc": c.nproc,
+                "model": to_dict(c.model), **to_dict(section)}
+
+    def texts(self, split: str, langs=None) -> dict[str, Path]:
+        return {f"{split}.{lang}": self.layout.text(split, lang) for lang in (langs or self.cfg.langs)}
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} stage '{self.name}'>"
+
+
+def jsonable(config: dict) -> dict:
+    """The config as the manifest stores it (tuples become lists), so comparisons are like for like."""
+    return json.loads(json.dumps(config))
+
+
+class Context:
+    """What ``Stage.run`` sees: its declared files by name, its own folder, and how loud to be.
+    Asking for a file the stage did not declare is a programming error, raised at once."""
+
+    def __init__(self, stage: Stage, quiet: bool, manifest):
+        self.stage, self.quiet, self.manifest = stage, quiet, manifest
+        self.cfg, self.layout, self.dir = stage.cfg, stage.layout, stage.dir
+        self._inputs, self._outputs = stage.inputs(), stage.outputs()
+
+    def input(self, name: str) -> Path:
+        if name not in self._inputs:
+            raise UnmtError(f"stage {self.stage.name} reads '{name}' without declaring it (declared: "
+                            f"{', '.join(self._inputs)})")
+        return self._inputs[name]
+
+    def output(self, name: str) -> Path:
+        if name not in self._outputs:
+            raise UnmtError(f"stage {self.stage.name} writes '{name}' without declaring it")
+        return self._outputs[name]

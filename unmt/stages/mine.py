@@ -1,0 +1,48 @@
+"""mine: margin-scored bitext mining between the two training pools (unmt/mine.py). Round r > 1 of a
+CRISS-style recipe re-encodes with round r-1's translation model (``mine.later_encoder``)."""
+from __future__ import annotations
+
+from unmt.config import to_dict
+from unmt.layout import round_name
+from unmt.stages.base import Stage, register_stage
+
+
+def start_of_round(layout, rnd: int):
+    """The model round r encodes with (mine) and starts from (train): the LM, then the last round's."""
+    return layout.checkpoint("pretrain") if rnd == 1 else layout.checkpoint(round_name("train", rnd - 1))
+
+
+@register_stage("mine")
+class Mine(Stage):
+    help = "Mine sentence pairs from the two training pools (margin scoring over faiss k-NN)."
+
+    def __init__(self, cfg, layout, round: int = 1):
+        super().__init__(cfg, layout, round_name("mine", round))
+        self.round = round
+        self.encoder = cfg.mine.encoder if round == 1 else cfg.mine.later_encoder
+
+    def config(self):
+        c = self.cfg
+        # the round count and the training budgets of later rounds do not change what this round computes
+        skip = {"rounds", "round_updates", "round_minutes", "later_encoder" if self.round == 1 else "encoder"}
+        return {"langs": list(c.langs), "seed": c.seed, "round": self.round,
+                **{k: v for k, v in to_dict(c.mine).items() if k not in skip}}
+
+    def inputs(self):
+        L, (s, t) = self.layout, self.cfg.langs
+        files = {**self.texts("train"), **self.texts("dev")}
+        if self.encoder != "model":  # the lexical encoder: align's vectors, mapping and lexicon
+            files |= {f"lexicon.{s}-{t}": L.lexicon(s, t), f"mapping.{s}-{t}": L.mapping(s, t),
+                      **{f"words.{x}": L.words(x) for x in (s, t)}, **{f"vectors.{x}": L.vectors(x) for x in (s, t)}}
+        if self.encoder != "lexicon":
+            files |= {"checkpoint": start_of_round(L, self.round), "dict": L.dictionary, "spm.model": L.spm_model}
+        return files
+
+    def outputs(self):
+        return {"mined": self.layout.mined(self.name, *self.cfg.langs), "results": self.layout.results(self.name)}
+
+    def run(self, ctx):
+        from unmt.mine import mine_stage
+
+        checkpoint = ctx.input("checkpoint") if self.encoder != "lexicon" else None
+        return mine_stage(self.cfg, self.layout, self.name, checkpoint, self.encoder)
