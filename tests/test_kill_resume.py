@@ -62,8 +62,13 @@ def outputs(run: Path) -> dict:
         rel = str(p.relative_to(run))
         if p.name == "train.log":
             out[rel] = records(p)
-        elif p.suffix == ".json":
-            out[rel] = _untimed(json.loads(p.read_text()))
+        elif p.name == "spm.model":  # the model file records its training input's path: compare the model
+            import sentencepiece as spm
+
+            sp = spm.SentencePieceProcessor(model_file=str(p))
+            out[rel] = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+        elif p.suffix == ".json":  # the run folder's own path (in "checkpoint" fields) is not a result
+            out[rel] = _untimed(json.loads(p.read_text().replace(str(run), "<run>")))
         else:
             out[rel] = p.read_bytes()
     return out
