@@ -58,8 +58,8 @@ class Manifest:
     def record_of(self, stage: str) -> dict | None:
         return self.data["stages"].get(stage)
 
-    def why_stale(self, stage: str, inputs: dict[str, Path], config: dict, outputs: dict[str, Path]) -> str | None:
-        """None if ``stage`` is up to date, else the reason it must run."""
+    def why_stale(self, stage: str, digests: dict[str, str], config: dict, outputs: dict[str, Path]) -> str | None:
+        """None if ``stage`` is up to date, else the reason it must run (``digests``: its inputs' fingerprint)."""
         rec = self.record_of(stage)
         if not rec:
             return "no record of a finished run"
@@ -71,14 +71,13 @@ class Manifest:
         if missing:
             return f"output missing ({', '.join(missing)})"
         old = rec.get("inputs", {})
-        changed = [n for n in sorted(set(inputs) | set(old)) if n not in inputs or n not in old
-                   or digest(inputs[n]) != old[n]]
+        changed = [n for n in sorted(set(digests) | set(old)) if digests.get(n) != old.get(n)]
         return f"input changed ({', '.join(changed)})" if changed else None
 
-    def record(self, stage: str, inputs: dict[str, Path], outputs: dict[str, Path], config: dict,
+    def record(self, stage: str, digests: dict[str, str], outputs: dict[str, Path], config: dict,
                started: float, result: dict | None = None) -> None:
         self.data["stages"][stage] = {
-            "inputs": fingerprint(inputs),
+            "inputs": digests,
             "outputs": {n: str(Path(p).relative_to(self.run_dir)) for n, p in outputs.items()},
             "config": config, "versions": versions(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),

@@ -162,7 +162,7 @@ class Runner:
             elif missing:
                 why = f"input missing ({', '.join(missing)})"
             else:
-                why = self.manifest.why_stale(st.name, inputs, jsonable(st.config()), st.outputs())
+                why = self.manifest.why_stale(st.name, fingerprint(inputs), jsonable(st.config()), st.outputs())
             if why:
                 running.add(st.name)
             out.append((st, why))
@@ -183,11 +183,12 @@ class Runner:
             p = self.producer(inputs[missing[0]])
             hint = f"run stage {p.name} first (`unmt run RECIPE --until {p.name}`)" if p else "check the recipe's paths"
             raise UnmtError(f"{inputs[missing[0]]}: input '{missing[0]}' of stage {st.name} is missing -- {hint}")
-        why = "forced" if force else self.manifest.why_stale(st.name, inputs, config, outputs)
+        digests = fingerprint(inputs)  # hashed once: the staleness check, the resume marker and the record
+        why = "forced" if force else self.manifest.why_stale(st.name, digests, config, outputs)
         if why is None:
             click.echo(f"[{st.name}] up to date, skipped (outputs in {st.dir})")
             return
-        started_with = {"config": config, "inputs": fingerprint(inputs)}
+        started_with = {"config": config, "inputs": digests}
         marker = self.layout.started(st.name)
         resumable = st.resumable and marker.exists() and json.loads(marker.read_text()) == started_with
         if self.manifest.record_of(st.name) is not None or (st.dir.exists() and not resumable):
@@ -209,7 +210,7 @@ class Runner:
         if missing:
             raise UnmtError(f"stage {st.name} finished without writing {', '.join(missing)} -- see {st.dir}")
         result = result if isinstance(result, dict) else None
-        self.manifest.record(st.name, inputs, outputs, config, started, result)
+        self.manifest.record(st.name, digests, outputs, config, started, result)
         click.echo(f"[{st.name}] done in {time.time() - started:.0f}s")
         if result and result.get("stopped_by") == "time limit":
             click.echo(f"[{st.name}] note: stopped by its max_minutes safety net at {result['updates']} updates, "

@@ -8,7 +8,7 @@ locking, recording. fairseq registers tasks the same way (``@register_task``).
         def config(self): ...                 # what its result depends on, besides its input files
         def inputs(self): ...                 # {name: path}: every file or folder it reads
         def outputs(self): ...                # {name: path}: what it leaves for later stages
-        def run(self, ctx): ...               # reads ctx.input(name), writes ctx.output(name) / ctx.dir
+        def run(self, ctx): ...               # reads ctx.input(name), writes its outputs (in its own folder)
 """
 from __future__ import annotations
 
@@ -86,21 +86,15 @@ def jsonable(config: dict) -> dict:
 
 
 class Context:
-    """What ``Stage.run`` sees: its declared files by name, its own folder, and how loud to be.
+    """What ``Stage.run`` sees: its declared input files by name, the manifest, and how loud to be.
     Asking for a file the stage did not declare is a programming error, raised at once."""
 
     def __init__(self, stage: Stage, quiet: bool, manifest):
         self.stage, self.quiet, self.manifest = stage, quiet, manifest
-        self.cfg, self.layout, self.dir = stage.cfg, stage.layout, stage.dir
-        self._inputs, self._outputs = stage.inputs(), stage.outputs()
+        self._inputs = stage.inputs()
 
     def input(self, name: str) -> Path:
         if name not in self._inputs:
             raise UnmtError(f"stage {self.stage.name} reads '{name}' without declaring it (declared: "
                             f"{', '.join(self._inputs)})")
         return self._inputs[name]
-
-    def output(self, name: str) -> Path:
-        if name not in self._outputs:
-            raise UnmtError(f"stage {self.stage.name} writes '{name}' without declaring it")
-        return self._outputs[name]
