@@ -17,6 +17,7 @@ import zlib
 from pathlib import Path
 
 from data_prep.debian import fetch_debian_package
+from unmt.errors import UnmtError
 
 MODULES = {  # language -> [(package, module dir, versification)]; the first is the aligned one
     "en": [("sword-text-kjv", "engKJV2006eb", "KJV"), ("sword-text-web", "engWEB2015eb", "NRSVA")],
@@ -76,11 +77,15 @@ def assign_books(books: dict[str, int], min_held_out: int = 1000) -> dict[str, s
     return split
 
 
-def build(src: str, tgt: str, cache: Path) -> dict:
+def build(langs: list[str], cache: Path) -> dict:
+    """The shape of ``libreoffice.build``, for two languages (the Bibles' versifications align pairs only)."""
+    if len(langs) != 2:
+        raise UnmtError(f"--langs: the Bible source builds two languages at a time (got {','.join(langs)})")
+    src, tgt = langs
     versions, verses = {}, {}
     for lang in (src, tgt):
         if lang not in MODULES:
-            raise ValueError(f"no Bible module known for '{lang}' (known: {', '.join(MODULES)})")
+            raise UnmtError(f"--langs: no Bible module known for '{lang}' -- available: {' '.join(MODULES)}")
         verses[lang] = []
         for pkg, mod, versification in MODULES[lang]:
             root, versions[pkg] = fetch_debian_package(pkg, cache)
@@ -107,6 +112,8 @@ def build(src: str, tgt: str, cache: Path) -> dict:
                 if split.get(b) == side and x not in seen:
                     seen.add(x)
                     out[side].append((f"{b}#{mod}:{t}:{s}", x))
-    out["pages"] = sorted(split.items())
-    out["sources"] = versions
-    return out
+    label = {"train_src": f"train.{src}", "train_tgt": f"train.{tgt}", "dev": "dev", "test": "test"}
+    return {"train": {src: out["train_src"], tgt: out["train_tgt"]},
+            "dev": [(o, {src: a, tgt: b}) for o, a, b in out["dev"]],
+            "test": [(o, {src: a, tgt: b}) for o, a, b in out["test"]],
+            "pages": sorted((b, label[s]) for b, s in split.items()), "sources": versions}

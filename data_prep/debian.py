@@ -8,6 +8,16 @@ from pathlib import Path
 from unmt.errors import UnmtError
 
 
+def package_known(name: str, cache: Path) -> bool:
+    """Whether ``name`` is in the cache or in apt's package lists (no network): many FreeDict directions
+    simply do not exist, which is not an error; a known package that fails to download is."""
+    if (Path(cache) / name / ".version").exists():
+        return True
+    if shutil.which("apt-cache") is None:
+        return False
+    return subprocess.run(["apt-cache", "show", name], capture_output=True).returncode == 0
+
+
 def fetch_debian_package(name: str, cache: Path) -> tuple[Path, str]:
     """Unpack package ``name`` under ``cache/<name>/`` (no root install); return (root, version)."""
     cache = Path(cache)

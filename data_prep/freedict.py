@@ -10,9 +10,12 @@ import gzip
 import re
 from pathlib import Path
 
-from data_prep.debian import fetch_debian_package
+from data_prep.debian import fetch_debian_package, package_known
 
-ISO3 = {"en": "eng", "fr": "fra", "de": "deu", "es": "spa", "it": "ita", "pt": "por", "nl": "nld", "ru": "rus"}
+# ISO 639-1 -> the ISO 639-3 codes FreeDict's Debian packages are named by (dict-freedict-eng-fra, ...).
+ISO3 = {"en": "eng", "fr": "fra", "de": "deu", "es": "spa", "it": "ita", "pt": "por", "nl": "nld", "ru": "rus",
+        "cs": "ces", "da": "dan", "el": "ell", "fi": "fin", "hi": "hin", "hu": "hun", "id": "ind", "ja": "jpn",
+        "pl": "pol", "sk": "slk", "sl": "slv", "sv": "swe", "tr": "tur", "en_gb": "eng", "pt_br": "por"}
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 WORD_RE = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 
@@ -42,15 +45,17 @@ def read_dictd(index: Path, data: Path) -> list[tuple[str, str]]:
     return sorted(set(pairs))
 
 
-def dictionary(src: str, tgt: str, cache: Path) -> tuple[list[tuple[str, str]], str, str]:
-    """All single-word pairs src->tgt, merging the ``src-tgt`` package with the reversed ``tgt-src`` one."""
+def dictionary(src: str, tgt: str, cache: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """All single-word pairs src->tgt, merging the ``src-tgt`` package with the reversed ``tgt-src`` one.
+    No package for either direction: no pairs (the caller says so); versions names what was used."""
     pairs, versions = set(), {}
+    if src not in ISO3 or tgt not in ISO3:
+        return [], {}
     for a, b, flip in ((src, tgt, False), (tgt, src, True)):
         pkg = f"dict-freedict-{ISO3[a]}-{ISO3[b]}"
-        try:
-            root, ver = fetch_debian_package(pkg, cache)
-        except Exception:  # one direction is enough; missing packages are reported via versions
+        if not package_known(pkg, cache):  # one direction is enough; Debian has none for many
             continue
+        root, ver = fetch_debian_package(pkg, cache)
         versions[pkg] = ver
         d = root / "usr/share/dictd"
         for s, t in read_dictd(d / f"freedict-{ISO3[a]}-{ISO3[b]}.index", d / f"freedict-{ISO3[a]}-{ISO3[b]}.dict.dz"):

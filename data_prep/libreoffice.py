@@ -1,10 +1,10 @@
 """LibreOffice help (Debian ``libreoffice-help-*``, MPL-2.0) as a non-parallel corpus for any language pair.
 
 Every language ships the same 2561 HTML pages, and each paragraph carries the same ``id="par_id…"``
-in every language. We split the *pages* into four disjoint sets by a hash of the page path:
-A gives the source language's training text, B the target's, and C/D the dev/test pairs
-(aligned by page + paragraph id). No page feeds two sets, so the two training sides never
-translate each other, and every training line keeps its provenance (``page#id``) so a test can check it.
+in every language. We split the *pages* into disjoint sets by a hash of the page path: one set per
+language gives that language's training text, and two more the N-way dev/test sets (aligned by page +
+paragraph id). No page feeds two sets, so no training side translates another, and every training line
+keeps its provenance (``page#id``) so a test can check it.
 """
 from __future__ import annotations
 
@@ -15,14 +15,28 @@ import unicodedata
 from pathlib import Path
 
 from data_prep.debian import fetch_debian_package
+from unmt.errors import UnmtError
 
 ID_RE = re.compile(r"^(par_id|hd_id)\w*$")
-# Fractions of pages (by hash) for: source train, target train, dev, test.
-SPLIT = (("train_src", 0.45), ("train_tgt", 0.90), ("dev", 0.95), ("test", 1.0))
+# Pages hashed to [0, 1): the first TRAIN share is divided equally among the languages' training sides (in
+# the order given), then dev, then test. Two languages reproduce the original en-fr split exactly.
+TRAIN, DEV = 0.90, 0.95
+# Debian ships the help in these languages (libreoffice-help-*); en = en-us, zh = zh-cn. Regional variants
+# are written with "_" (pt_br): fairseq names a pair "src-tgt", so a code must not contain "-".
+LANGUAGES = ("ca", "cs", "da", "de", "dz", "el", "en", "en_gb", "es", "et", "eu", "fi", "fr", "gl", "hi", "hu", "id",
+             "it", "ja", "km", "ko", "nl", "om", "pl", "pt", "pt_br", "ru", "sk", "sl", "sv", "tr", "vi", "zh", "zh_tw")
 
 
 def package_for(lang: str) -> str:
-    return "libreoffice-help-" + {"en": "en-us", "zh": "zh-cn", "pt-br": "pt-br"}.get(lang, lang.lower())
+    return "libreoffice-help-" + {"en": "en-us", "zh": "zh-cn"}.get(lang, lang.lower().replace("_", "-"))
+
+
+def check_languages(langs: list[str]) -> None:
+    unknown = [l for l in langs if l not in LANGUAGES]
+    if unknown:
+        raise UnmtError(f"--langs: no LibreOffice help for {', '.join(unknown)} -- available: {' '.join(LANGUAGES)}")
+    if len(set(langs)) != len(langs) or len(langs) < 2:
+        raise UnmtError(f"--langs: give two or more different languages, e.g. en,fr (got {','.join(langs)})")
 
 
 def normalise(text: str) -> str:
@@ -66,9 +80,12 @@ def page_segments(path: Path) -> dict[str, str]:
     return parser.segments
 
 
-def split_of(page: str) -> str:
+def split_of(page: str, langs: list[str]) -> str:
+    """``train.<lang>``, ``dev`` or ``test``: a page feeds exactly one of them, whatever the language."""
     x = int(hashlib.sha1(page.encode()).hexdigest()[:8], 16) / 16**8
-    return next(name for name, upper in SPLIT if x < upper)
+    if x >= TRAIN:
+        return "dev" if x < DEV else "test"
+    return f"train.{langs[int(x / TRAIN * len(langs))]}"
 
 
 def help_root(lang: str, cache: Path) -> tuple[Path, str, str]:
@@ -83,42 +100,45 @@ def has_letter(text: str) -> bool:
     return any(ch.isalpha() for ch in text)
 
 
-def build(src: str, tgt: str, cache: Path) -> dict:
-    """Return {split: rows} where train rows are (origin, text) and dev/test rows (origin, src, tgt)."""
-    src_dir, src_pkg, src_ver = help_root(src, cache)
-    tgt_dir, tgt_pkg, tgt_ver = help_root(tgt, cache)
-    pages = sorted(str(p.relative_to(src_dir)) for p in src_dir.rglob("*.html"))
-    out = {"train_src": [], "train_tgt": [], "dev": [], "test": []}
+def build(langs: list[str], cache: Path) -> dict:
+    """{"train": {lang: [(origin, text)]}, "dev"/"test": [(origin, {lang: text})], "pages", "sources"}.
+    Held-out rows are paragraphs present (with letters) in every language: one N-way dev and test set."""
+    check_languages(langs)
+    roots, sources = {}, {}
+    for lang in langs:
+        roots[lang], pkg, sources[pkg] = help_root(lang, cache)
+    first = roots[langs[0]]
+    pages = sorted(str(p.relative_to(first)) for p in first.rglob("*.html"))
+    out = {"train": {lang: [] for lang in langs}, "dev": [], "test": []}
     assignment = []
     for page in pages:
-        split = split_of(page)
+        split = split_of(page, langs)
         assignment.append((page, split))
-        if split == "train_src":
-            segs = page_segments(src_dir / page)
-            out[split] += [(f"{page}#{i}", t) for i, t in segs.items() if has_letter(t)]
-        elif split == "train_tgt":
-            if (tgt_dir / page).exists():
-                segs = page_segments(tgt_dir / page)
-                out[split] += [(f"{page}#{i}", t) for i, t in segs.items() if has_letter(t)]
-        elif (tgt_dir / page).exists():
-            s, t = page_segments(src_dir / page), page_segments(tgt_dir / page)
-            out[split] += [(f"{page}#{i}", s[i], t[i]) for i in s if i in t and has_letter(s[i]) and has_letter(t[i])]
+        if split.startswith("train."):
+            lang = split[len("train."):]
+            if (roots[lang] / page).exists():
+                segs = page_segments(roots[lang] / page)
+                out["train"][lang] += [(f"{page}#{i}", t) for i, t in segs.items() if has_letter(t)]
+        elif all((roots[lang] / page).exists() for lang in langs):
+            segs = {lang: page_segments(roots[lang] / page) for lang in langs}
+            out[split] += [(f"{page}#{i}", {lang: segs[lang][i] for lang in langs}) for i in segs[langs[0]]
+                           if all(i in segs[lang] and has_letter(segs[lang][i]) for lang in langs)]
     # Held-out text must not leak into training, even as a stray duplicate ("Note", menu paths).
-    held = {x for split in ("dev", "test") for row in out[split] for x in row[1:]}
+    held = {text for split in ("dev", "test") for _, row in out[split] for text in row.values()}
     for split in ("dev", "test"):
         seen, rows = set(), []
-        for row in out[split]:
-            if row[1] not in seen:
-                seen.add(row[1])
-                rows.append(row)
+        for origin, row in out[split]:
+            if row[langs[0]] not in seen:
+                seen.add(row[langs[0]])
+                rows.append((origin, row))
         out[split] = rows
-    for split in ("train_src", "train_tgt"):
+    for lang in langs:
         seen, rows = set(held), []
-        for origin, text in out[split]:
+        for origin, text in out["train"][lang]:
             if text not in seen:
                 seen.add(text)
                 rows.append((origin, text))
-        out[split] = rows
+        out["train"][lang] = rows
     out["pages"] = assignment
-    out["sources"] = {src_pkg: src_ver, tgt_pkg: tgt_ver}
+    out["sources"] = sources
     return out

@@ -1,8 +1,8 @@
 """Write a run's result tables into README.md (between markers) and docs/results.md, from the run's
 own JSON, so published numbers never drift from what the code produced.
 
-    python -m eval.report runs/default [runs/criss-en-fr ...]   # README gets the first; docs/results.md a
-                                                                # section per run (others' sections kept)
+    python -m eval.report runs/default [runs/en-zh ...]   # README gets runs/default's; docs/results.md a
+                                                          # section per run (others' sections kept)
 """
 from __future__ import annotations
 
@@ -59,6 +59,15 @@ def update_budgets(run_dir: Path, stages: dict) -> str:
     return text + " Every fairseq stage ran its full update budget, so the numbers do not depend on the machine's speed."
 
 
+def baseline_verdict(results: dict) -> str:
+    """Whether unmt beats both baselines in every direction, and by how much it beats the better one."""
+    margins = {d: s["unmt"]["bleu"] - max(v["bleu"] for k, v in s.items() if k != "unmt")
+               for d, s in results["directions"].items()}
+    won = all(m > 0 for m in margins.values())
+    return (f"**Beats both baselines in every direction: {'yes' if won else 'no'}** (test BLEU of unmt minus the "
+            "better baseline: " + ", ".join(f"{d} {m:+.2f}" for d, m in margins.items()) + ").")
+
+
 def run_summary(run_dir: Path) -> str:
     from unmt.evaluate import results_table
 
@@ -71,7 +80,8 @@ def run_summary(run_dir: Path) -> str:
            f"{minutes:.1f} minutes of stage time ({timing} min), training in {precision_used(run_dir)}, "
            f"versions: {', '.join(f'{k} {v}' for k, v in versions.items())}. {update_budgets(run_dir, stages)}", ""]
     if (run_dir / "evaluate/results.json").exists():
-        out.append(results_table(json.loads((run_dir / "evaluate/results.json").read_text())))
+        results = json.loads((run_dir / "evaluate/results.json").read_text())
+        out += [baseline_verdict(results), "", results_table(results)]
     if (run_dir / "ablation/results.md").exists():
         out += ["Ablation (same data, same update budget):", "", (run_dir / "ablation/results.md").read_text(),
                 _figure(run_dir / "ablation/dev_bleu.png", run_dir, "dev BLEU over updates per variant"), ""]
@@ -90,13 +100,15 @@ def run_summary(run_dir: Path) -> str:
 
 
 def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
-    """README gets the first run's summary; docs/results.md gets one section per run, keeping the sections
-    of runs not given (so re-running one recipe does not drop the others' published numbers)."""
+    """README gets the default recipe's summary (a run folder named ``default``), if it is among them;
+    docs/results.md gets one section per run, keeping the sections of runs not given (so re-running one
+    recipe does not drop the others' published numbers)."""
     summaries = {Path(d).name: run_summary(Path(d)) for d in run_dirs}
-    text = Path(readme).read_text(encoding="utf-8")
-    block = f"{START}\n{next(iter(summaries.values()))}\n{END}"
-    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    write_text(readme, text)
+    if "default" in summaries:
+        text = Path(readme).read_text(encoding="utf-8")
+        block = f"{START}\n{summaries['default']}\n{END}"
+        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+        write_text(readme, text)
     header = "# Results\n\nWritten by `python -m eval.report` from each run's own JSON.\n\n"
     sections: dict[str, str] = {}
     if Path(results_md).exists():

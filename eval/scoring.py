@@ -1,8 +1,9 @@
 """One function per job, as sacrebleu does: ``score_translations`` returns every number with its signature.
 
-``bleu``/``chrf`` are sacrebleu's own (detokenized input, default 13a tokenizer), so they match
-``sacrebleu REF -i HYP -m bleu chrf`` exactly. ``tok_bleu`` is BLEU on Moses-tokenized text with
-no further tokenization — what multi-bleu.perl reports in the XLM/MUSE-era papers — for comparison.
+``bleu``/``chrf`` are sacrebleu's own (detokenized input; the 13a tokenizer, or sacrebleu's ``zh`` into
+Chinese, as WMT scores it), so they match ``sacrebleu REF -i HYP -m bleu chrf [-tok zh]`` exactly.
+``tok_bleu`` is BLEU on Moses-tokenized text (into Chinese: jieba-segmented words) with no further
+tokenization — what multi-bleu.perl reports in the XLM/MUSE-era papers — for comparison.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import functools
 
 import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF
+
+from unmt.segment import bleu_tokenizer, segments, spaced
 
 
 @functools.lru_cache(maxsize=8)
@@ -24,17 +27,25 @@ def moses_tokenize(lines: list[str], lang: str) -> list[str]:
     return [tok.tokenize(line, escape=False, return_str=True) for line in lines]
 
 
+def word_tokenize(lines: list[str], lang: str) -> tuple[list[str], str]:
+    """The tokenization tok-BLEU uses, and its name for the signature."""
+    if not spaced(lang):
+        return [" ".join(p for p in segments(line, lang) if not p.isspace()) for line in lines], f"jieba-seg({lang})"
+    return moses_tokenize(lines, lang), f"moses-tok({lang})"
+
+
 def score_translations(hyps: list[str], refs: list[str], tgt_lang: str) -> dict:
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references: they must align line by line")
-    bleu, chrf = BLEU(), CHRF()
+    bleu, chrf = BLEU(tokenize=bleu_tokenizer(tgt_lang)), CHRF()
     b = bleu.corpus_score(hyps, [refs])
     c = chrf.corpus_score(hyps, [refs])
     tok_bleu = BLEU(tokenize="none", force=True)
-    tb = tok_bleu.corpus_score(moses_tokenize(hyps, tgt_lang), [moses_tokenize(refs, tgt_lang)])
+    (hyp_tok, tok_name), (ref_tok, _) = word_tokenize(hyps, tgt_lang), word_tokenize(refs, tgt_lang)
+    tb = tok_bleu.corpus_score(hyp_tok, [ref_tok])
     return {
         "bleu": round(b.score, 2), "chrf": round(c.score, 2), "tok_bleu": round(tb.score, 2),
         "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
-        "tok_bleu_signature": f"moses-tok({tgt_lang})+" + str(tok_bleu.get_signature()),
+        "tok_bleu_signature": f"{tok_name}+" + str(tok_bleu.get_signature()),
         "bleu_detail": str(b), "sentences": len(hyps), "sacrebleu_version": sacrebleu.__version__,
     }

@@ -2,6 +2,7 @@
 
 Every line carries its origin ``UNIT#...`` (UNIT = help page or Bible book); units are split, never lines.
 """
+import itertools
 import json
 import lzma
 
@@ -10,12 +11,13 @@ import pytest
 from conftest import ROOT
 from unmt.io import sha256_file
 
-CORPORA = {"libreoffice-en-fr": ("en", "fr"), "bible-en-es": ("en", "es")}
+CORPORA = ("libreoffice-en-fr", "libreoffice-en-de", "libreoffice-en-zh", "bible-en-es")
 
 
-@pytest.fixture(params=sorted(CORPORA))
+@pytest.fixture(params=CORPORA)
 def corpus(request):
-    return ROOT / "corpora" / request.param, CORPORA[request.param]
+    d = ROOT / "corpora" / request.param
+    return d, json.loads((d / "manifest.json").read_text())["languages"]
 
 
 def read(corpus_dir, name):
@@ -28,44 +30,47 @@ def page(origin):
 
 
 def test_training_sides_never_translate_each_other(corpus):
-    d, (a, b) = corpus
-    lines = lambda name: read(d, name.replace(".en", f".{a}").replace(".fr", f".{b}"))  # noqa: E731
-    en, fr = lines("train.en.origin.xz"), lines("train.fr.origin.xz")
-    assert len(en) == len(lines("train.en.xz")) and len(fr) == len(lines("train.fr.xz"))
-    # a translation pair would share page + paragraph id; pages are disjoint, so no id can be shared
-    assert not set(en) & set(fr)
-    assert not {page(o) for o in en} & {page(o) for o in fr}
+    d, langs = corpus
+    origins = {l: read(d, f"train.{l}.origin.xz") for l in langs}
+    for l in langs:
+        assert len(origins[l]) == len(read(d, f"train.{l}.xz")) > 1000
+    for a, b in itertools.combinations(langs, 2):
+        # a translation pair would share page + paragraph id; pages are disjoint, so no id can be shared
+        assert not set(origins[a]) & set(origins[b])
+        assert not {page(o) for o in origins[a]} & {page(o) for o in origins[b]}
 
 
 def test_held_out_pages_and_lines_are_disjoint_from_training(corpus):
-    d, (a, b) = corpus
-    lines = lambda name: read(d, name.replace(".en", f".{a}").replace(".fr", f".{b}"))  # noqa: E731
-    train_pages = {page(o) for o in lines("train.en.origin.xz") + lines("train.fr.origin.xz")}
-    dev_pages = {page(o) for o in lines("dev.origin.xz")}
-    test_pages = {page(o) for o in lines("test.origin.xz")}
+    d, langs = corpus
+    train_pages = {page(o) for l in langs for o in read(d, f"train.{l}.origin.xz")}
+    dev_pages = {page(o) for o in read(d, "dev.origin.xz")}
+    test_pages = {page(o) for o in read(d, "test.origin.xz")}
     assert not (dev_pages | test_pages) & train_pages
     assert not dev_pages & test_pages
-    train_text = set(lines("train.en.xz")) | set(lines("train.fr.xz"))
+    train_text = {line for l in langs for line in read(d, f"train.{l}.xz")}
     for split in ("dev", "test"):
-        held = set(lines(f"{split}.en.xz")) | set(lines(f"{split}.fr.xz"))
+        held = {line for l in langs for line in read(d, f"{split}.{l}.xz")}
         assert not held & train_text, f"{split} lines leak into training"
 
 
 def test_dev_and_test_are_aligned_and_large_enough(corpus):
-    d, (a, b) = corpus
-    lines = lambda name: read(d, name.replace(".en", f".{a}").replace(".fr", f".{b}"))  # noqa: E731
+    d, langs = corpus
     for split in ("dev", "test"):
-        en, fr, origin = lines(f"{split}.en.xz"), lines(f"{split}.fr.xz"), lines(f"{split}.origin.xz")
-        assert len(en) == len(fr) == len(origin) >= 1000
+        origin = read(d, f"{split}.origin.xz")
+        assert all(len(read(d, f"{split}.{l}.xz")) == len(origin) >= 1000 for l in langs)
         assert len(set(origin)) == len(origin)
 
 
-def test_page_assignment_matches_split_function():
+def test_page_assignment_matches_split_function(corpus):
     from data_prep.libreoffice import split_of
 
-    rows = [l.split("\t") for l in read(ROOT / "corpora/libreoffice-en-fr", "pages.tsv.xz")]
+    d, langs = corpus
+    if not d.name.startswith("libreoffice"):
+        pytest.skip("Bibles are split by book (bible.assign_books)")
+    rows = [l.split("\t") for l in read(d, "pages.tsv.xz")]
     assert len(rows) > 2000
-    assert all(split_of(p) == s for p, s in rows)
+    assert all(split_of(p, langs) == s for p, s in rows)
+    assert {s for _, s in rows} == {f"train.{l}" for l in langs} | {"dev", "test"}
 
 
 def test_every_unit_has_one_split(corpus):
@@ -75,11 +80,24 @@ def test_every_unit_has_one_split(corpus):
 
 
 def test_manifest_hashes_and_dictionary_split(corpus):
-    d, (a, b) = corpus
+    d, langs = corpus
     m = json.loads((d / "manifest.json").read_text())
     for name, digest in m["files"].items():
         assert sha256_file(d / name) == digest, name
-    train = {l.split()[0] for l in (d / f"dict.{a}-{b}.train.txt").read_text().splitlines()}
-    test = {l.split()[0] for l in (d / f"dict.{a}-{b}.test.txt").read_text().splitlines()}
-    assert test and train and not train & test  # test words are never seeds
-    assert 0 < m["dictionary"]["coverage"] <= 1
+    for pair, info in m["dictionaries"].items():
+        assert info["available"], pair
+        train = {l.split()[0] for l in (d / f"dict.{pair}.train.txt").read_text().splitlines()}
+        test = {l.split()[0] for l in (d / f"dict.{pair}.test.txt").read_text().splitlines()}
+        assert test and train and not train & test  # test words are never seeds
+        assert 0 < info["coverage"] <= 1
+
+
+def test_chinese_dictionary_words_are_segmented_words_of_the_corpus():
+    """The en-zh test words are jieba words that occur in the Chinese training side (not clauses)."""
+    from unmt.segment import words
+
+    d = ROOT / "corpora/libreoffice-en-zh"
+    vocab = {w for line in read(d, "train.zh.xz") for w in words(line, "zh")}
+    pairs = [l.split() for l in (d / "dict.en-zh.test.txt").read_text(encoding="utf-8").splitlines()]
+    assert len(pairs) > 500
+    assert all(zh in vocab and len(zh) <= 6 for _, zh in pairs)

@@ -201,8 +201,36 @@ def test_align_from_the_lm_embedding_table(tiny_run, tmp_path):
 
     tr = Translator(tiny_run / "pretrain/checkpoint_last.pt", RunLayout(tiny_run))
     lines = (tiny_run / "prepare/text/train.en").read_text(encoding="utf-8").splitlines()
-    words, V = word_vectors_from_embeddings(tr, lines, max_words=200)
+    words, V = word_vectors_from_embeddings(tr, lines, "en", max_words=200)
     table = tr.model.encoder.embed_tokens.weight.detach().numpy()
     assert len(words) == len(V) and V.shape[1] == table.shape[1]
     pieces = [tr.dict.index(p) for p in tr.sp.encode(words[0], out_type=str)]
     assert abs(V[0] - table[pieces].mean(0)).max() < 1e-5
+
+
+def test_report_writes_readme_only_for_the_default_run(tiny_run, tmp_path, monkeypatch):
+    """eval.report: every run gets a docs/results.md section with the baseline verdict computed from its
+    JSON; the README block is the default run's alone (reporting another recipe leaves it as it was)."""
+    import shutil
+
+    from eval import report
+
+    monkeypatch.chdir(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.START}\nold\n{report.END}\nend\n")
+    other = tmp_path / "runs/en-xx"
+    shutil.copytree(tiny_run, other)
+    report.main(str(other), readme=str(readme), results_md="results.md")
+    assert "old" in readme.read_text() and "## en-xx" in (tmp_path / "results.md").read_text()
+    default = tmp_path / "runs/default"
+    shutil.copytree(tiny_run, default)
+    report.main(str(default), readme=str(readme), results_md="results.md")
+    text, results = readme.read_text(), json.loads((default / "evaluate/results.json").read_text())
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    margins = {d: s["unmt"]["bleu"] - max(s["copy"]["bleu"], s["word-by-word"]["bleu"])
+               for d, s in results["directions"].items()}
+    verdict = "yes" if all(m > 0 for m in margins.values()) else "no"
+    assert f"Beats both baselines in every direction: {verdict}" in text
+    assert f"en-fr {margins['en-fr']:+.2f}" in text
+    sections = (tmp_path / "results.md").read_text()
+    assert "## en-xx" in sections and "## default" in sections  # the other run's section is kept

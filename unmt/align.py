@@ -33,6 +33,7 @@ from unmt.config import AdversarialStart, AlignMethod
 from unmt.errors import UnmtError, fail
 from unmt.layout import RunLayout
 from unmt.search import combine_directions, csls_retrieve, knn
+from unmt.segment import words as line_words
 
 UNSUPERVISED = typing.get_args(AlignMethod)
 ADVERSARIAL_STARTS = typing.get_args(AdversarialStart)
@@ -40,17 +41,14 @@ WORD_RE = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 
 
 # ----------------------------------------------------------------------------- embeddings
-TOKEN_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|\d+")
-
-
-def word_vectors_ppmi(lines: list[str], max_words: int = 10000, min_count: int = 2, window: int = 5,
+def word_vectors_ppmi(lines: list[str], lang: str, max_words: int = 10000, min_count: int = 2, window: int = 5,
                       dim: int = 300) -> tuple[list[str], np.ndarray]:
     """Monolingual count-based vectors (Levy & Goldberg 2014): PPMI of window co-occurrences, then a
     truncated SVD. One language at a time, as MUSE/VecMap assume: the spaces know nothing of each other."""
     import scipy.sparse as sps
     from scipy.sparse.linalg import svds
 
-    sents = [TOKEN_RE.findall(line.lower()) for line in lines]
+    sents = [line_words(line, lang) for line in lines]
     counts = collections.Counter(w for s in sents for w in s)
     vocab = [w for w, c in counts.most_common(max_words) if c >= min_count]
     if len(vocab) < 10:
@@ -113,18 +111,18 @@ def word_vectors_from_model(translator, lines: list[str], lang: str, max_words: 
     return words, np.stack([sums[w] / counts[w] for w in words]).astype(np.float32)
 
 
-def word_vectors_from_embeddings(translator, lines: list[str], max_words: int = 10000,
+def word_vectors_from_embeddings(translator, lines: list[str], lang: str, max_words: int = 10000,
                                  min_count: int = 2) -> tuple[list[str], np.ndarray]:
     """Each frequent word's vector = the mean of its SentencePiece pieces' rows in the shared LM's
     embedding table (one table for both languages, so shared pieces already tie the spaces)."""
-    counts = collections.Counter(w for line in lines for w in TOKEN_RE.findall(line.lower()))
-    words = [w for w, c in counts.most_common(max_words) if c >= min_count and WORD_RE.match(w)]
-    if not words:
+    counts = collections.Counter(w for line in lines for w in line_words(line, lang))
+    vocab = [w for w, c in counts.most_common(max_words) if c >= min_count and WORD_RE.match(w)]
+    if not vocab:
         raise UnmtError(f"no words occur {min_count}+ times -- give more monolingual text")
     table = translator.model.encoder.embed_tokens.weight.detach().numpy()
     d = translator.dict
-    rows = [[d.index(p) for p in translator.sp.encode(w, out_type=str)] for w in words]
-    return words, np.stack([table[r].mean(0) for r in rows]).astype(np.float32)
+    rows = [[d.index(p) for p in translator.sp.encode(w, out_type=str)] for w in vocab]
+    return vocab, np.stack([table[r].mean(0) for r in rows]).astype(np.float32)
 
 
 def normalise(X: np.ndarray) -> np.ndarray:
@@ -533,13 +531,13 @@ def load_vectors(cfg, lang: str, layout: RunLayout, checkpoint: Path | None) -> 
         return read_vec(path, a.max_words)
     lines = read_lines(layout.text("train", lang))[: a.max_lines]
     if a.vectors == "ppmi":
-        return word_vectors_ppmi(lines, a.max_words, a.min_count, a.window, a.dim)
+        return word_vectors_ppmi(lines, lang, a.max_words, a.min_count, a.window, a.dim)
     if a.vectors in ("encoder", "embedding"):
         from unmt.translate import Translator
 
         tr = Translator(checkpoint, layout)
         if a.vectors == "embedding":
-            return word_vectors_from_embeddings(tr, lines, a.max_words, a.min_count)
+            return word_vectors_from_embeddings(tr, lines, lang, a.max_words, a.min_count)
         return word_vectors_from_model(tr, lines, lang, a.max_words, a.min_count)
     raise UnmtError(f"align.vectors: unknown '{a.vectors}' -- use ppmi, encoder, embedding or vec")
 

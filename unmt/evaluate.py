@@ -40,7 +40,7 @@ def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: 
         write_lines(layout.hypotheses(name, s, t), hyps)
         systems = {"unmt": hyps, "copy": copy_baseline(test[s])}
         if lexicons:
-            systems["word-by-word"] = word_by_word(test[s], read_lexicon(layout.lexicon(s, t)))
+            systems["word-by-word"] = word_by_word(test[s], read_lexicon(layout.lexicon(s, t)), s, t)
             write_lines(layout.hypotheses(name, s, t, "wbw"), systems["word-by-word"])
         scores = {name: score_translations(h, test[t], t) for name, h in systems.items()}
         scores["unmt"]["seconds"] = round(secs, 1)
@@ -56,14 +56,21 @@ def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: 
 
 def results_table(results: dict) -> str:
     rows = ["| direction | system | BLEU | chrF | tok-BLEU |", "|---|---|---|---|---|"]
-    sig = ""
+    signatures = {}  # per target language: sacrebleu's tokenizer (and tok-BLEU's) depend on it
     for d, systems in results["directions"].items():
         for name, sc in systems.items():
             rows.append(f"| {d} | {name} | {sc['bleu']:.2f} | {sc['chrf']:.2f} | {sc['tok_bleu']:.2f} |")
-            sig = sc["bleu_signature"], sc["chrf_signature"]
+            signatures.setdefault(d.split("-", 1)[1], (sc["bleu_signature"], sc["chrf_signature"],
+                                                       sc["tok_bleu_signature"].split("+")[0]))
     out = "\n".join(rows) + "\n"
-    out += f"\n{results['test_sentences']} test sentences per direction. Signatures: BLEU `{sig[0]}`, chrF `{sig[1]}`; " \
-           "tok-BLEU = BLEU on Moses-tokenized text (multi-bleu style, for comparison with papers).\n"
+    out += f"\n{results['test_sentences']} test sentences per direction. Signatures"
+    if len(set(s[:2] for s in signatures.values())) == 1:
+        sig = next(iter(signatures.values()))
+        out += f": BLEU `{sig[0]}`, chrF `{sig[1]}`; "
+    else:
+        out += " (into " + "; into ".join(f"{t}: BLEU `{s[0]}`, chrF `{s[1]}`" for t, s in signatures.items()) + "); "
+    out += ("tok-BLEU = BLEU on " + ", ".join(sorted({s[2] for s in signatures.values()}))
+            + " text, no further tokenization (multi-bleu style, for comparison with papers).\n")
     if "lexicon_p@1" in results:
         method = results.get("lexicon_method", {})
         out += "\nLexicon induction P@1 (CSLS, unsupervised, test dictionary): " + ", ".join(

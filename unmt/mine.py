@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unmt.align import TOKEN_RE
+from unmt.segment import words as line_words
 from unmt.errors import UnmtError
 from unmt.layout import RunLayout
 from unmt.search import combine_directions, knn
@@ -56,7 +56,7 @@ class LexicalEncoder:
             self.idf[lang] = collections.defaultdict(lambda n=n: math.log(n), {w: math.log(n / c) for w, c in df.items()})
 
     def tokens(self, line: str, lang: str, translate: bool = True) -> list[str]:
-        toks = TOKEN_RE.findall(line.lower())
+        toks = line_words(line, lang)
         return [self.lexicon.get(w, w) for w in toks] if translate and lang == self.src else toks
 
     def encode(self, lines: list[str], lang: str) -> np.ndarray:
@@ -128,9 +128,10 @@ def margin_mine(X: np.ndarray, Y: np.ndarray, k: int = 4, mode: str = "max", thr
     return out
 
 
-def plausible_pair(a: str, b: str, min_tokens: int = 3, max_length_ratio: float = 2.0) -> bool:
-    """Drop what margin scoring cannot judge: identical lines (code, names), fragments, length mismatches."""
-    na, nb = len(TOKEN_RE.findall(a)), len(TOKEN_RE.findall(b))
+def plausible_pair(a: str, b: str, langs: tuple[str, str], min_tokens: int = 3, max_length_ratio: float = 2.0) -> bool:
+    """Drop what margin scoring cannot judge: identical lines (code, names), fragments, length mismatches
+    (lengths in words, segmented per language, so a Chinese line is not one long word)."""
+    na, nb = len(line_words(a, langs[0])), len(line_words(b, langs[1]))
     return (a != b and min(na, nb) >= min_tokens and max(na, nb) <= max_length_ratio * min(na, nb))
 
 
@@ -146,15 +147,15 @@ def check_pools(src_lines: list[str], tgt_lines: list[str], src: str, tgt: str) 
                         f"language twice; give a {src} file and a {tgt} file")
 
 
-def mine_vectors(X: np.ndarray, Y: np.ndarray, src_lines, tgt_lines, m) -> list[tuple[float, int, int]]:
+def mine_vectors(X: np.ndarray, Y: np.ndarray, src_lines, tgt_lines, langs: tuple[str, str], m) -> list[tuple[float, int, int]]:
     pairs = margin_mine(X, Y, m.k, m.mode, m.threshold, m.index)
-    kept = [p for p in pairs if plausible_pair(src_lines[p[1]], tgt_lines[p[2]], m.min_tokens, m.max_length_ratio)]
+    kept = [p for p in pairs if plausible_pair(src_lines[p[1]], tgt_lines[p[2]], langs, m.min_tokens, m.max_length_ratio)]
     return kept[: m.max_pairs] if m.max_pairs else kept
 
 
 def mine_pools(encode, src_lines, tgt_lines, src, tgt, m) -> list[tuple[float, int, int]]:
     check_pools(src_lines, tgt_lines, src, tgt)
-    return mine_vectors(encode(src_lines, src), encode(tgt_lines, tgt), src_lines, tgt_lines, m)
+    return mine_vectors(encode(src_lines, src), encode(tgt_lines, tgt), src_lines, tgt_lines, (src, tgt), m)
 
 
 def planted_eval(encode, pools: dict[str, list[str]], pool_vectors: dict[str, np.ndarray],
@@ -175,7 +176,7 @@ def planted_eval(encode, pools: dict[str, list[str]], pool_vectors: dict[str, np
         vectors[l] = stacked[order]
         where[l] = {items[o][1]: pos for pos, o in enumerate(order) if items[o][1] is not None}
     gold = {(where[src][i], where[tgt][i]) for i in range(n)}
-    mined = {(i, j) for _, i, j in mine_vectors(vectors[src], vectors[tgt], lines[src], lines[tgt], m)}
+    mined = {(i, j) for _, i, j in mine_vectors(vectors[src], vectors[tgt], lines[src], lines[tgt], (src, tgt), m)}
     hit = len(mined & gold)
     p = hit / len(mined) if mined else 0.0
     r = hit / len(gold)
@@ -215,7 +216,7 @@ def mine_stage(cfg, layout: RunLayout, name: str, checkpoint: Path | None = None
     encode = make_encoder(encoder, layout, src, tgt, pools, m.token_weight, checkpoint)
     check_pools(pools[src], pools[tgt], src, tgt)
     vectors = {l: encode(pools[l], l) for l in (src, tgt)}
-    pairs = mine_vectors(vectors[src], vectors[tgt], pools[src], pools[tgt], m)
+    pairs = mine_vectors(vectors[src], vectors[tgt], pools[src], pools[tgt], (src, tgt), m)
     write_lines(layout.mined(name, src, tgt), (f"{s:.4f}\t{pools[src][i]}\t{pools[tgt][j]}" for s, i, j in pairs))
     res = {"encoder": encoder, "pool": {src: len(pools[src]), tgt: len(pools[tgt])}, "mined": len(pairs),
            "planted": planted_eval(encode, pools, vectors, dev, src, tgt, m, cfg.seed)}

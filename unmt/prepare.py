@@ -8,6 +8,7 @@ and the aligned dev (fairseq's "valid") and test sets in both directions.
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import sentencepiece as spm
 from unmt.errors import UnmtError, fail
 from unmt.io import read_lines, write_lines
 from unmt.layout import SPLITS, RunLayout
+from unmt.segment import character_coverage
 
 SPECIALS = ("<mask>",)
 
@@ -51,11 +53,17 @@ def train_sentencepiece(lines_by_lang: dict[str, list[str]], prefix: Path, vocab
         tmp.write_text("\n".join(sample) + "\n", encoding="utf-8")
         try:
             spm.SentencePieceTrainer.train(
-                input=str(tmp), model_prefix=str(prefix), vocab_size=vocab_size, character_coverage=1.0,
+                input=str(tmp), model_prefix=str(prefix), vocab_size=vocab_size,
+                character_coverage=character_coverage(lines_by_lang),
                 model_type="unigram", input_sentence_size=2_000_000, shuffle_input_sentence=True,
                 num_threads=2, minloglevel=2, bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
             )
         except RuntimeError as e:
+            need = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", str(e))
+            if need:
+                raise UnmtError(f"prepare.vocab_size {vocab_size} is fewer pieces than the characters this corpus "
+                                f"needs ({need.group(2)}: Chinese or Japanese text has thousands) -- raise "
+                                "prepare.vocab_size in the recipe") from None
             if "Vocabulary size too high" not in str(e):
                 raise UnmtError(f"{prefix}.model: SentencePiece training failed ({str(e).splitlines()[0][:200]}) "
                                 "-- check free disk space and the corpus") from None

@@ -36,7 +36,7 @@ def build_warm_data(cfg, layout: RunLayout, out: Path) -> list[str]:
     pairs = []
     for s, t in (cfg.langs, cfg.langs[::-1]):
         lines = read_lines(layout.text("train", s))
-        pseudo = word_by_word(lines, read_lexicon(layout.lexicon(s, t)))
+        pseudo = word_by_word(lines, read_lexicon(layout.lexicon(s, t)), s, t)
         tok = out / "tok"
         write_lines(tok / f"train.{t}-{s}.{t}", encode(sp, pseudo, cfg.prepare.max_len))
         write_lines(tok / f"train.{t}-{s}.{s}", encode(sp, lines, cfg.prepare.max_len))

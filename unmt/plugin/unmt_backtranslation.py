@@ -155,6 +155,7 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         import sacrebleu
 
         from unmt.generation import make_generator
+        from unmt.segment import bleu_tokenizer
 
         if getattr(self, "_valid_generator", None) is None:  # greedy, built as the evaluate stage builds it
             self._valid_generator = make_generator(model, self.dictionary, beam=1)
@@ -164,7 +165,7 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
             hypos = self._valid_generator.generate([model], {"net_input": net_input},
                                                    bos_token=_lang_token_index(self.dictionary, tgt))
         hyps = [self._detok(h[0]["tokens"]) for h in hypos]
-        score = sacrebleu.metrics.BLEU().corpus_score(hyps, [refs])
+        score = sacrebleu.metrics.BLEU(tokenize=bleu_tokenizer(tgt)).corpus_score(hyps, [refs])
         stats = {"sys_len": score.sys_len, "ref_len": score.ref_len}
         for i in range(4):
             stats[f"counts_{i}"], stats[f"totals_{i}"] = score.counts[i], score.totals[i]

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from unmt.config import to_dict
-from unmt.errors import fail
+from unmt.errors import UnmtError, fail
+from unmt.segment import spaced
 from unmt.stages.base import Stage, register_stage
 
 
@@ -18,6 +19,10 @@ class Align(Stage):
         if cfg.dictionary_test and not Path(cfg.dictionary_test).is_file():
             raise fail(cfg.dictionary_test, "dictionary_test not found",
                        "give a MUSE-format 'src tgt' file, or dictionary_test: null for no P@1")
+        unspaced = [lang for lang in cfg.langs if not spaced(lang)]
+        if a.vectors == "encoder" and unspaced:
+            raise UnmtError(f"{where}: align.vectors: encoder reads words off SentencePiece's word boundaries, which "
+                            f"{', '.join(unspaced)} text does not mark -- use ppmi or embedding (segmented words)")
         for lang, path in ((a.vec_files or {}).items() if a.vectors == "vec" else ()):
             if not Path(path).is_file():
                 raise fail(path, f"align.vec_files.{lang} not found", "give a word2vec/fastText .vec file")

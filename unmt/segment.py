@@ -1,0 +1,71 @@
+"""What a *word* is, per language, for every word-level step: PPMI vectors, identical-string seeds,
+lexicons and their test dictionaries, the word-by-word baseline, the lexical mining encoder.
+
+Languages written with spaces are split by one Unicode pattern (letters, with inner hyphens, or digits).
+Chinese is written without spaces, so that pattern would call a whole clause one word; a segmenter
+(jieba, the dictionary-and-HMM segmenter most Chinese NLP uses) cuts it into the units CC-CEDICT lists,
+and the same pattern then applies to each piece. Japanese would need fugashi + UniDic; it is not
+installed, so Japanese is refused here rather than silently treated as one word per clause.
+"""
+from __future__ import annotations
+
+import functools
+import re
+
+from unmt.errors import UnmtError
+
+TOKEN_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|\d+")
+# Everything, so word-by-word can rebuild a line: words, runs of space, any other single character.
+PIECE_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|\s+|.", re.UNICODE)
+SEGMENTED = {"zh": "jieba", "zh_tw": "jieba"}
+UNSUPPORTED = {"ja": "fugashi + unidic-lite", "km": "a Khmer segmenter", "dz": "a Dzongkha segmenter"}
+
+
+def check_language(lang: str, where: str = "langs") -> None:
+    if lang in UNSUPPORTED:
+        raise UnmtError(f"{where}: '{lang}' is written without spaces and needs {UNSUPPORTED[lang]} for word "
+                        f"segmentation, which unmt does not install yet -- choose another language")
+
+
+@functools.lru_cache(maxsize=None)
+def _jieba():
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():  # jieba imports pkg_resources, which warns on import
+        warnings.simplefilter("ignore")
+        import jieba
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
+
+
+def segments(line: str, lang: str) -> list[str]:
+    """The line cut into pieces that keep every character (concatenated they give the line back)."""
+    if SEGMENTED.get(lang) == "jieba":
+        return [p for piece in _jieba().cut(line, HMM=True) for p in PIECE_RE.findall(piece)]
+    return PIECE_RE.findall(line)
+
+
+def words(line: str, lang: str) -> list[str]:
+    """Lower-cased word and number tokens of a line, in order."""
+    if lang in SEGMENTED:
+        return [t for piece in segments(line, lang) for t in TOKEN_RE.findall(piece.lower())]
+    return TOKEN_RE.findall(line.lower())
+
+
+def spaced(lang: str) -> bool:
+    """Whether words of this language are separated by spaces (word-by-word output joins accordingly)."""
+    return lang not in SEGMENTED
+
+
+def bleu_tokenizer(lang: str) -> str:
+    """sacrebleu's tokenizer for a target language (its signature records it): zh splits Chinese characters."""
+    return "zh" if lang in SEGMENTED else "13a"
+
+
+def character_coverage(langs) -> float:
+    """SentencePiece's character coverage: every character for alphabets; 0.9995 where thousands of rare
+    characters would otherwise each take a vocabulary entry (SentencePiece's own advice for CJK)."""
+    return 0.9995 if any(lang in SEGMENTED for lang in langs) else 1.0
