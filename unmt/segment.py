@@ -51,8 +51,15 @@ def segments(line: str, lang: str) -> list[str]:
 def words(line: str, lang: str) -> list[str]:
     """Lower-cased word and number tokens of a line, in order."""
     if lang in SEGMENTED:
-        return [t for piece in segments(line, lang) for t in TOKEN_RE.findall(piece.lower())]
+        return list(_segmented_words(line, lang))
     return TOKEN_RE.findall(line.lower())
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _segmented_words(line: str, lang: str) -> tuple[str, ...]:
+    # the mining encoder, its plausibility filter and the vocabularies segment the same lines again; jieba is
+    # the slow step, so each line is cut once per process
+    return tuple(t for piece in segments(line, lang) for t in TOKEN_RE.findall(piece.lower()))
 
 
 def spaced(lang: str) -> bool:
