@@ -37,6 +37,8 @@ PHASES = {  # train-stage overrides
 def timed_updates(cfg, run_dir: Path, scratch: Path, precision: str, updates: int, phase: dict) -> dict:
     cfg = copy.deepcopy(cfg)
     cfg.precision = precision
+    from unmt.config import pair_list
+
     t = cfg.train
     t.max_update, t.max_minutes, t.validate_interval_updates = updates, None, 0
     for k, v in phase.items():
@@ -50,7 +52,7 @@ def timed_updates(cfg, run_dir: Path, scratch: Path, precision: str, updates: in
             layout.root.mkdir(parents=True, exist_ok=True)
             layout.dir(stage).symlink_to(run.dir(stage).resolve())
     name = f"train-{precision}"
-    train(cfg, layout, name, start, quiet=True, mined_tsv=run.mined("mine", *cfg.langs))
+    train(cfg, layout, name, start, quiet=True, mined_tsv={(a, b): run.mined("mine", a, b) for a, b in pair_list(cfg)})
     end = last_epoch_record(layout.train_log(name))
     return {"seconds": float(end["train_train_wall"]), "loss": float(end["train_loss"]),
             "bf16": "--cpu-bf16" in layout.command(name).read_text().split()}

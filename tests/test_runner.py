@@ -43,7 +43,9 @@ FIELD_READERS = {
 # fields that change the plan or the inputs rather than a stage's result (checked elsewhere)
 NOT_A_SLICE = {"name", "preset", "corpus", "dictionary_test", "ablation", "compress.enabled", "mine.rounds",
                "mine.later_encoder", "mine.round_updates", "mine.round_minutes", "train.warm_start",
-               "align.vectors", "align.vec_files", "mine.encoder", "evaluate.checkpoint"}
+               "align.vectors", "align.vec_files", "mine.encoder", "evaluate.checkpoint",
+               "pairs",   # resolved from langs in a bilingual recipe; several pairs: tests/test_languages.py
+               "supervised_ceiling"}   # adds a stage to the plan (tests/test_languages.py)
 
 
 def closure(stages: set[str]) -> set[str]:
@@ -86,6 +88,8 @@ def another_valid_value(value, tp, meta):
     if typing.get_origin(tp) is typing.Union and value is None:
         tp = next(a for a in args if a is not type(None))
         return {int: 7, float: 5.0}[tp] if tp in (int, float) else None
+    if typing.get_origin(tp) is list and args[0] is str:  # langs: the same languages in another order
+        return list(value)[::-1]
     if typing.get_origin(tp) is list:
         return [a for a in typing.get_args(args[0]) if a not in value][:1] + list(value)
     if typing.get_origin(tp) is tuple:

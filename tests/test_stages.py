@@ -94,7 +94,7 @@ def test_results_table_has_every_system(tiny_run):
 def test_mine_stage_writes_pairs_and_planted_scores(tiny_run):
     rows = [l.split("\t") for l in (tiny_run / "mine/mined.en-fr.tsv").read_text(encoding="utf-8").splitlines()]
     assert rows and all(len(r) == 3 and r[1] != r[2] for r in rows)
-    res = json.loads((tiny_run / "mine/results.json").read_text())
+    res = json.loads((tiny_run / "mine/results.json").read_text())["en-fr"]  # one record per pair
     assert res["mined"] == len(rows)
     pl = res["planted"]
     assert pl["planted_pairs"] == 60 and 0 <= pl["correct"] <= pl["mined"]

@@ -14,12 +14,10 @@ from unmt.layout import RunLayout
 from unmt.train import read_valid_log
 
 
-def ablation_report(layout: RunLayout, variants: dict[str, tuple[str, str]], langs, overrides: dict[str, dict],
-                    records: dict[str, dict], name: str = "ablation") -> dict:
-    """``variants``: {variant: (train stage, evaluate stage)}; ``overrides``: each variant's train overrides;
-    ``records``: the train stages' manifest records (their minutes)."""
-    s, t = langs
-    directions = [f"{s}-{t}", f"{t}-{s}"]
+def ablation_report(layout: RunLayout, variants: dict[str, tuple[str, str]], directions: list[str],
+                    overrides: dict[str, dict], records: dict[str, dict], name: str = "ablation") -> dict:
+    """``variants``: {variant: (train stage, evaluate stage)}; ``directions``: "src-tgt" names; ``overrides``:
+    each variant's train overrides; ``records``: the train stages' manifest records (their minutes)."""
     report = {"directions": directions, "variants": {}, "baselines": {}}
     for v, (train, evaluate) in variants.items():
         res = json.loads(layout.results(evaluate).read_text())
@@ -44,16 +42,16 @@ def ablation_report(layout: RunLayout, variants: dict[str, tuple[str, str]], lan
 
 
 def ablation_table(report: dict) -> str:
-    d1, d2 = report["directions"]
-    rows = [f"| system | BLEU {d1} | chrF {d1} | BLEU {d2} | chrF {d2} | updates | train min |",
-            "|---|---|---|---|---|---|---|"]
+    ds = report["directions"]
+    rows = ["| system | " + " | ".join(f"BLEU {d} | chrF {d}" for d in ds) + " | updates | train min |",
+            "|---|" + "---|---|" * len(ds) + "---|---|"]
     for v, r in report["variants"].items():
         t = r["test"]
-        rows.append(f"| {v} | {t[d1]['bleu']:.2f} | {t[d1]['chrf']:.2f} | {t[d2]['bleu']:.2f} | {t[d2]['chrf']:.2f} "
-                    f"| {r['updates'] or ''} | {r['train_minutes']} |")
+        rows.append(f"| {v} | " + " | ".join(f"{t[d]['bleu']:.2f} | {t[d]['chrf']:.2f}" for d in ds)
+                    + f" | {r['updates'] or ''} | {r['train_minutes']} |")
     for name, t in report["baselines"].items():
-        rows.append(f"| baseline: {name} | {t[d1]['bleu']:.2f} | {t[d1]['chrf']:.2f} | {t[d2]['bleu']:.2f} "
-                    f"| {t[d2]['chrf']:.2f} | | |")
+        rows.append(f"| baseline: {name} | " + " | ".join(f"{t[d]['bleu']:.2f} | {t[d]['chrf']:.2f}" for d in ds)
+                    + " | | |")
     return "\n".join(rows) + f"\n\nsacreBLEU / chrF on {report.get('test_sentences')} test sentences per direction " \
         "(last checkpoint of each variant); dev BLEU over updates: dev_bleu.png.\n"
 
@@ -63,7 +61,9 @@ def plot_dev_bleu(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    n = len(report["directions"])
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 3.8), sharey=True, squeeze=False)
+    axes = axes[0]
     for ax, d in zip(axes, report["directions"]):
         for v, r in report["variants"].items():
             pts = [(p["num_updates"], p[f"bleu_{d}"]) for p in r["dev_curve"] if f"bleu_{d}" in p]

@@ -441,12 +441,15 @@ def plot_history(histories: dict[str, list[dict]], path: Path) -> None:
 
 
 def align_stage(cfg, layout: RunLayout, checkpoint: Path | None) -> dict:
-    """Word vectors per language -> every configured unsupervised method, both directions -> the one
-    with the best selection criterion gives the lexicon (no gold data used to choose); supervised
-    Procrustes on the train dictionary beside it as the reference. Writes mapping.S-T.npy,
+    """Word vectors per language -> for every pair, every configured unsupervised method, both directions
+    -> the one with the best selection criterion gives the lexicon (no gold data used to choose);
+    supervised Procrustes on the train dictionary beside it as the reference. Writes mapping.S-T.npy,
     lexicon.S-T.txt, words/vectors per language, results.json/.md and lexicon_curve.png."""
+    from unmt.config import dictionary_for, pair_list
+
     emb = {lang: load_vectors(cfg, lang, layout, checkpoint) for lang in cfg.langs}
-    return align_embeddings(emb, cfg.langs, cfg.dictionary_test, cfg.align, cfg.seed, layout)
+    pairs = pair_list(cfg)
+    return align_embeddings(emb, pairs, {p: dictionary_for(cfg, *p) for p in pairs}, cfg.align, cfg.seed, layout)
 
 
 def check_align_config(a) -> None:
@@ -465,20 +468,43 @@ def train_dictionary(dictionary_test: str | Path) -> Path:
     return test_dict.with_name(test_dict.name.replace(".test.", ".train."))
 
 
-def align_embeddings(emb: dict, langs, dictionary_test: str | None, a, seed: int, layout: RunLayout,
+def align_embeddings(emb: dict, pairs, dictionaries: dict, a, seed: int, layout: RunLayout,
                      stage: str = "align") -> dict:
-    """The stage's work on two loaded embedding sets ``{lang: (words, vectors)}`` (also `unmt induce-lexicon`),
-    written to ``layout``'s folder ``stage``."""
+    """The stage's work on loaded embedding sets ``{lang: (words, vectors)}`` (also `unmt induce-lexicon`),
+    for each (src, tgt) in ``pairs``, both directions, written to ``layout``'s folder ``stage``.
+    ``dictionaries``: {(src, tgt): test dictionary path or None}; a missing file means no P@1 for that pair."""
     from unmt.io import save_array, write_json, write_lines, write_text
 
-    src, tgt = langs
-    for lang in (src, tgt):  # the mine stage builds sentence vectors from these (mapped by the mapping)
-        write_lines(layout.words(lang, stage), emb[lang][0])
-        save_array(layout.vectors(lang, stage), normalise(emb[lang][1]))
+    for lang, (words, vectors) in emb.items():  # the mine stage builds sentence vectors from these
+        write_lines(layout.words(lang, stage), words)
+        save_array(layout.vectors(lang, stage), normalise(vectors))
+    results, histories = {}, {}
+    for src, tgt in pairs:
+        dictionary = dictionaries.get((src, tgt))
+        res, hist = align_pair(emb, src, tgt, dictionary, a, seed, layout, stage)
+        results |= res
+        histories |= hist
+    plot_history(histories, layout.figure(stage, "lexicon_curve"))
+    write_json(layout.results(stage), results)
+    write_text(layout.results(stage, "md"), lexicon_table(results))
+    return {pair: {"selected": r["selected"], **{k: v for k, v in r["methods"][r["selected"]].items()
+                                                  if k.startswith("p@")}} for pair, r in results.items()}
+
+
+def align_pair(emb: dict, src: str, tgt: str, dictionary: Path | None, a, seed: int, layout: RunLayout,
+               stage: str) -> tuple[dict, dict]:
+    """One pair, both directions: every method, the selected mapping and lexicon written, P@1 where the
+    test dictionary exists. Returns ({direction: record}, {curve name: history})."""
+    from unmt.io import save_array, write_lines
+
     # gold test pairs and supervised seeds, read once in the src->tgt direction; tgt->src inverts them
-    gold, seeds = {}, {}
-    if dictionary_test:
-        test_dict, train_dict = Path(dictionary_test), train_dictionary(dictionary_test)
+    gold, seeds, p_at_1 = {}, {}, None
+    if dictionary is None:
+        p_at_1 = "not available: the recipe names no test dictionary (dictionary_test)"
+    elif not Path(dictionary).is_file():
+        p_at_1 = f"not available: no test dictionary for {src}-{tgt} ({dictionary} not found)"
+    else:
+        test_dict, train_dict = Path(dictionary), train_dictionary(dictionary)
         g, _ = read_dictionary(test_dict, emb[src][0], emb[tgt][0])
         gold = {(src, tgt): g, (tgt, src): _invert(g)}
         if train_dict.exists():
@@ -493,6 +519,8 @@ def align_embeddings(emb: dict, langs, dictionary_test: str | None, a, seed: int
         (sw, S), (tw, T) = emb[s], emb[t]
         rec = {"vocab": {s: len(sw), t: len(tw)}, "identical_seed_pairs": int(len(identical_pairs(sw, tw, a.max_rank_ratio))),
                "criterion_random_rotation": round(criterion_null(normalise(S), normalise(T)), 4), "methods": {}}
+        if p_at_1:
+            rec["p@1"] = p_at_1
         mappings = {}
         for method in a.methods:
             started = time.time()
@@ -513,11 +541,7 @@ def align_embeddings(emb: dict, langs, dictionary_test: str | None, a, seed: int
                                              **{**options, "iterations": its})
                     rec[name] = hsup[-1]
         results[f"{s}-{t}"] = rec
-    plot_history(histories, layout.figure(stage, "lexicon_curve"))
-    write_json(layout.results(stage), results)
-    write_text(layout.results(stage, "md"), lexicon_table(results))
-    return {pair: {"selected": r["selected"], **{k: v for k, v in r["methods"][r["selected"]].items()
-                                                  if k.startswith("p@")}} for pair, r in results.items()}
+    return results, histories
 
 
 def load_vectors(cfg, lang: str, layout: RunLayout, checkpoint: Path | None) -> tuple[list[str], np.ndarray]:
@@ -562,4 +586,6 @@ def lexicon_table(results: dict) -> str:
                 rows.append(f"| {pair} | {name} | {r.get('p@1', '-')} | {r.get('p@5', '-')} | {r.get('p@10', '-')} "
                             f"| {r.get('evaluated_words', '-')} | {r.get('criterion', '-')} |")
     nulls = ", ".join(f"{p} {r['criterion_random_rotation']}" for p, r in results.items())
-    return "\n".join(rows) + f"\n\nSelection criterion under a random rotation (no alignment): {nulls}.\n"
+    missing = "".join(f"\n{p}: P@1 {r['p@1']}." for p, r in results.items() if isinstance(r.get("p@1"), str))
+    return ("\n".join(rows) + f"\n\nSelection criterion under a random rotation (no alignment): {nulls}.\n"
+            + (missing.lstrip("\n") + "\n" if missing else ""))

@@ -278,7 +278,7 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, max_words
         raise UnmtError(f"{tgt_vec}: has {emb[tgt][1].shape[1]}-d vectors but {src_vec} has {emb[src][1].shape[1]}-d "
                         "-- orthogonal mapping needs the same dimension")
     out.mkdir(parents=True, exist_ok=True)
-    res = align_embeddings(emb, (src, tgt), str(dict_test) if dict_test else None, a, 1, RunLayout(out.parent), out.name)
+    res = align_embeddings(emb, [(src, tgt)], {(src, tgt): dict_test}, a, 1, RunLayout(out.parent), out.name)
     click.echo((out / "results.md").read_text())
     click.echo(f"selected: {res} -> {out}")
 

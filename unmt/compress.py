@@ -5,6 +5,10 @@
     saving       K(X) + K(Y) - K(X,Y), in bits and as a fraction of K(X) + K(Y)
     K(Y|X)       the parallel test set's target side coded by the translation model given the source
 
+With more than two languages: K of each language alone, of every recipe pair jointly (its own LM) and
+of all languages jointly, the saving of each pair and of all, and a figure of each pair's saving
+against its test BLEU (``saving_vs_bleu.png``).
+
 Code length = the model's cross-entropy in bits summed over every SentencePiece token and end of line
 of the held-out file, divided by its characters (bits/char) or UTF-8 bytes (bits/byte) -- both counted
 with one newline per line, like the file a standard compressor sees -- so models with different
@@ -139,31 +143,43 @@ def conditional_bits(tr, src_lines: list[str], tgt_lines: list[str], src: str, t
     return total
 
 
+def lm_groups(cfg) -> dict[str, list[str]]:
+    """The LMs to train: {name: languages}. Each language alone, each pair jointly ("en+fr") when there
+    are more than two languages, and all of them jointly ("joint")."""
+    from unmt.config import pair_list
+
+    groups = {lang: [lang] for lang in cfg.langs}
+    if len(cfg.langs) > 2:
+        groups |= {f"{a}+{b}": [a, b] for a, b in pair_list(cfg)}
+    groups["joint"] = list(cfg.langs)
+    return groups
+
+
 def compress_stage(cfg, layout: RunLayout, translations: dict | None = None, quiet: bool = True,
                    name: str = "compress") -> dict:
-    """Train the three LMs (each language alone, both jointly), code the held-out texts, compare with
-    xz/zstd and, for each translation model ({name: (train stage, evaluate stage)}; the last is the main
-    one), code each test side given the other."""
+    """Train the LMs (each language alone, each pair and all languages jointly), code the held-out texts,
+    compare with xz/zstd and, for each translation model ({name: (train stage, evaluate stage)}; the last
+    is the main one), code each test side given the other."""
+    from unmt.config import pair_list
     from unmt.train import read_valid_log
 
-    out_dir, (x, y) = layout.dir(name), cfg.langs
+    out_dir, langs = layout.dir(name), list(cfg.langs)
     c = cfg.compress
-    heldout = {lang: read_lines(layout.text(c.heldout, lang), "held-out text") for lang in (x, y)}
-    sizes = {lang: text_size(heldout[lang]) for lang in (x, y)}
-    models = {x: [x], y: [y], "joint": [x, y]}
-    result: dict = {"langs": [x, y], "heldout": c.heldout, "sizes": sizes, "budget_updates": {}, "curves": {}}
-    for lm, langs in models.items():
+    heldout = {lang: read_lines(layout.text(c.heldout, lang), "held-out text") for lang in langs}
+    sizes = {lang: text_size(heldout[lang]) for lang in langs}
+    result: dict = {"langs": langs, "heldout": c.heldout, "sizes": sizes, "budget_updates": {}, "curves": {}}
+    for lm, group in lm_groups(cfg).items():
         data = out_dir / f"lm-{lm}" / "data"
-        valid, longest = build_lm_data(layout, langs, heldout, data, cfg.prepare.max_len)
-        tokens = {lang: heldout_tokens(data, v) for lang, v in zip(langs, valid)}
-        updates = c.lm_updates * len(langs)  # joint = the two monolingual budgets together
+        valid, longest = build_lm_data(layout, group, heldout, data, cfg.prepare.max_len)
+        tokens = {lang: heldout_tokens(data, v) for lang, v in zip(group, valid)}
+        updates = c.lm_updates * len(group)  # a joint LM gets its languages' monolingual budgets together
         log = train_lm(cfg, data, out_dir / f"lm-{lm}", valid, updates, longest, quiet).parent / "train.log"
-        curve = lm_curves(log, valid, langs, tokens)
+        curve = lm_curves(log, valid, group, tokens)
         if not curve:
             raise UnmtError(f"{log}: no validation of the held-out text was logged -- see the log")
         result["curves"][lm] = curve
         result["budget_updates"][lm] = updates
-    result["code_length"] = code_lengths(result, sizes)
+    result["code_length"] = code_lengths(result, sizes, pair_list(cfg))
     result["standard"] = {codec: {k: {"bits": b, "bits_per_char": round(b / _chars(sizes, k), 4)}
                                   for k, b in per.items()}
                           for codec, per in standard_compressors(heldout).items()}
@@ -173,9 +189,12 @@ def compress_stage(cfg, layout: RunLayout, translations: dict | None = None, qui
         main_model = list(translations)[-1]
         result["conditional"] = result["conditional_by_model"][main_model]
         result["translation_curve"] = read_valid_log(layout.train_log(translations[main_model][0]))
+        result["saving_vs_bleu"] = saving_vs_bleu(result, translations[main_model][1], layout)
     write_json(layout.results(name), result)
     write_text(layout.results(name, "md"), compress_table(result))
     plot_compression(result, layout.figure(name, "compression"))
+    if len(result.get("saving_vs_bleu", [])) > 1:
+        plot_saving_vs_bleu(result["saving_vs_bleu"], layout.figure(name, "saving_vs_bleu"))
     return result["code_length"]["saving"]
 
 
@@ -183,25 +202,68 @@ def _chars(sizes: dict, key: str) -> int:
     return sum(sizes[k]["chars"] for k in key.split("+"))
 
 
-def code_lengths(result: dict, sizes: dict) -> dict:
-    """The final point of each LM: K(X), K(Y), K(X,Y), the saving, per char and per byte."""
-    x, y = result["langs"]
+def code_lengths(result: dict, sizes: dict, pairs: list[tuple[str, str]] | None = None) -> dict:
+    """The final point of each LM: K of each language, their sum, K jointly and the saving, per char
+    and per byte; for all languages at the top level and, with more than two, per pair under "pairs"."""
+    langs = result["langs"]
     last = {name: curve[-1]["bits"] for name, curve in result["curves"].items()}
-    k = {x: last[x][x], y: last[y][y], "joint": last["joint"][x] + last["joint"][y]}
-    chars, nbytes = _chars(sizes, f"{x}+{y}"), sizes[x]["bytes"] + sizes[y]["bytes"]
-    separate = k[x] + k[y]
 
-    def per(bits, lang=None):
-        return {"bits": round(bits, 1),
-                "bits_per_char": round(bits / (sizes[lang]["chars"] if lang else chars), 4),
-                "bits_per_byte": round(bits / (sizes[lang]["bytes"] if lang else nbytes), 4)}
+    def group(ls: list[str], lm: str) -> dict:
+        chars = sum(sizes[l]["chars"] for l in ls)
+        nbytes = sum(sizes[l]["bytes"] for l in ls)
+        alone = {l: last[l][l] for l in ls}
+        separate, joint = sum(alone.values()), sum(last[lm][l] for l in ls)
 
-    return {f"K({x})": per(k[x], x), f"K({y})": per(k[y], y), f"K({x})+K({y})": per(separate),
-            f"K({x},{y})": per(k["joint"]),
-            "joint_model_per_language": {lang: per(last["joint"][lang], lang) for lang in (x, y)},
-            "saving": {"bits": round(separate - k["joint"], 1),
-                       "fraction": round((separate - k["joint"]) / separate, 4),
-                       "bits_per_char": round((separate - k["joint"]) / chars, 4)}}
+        def per(bits, lang=None):
+            return {"bits": round(bits, 1),
+                    "bits_per_char": round(bits / (sizes[lang]["chars"] if lang else chars), 4),
+                    "bits_per_byte": round(bits / (sizes[lang]["bytes"] if lang else nbytes), 4)}
+
+        return {**{f"K({l})": per(alone[l], l) for l in ls}, "+".join(f"K({l})" for l in ls): per(separate),
+                f"K({','.join(ls)})": per(joint),
+                "joint_model_per_language": {l: per(last[lm][l], l) for l in ls},
+                "saving": {"bits": round(separate - joint, 1), "fraction": round((separate - joint) / separate, 4),
+                           "bits_per_char": round((separate - joint) / chars, 4)}}
+
+    out = group(langs, "joint")
+    if len(langs) > 2:
+        out["pairs"] = {f"{a}-{b}": group([a, b], f"{a}+{b}") for a, b in pairs or []}
+    return out
+
+
+def saving_vs_bleu(result: dict, evaluate: str, layout: RunLayout) -> list[dict]:
+    """Per pair: its joint saving (its own pair LM; with two languages the joint LM) beside its test BLEU
+    both ways -- does a pair that compresses better together translate better?"""
+    import json
+
+    ev = json.loads(layout.results(evaluate).read_text())["directions"]
+    cl = result["code_length"]
+    pairs = cl.get("pairs") or {"-".join(result["langs"]): cl}
+    points = []
+    for pair, rec in pairs.items():
+        a, b = pair.split("-")
+        bleu = [ev[d]["unmt"]["bleu"] for d in (f"{a}-{b}", f"{b}-{a}") if d in ev]
+        points.append({"pair": pair, "saving_fraction": rec["saving"]["fraction"],
+                       "saving_bits_per_char": rec["saving"]["bits_per_char"],
+                       "bleu": {d: ev[d]["unmt"]["bleu"] for d in (f"{a}-{b}", f"{b}-{a}") if d in ev},
+                       "mean_bleu": round(sum(bleu) / len(bleu), 2) if bleu else None})
+    return points
+
+
+def plot_saving_vs_bleu(points: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    for p in points:
+        ax.scatter(100 * p["saving_fraction"], p["mean_bleu"])
+        ax.annotate(p["pair"], (100 * p["saving_fraction"], p["mean_bleu"]), fontsize=8,
+                    xytext=(4, 4), textcoords="offset points")
+    ax.set(title="joint saving vs translation", xlabel="joint saving of the pair's LM (% of K(X)+K(Y))",
+           ylabel="test BLEU, mean of both directions")
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)
 
 
 def conditional_report(cfg, layout: RunLayout, train: str, evaluate: str, result: dict) -> dict:
@@ -209,8 +271,9 @@ def conditional_report(cfg, layout: RunLayout, train: str, evaluate: str, result
     that evaluate stage ``evaluate`` measured."""
     import json
 
-    x, y = cfg.langs
-    test = {lang: read_lines(layout.text("test", lang), "test set") for lang in (x, y)}
+    from unmt.config import directions
+
+    test = {lang: read_lines(layout.text("test", lang), "test set") for lang in cfg.langs}
     ev = json.loads(layout.results(evaluate).read_text())
     bleu = {d: s["unmt"]["bleu"] for d, s in ev["directions"].items()}
     from unmt.translate import Translator
@@ -219,7 +282,7 @@ def conditional_report(cfg, layout: RunLayout, train: str, evaluate: str, result
     tr = Translator(checkpoint, layout)  # one load serves both directions
     out = {"checkpoint": str(checkpoint)}
     same_text = cfg.compress.heldout == "test"  # then K(Y) from the LMs is on exactly these lines
-    for s, t in ((x, y), (y, x)):
+    for s, t in directions(cfg):
         bits = conditional_bits(tr, test[s], test[t], s, t)
         chars = text_size(test[t])["chars"]
         rec = {"bits": round(bits, 1), "bits_per_char": round(bits / chars, 4), "test_bleu": bleu.get(f"{s}-{t}")}
@@ -232,19 +295,30 @@ def conditional_report(cfg, layout: RunLayout, train: str, evaluate: str, result
 
 
 def compress_table(r: dict) -> str:
-    x, y = r["langs"]
-    cl = r["code_length"]
+    langs, cl = r["langs"], r["code_length"]
+    everything = "+".join(langs)
     rows = ["| code | bits/char | bits/byte | bits |", "|---|---|---|---|"]
-    for key in (f"K({x})", f"K({y})", f"K({x})+K({y})", f"K({x},{y})"):
+    for key in [f"K({l})" for l in langs] + ["+".join(f"K({l})" for l in langs), f"K({','.join(langs)})"]:
         rows.append(f"| {key} | {cl[key]['bits_per_char']} | {cl[key]['bits_per_byte']} | {cl[key]['bits']:.0f} |")
     for codec, per in r["standard"].items():
-        rows.append(f"| {codec} {x}+{y} (separately / together) | {round((per[x]['bits'] + per[y]['bits']) / _chars(r['sizes'], f'{x}+{y}'), 4)} / "
-                    f"{per[f'{x}+{y}']['bits_per_char']} | | |")
+        rows.append(f"| {codec} {everything} (separately / together) | "
+                    f"{round(sum(per[l]['bits'] for l in langs) / _chars(r['sizes'], everything), 4)} / "
+                    f"{per[everything]['bits_per_char']} | | |")
     s = cl["saving"]
-    out = "\n".join(rows) + (f"\n\nJoint saving K({x})+K({y})-K({x},{y}) = {s['bits']:.0f} bits = {100 * s['fraction']:.2f}% "
-                             f"({s['bits_per_char']} bits/char). Held-out: the {r['heldout']} sets, "
-                             f"{r['sizes'][x]['lines']} + {r['sizes'][y]['lines']} lines; LM updates: "
+    sep = "+".join(f"K({l})" for l in langs)
+    out = "\n".join(rows) + (f"\n\nJoint saving {sep}-K({','.join(langs)}) = {s['bits']:.0f} bits = "
+                             f"{100 * s['fraction']:.2f}% ({s['bits_per_char']} bits/char). Held-out: the {r['heldout']} "
+                             "sets, " + " + ".join(str(r['sizes'][l]['lines']) for l in langs) + " lines; LM updates: "
                              + ", ".join(f"{k} {v}" for k, v in r["budget_updates"].items()) + ".\n")
+    if cl.get("pairs"):
+        bleu = {p["pair"]: p for p in r.get("saving_vs_bleu", [])}
+        out += ("\n| pair | K(X)+K(Y) bits/char | K(X,Y) bits/char | joint saving | test BLEU (both ways) |"
+                "\n|---|---|---|---|---|\n")
+        for pair, g in cl["pairs"].items():
+            a, b = pair.split("-")
+            tb = bleu.get(pair, {}).get("bleu", {})
+            out += (f"| {pair} | {g[f'K({a})+K({b})']['bits_per_char']} | {g[f'K({a},{b})']['bits_per_char']} "
+                    f"| {100 * g['saving']['fraction']:.2f}% | {' / '.join(str(v) for v in tb.values()) or '-'} |\n")
     if "conditional_by_model" in r:
         out += ("\n| translation model | code | bits/char | K(target) bits/char | information from source | test BLEU |"
                 "\n|---|---|---|---|---|---|\n")
@@ -264,30 +338,34 @@ def plot_compression(r: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x, y = r["langs"]
-    chars = _chars(r["sizes"], f"{x}+{y}")
+    langs = r["langs"]
+    everything = "+".join(langs)
+    chars = _chars(r["sizes"], everything)
     panels = 2 if r.get("translation_curve") else 1
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), squeeze=False)
     ax = axes[0][0]
-    # the monolingual LMs at update u are compared with the joint LM at 2u: the same compute spent
-    mono = {p["updates"]: p["bits"][x] for p in r["curves"][x]}
-    sep = [(2 * p["updates"], (mono[p["updates"]] + p["bits"][y]) / chars) for p in r["curves"][y] if p["updates"] in mono]
-    joint = [(p["updates"], (p["bits"][x] + p["bits"][y]) / chars) for p in r["curves"]["joint"]]
-    ax.plot(*zip(*sep), marker="o", label=f"K({x})+K({y}) (separate LMs)")
-    ax.plot(*zip(*joint), marker="s", label=f"K({x},{y}) (joint LM)")
+    # the monolingual LMs at update u are compared with the joint LM at N*u: the same compute spent
+    mono = [{p["updates"]: p["bits"][l] for p in r["curves"][l]} for l in langs]
+    shared = sorted(set.intersection(*(set(m) for m in mono)))
+    sep = [(len(langs) * u, sum(m[u] for m in mono) / chars) for u in shared]
+    joint = [(p["updates"], sum(p["bits"][l] for l in langs) / chars) for p in r["curves"]["joint"]]
+    ax.plot(*zip(*sep), marker="o", label="+".join(f"K({l})" for l in langs) + " (separate LMs)")
+    ax.plot(*zip(*joint), marker="s", label=f"K({','.join(langs)}) (joint LM)")
     for codec, per in r["standard"].items():
-        ax.axhline(per[f"{x}+{y}"]["bits_per_char"], ls="--", lw=0.8, color="grey")
-        ax.annotate(codec, (joint[0][0], per[f"{x}+{y}"]["bits_per_char"]), fontsize=7, color="grey", va="bottom")
+        ax.axhline(per[everything]["bits_per_char"], ls="--", lw=0.8, color="grey")
+        ax.annotate(codec, (joint[0][0], per[everything]["bits_per_char"]), fontsize=7, color="grey", va="bottom")
     ax.set(title="held-out code length", xlabel="LM updates (total over the models compared)", ylabel="bits/char")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     if panels == 2:
         ax = axes[0][1]
-        for pair in (f"{x}-{y}", f"{y}-{x}"):
+        pairs = sorted({k[len("bleu_"):] for p in r["translation_curve"] for k in p if k.startswith("bleu_")})
+        for pair in pairs:
             pts = [(p[f"bleu_{pair}"], p[f"bpc_{pair}"]) for p in r["translation_curve"]
                    if f"bleu_{pair}" in p and f"bpc_{pair}" in p]
+            src, tgt = pair.split("-")
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=f"K({pair[-2:]}|{pair[:2]}) dev")
+                ax.plot(*zip(*pts), marker="o", label=f"K({tgt}|{src}) dev")
         ax.set(title="conditional code length vs dev BLEU", xlabel="dev BLEU (greedy)", ylabel="bits/char")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)

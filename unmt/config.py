@@ -170,8 +170,12 @@ class EvalConfig:
 class RecipeConfig:
     name: str = field(default="default", metadata={"pattern": "name"})
     preset: str = "cpu-default"
-    langs: tuple[str, str] = ("en", "fr")
+    langs: list[str] = field(default_factory=lambda: ["en", "fr"])
+    # translation pairs "src-tgt" (each trained and scored both ways); null = langs[0] with each other language
+    pairs: Optional[list[str]] = None
     corpus: str = "corpora/libreoffice-en-fr"
+    # MUSE-format test dictionary for P@1; with several pairs, a path with "{pair}" in it (a pair whose file is
+    # missing reports P@1 as not available); its ".train." sibling seeds the supervised reference
     dictionary_test: Optional[str] = "corpora/libreoffice-en-fr/dict.en-fr.test.txt"
     seed: int = 1
     nproc: int = _at_least(1, 1)            # data-parallel fairseq workers (torchrun): GPUs, or CPU processes
@@ -186,6 +190,10 @@ class RecipeConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     compress: CompressConfig = field(default_factory=CompressConfig)
+    # the ceiling beside the floor: the same model, start and budget trained on the true translations of the
+    # training sides (the corpus's parallel.SRC-TGT.* files, which no unsupervised stage reads), scored as
+    # the "supervised" row of every direction
+    supervised_ceiling: bool = False
     # ablation: {variant name: train overrides}; `unmt run` then trains/evaluates each variant instead of one model
     ablation: Optional[dict[str, dict]] = None
 
@@ -312,10 +320,16 @@ def check_config(dc, where: str, prefix: str = "") -> None:
 def check_recipe(cfg: RecipeConfig, where: str) -> None:
     """Every field, then the cross-field rules (XLM's check_*_params). Raises UnmtError, writes nothing."""
     check_config(cfg, where)
-    if cfg.langs[0] == cfg.langs[1] or not all(l.isidentifier() and "__" not in l for l in cfg.langs):
-        raise UnmtError(f"{where}: langs: {list(cfg.langs)} -- give two different language codes, e.g. [en, fr]")
+    if len(cfg.langs) < 2 or len(set(cfg.langs)) != len(cfg.langs) \
+            or not all(l.isidentifier() and "__" not in l for l in cfg.langs):
+        raise UnmtError(f"{where}: langs: {list(cfg.langs)} -- give two or more different language codes, "
+                        "e.g. [en, fr] or [en, fr, de, es, zh]")
     for lang in cfg.langs:
         check_language(lang, f"{where}: langs")
+    check_pairs(cfg, where)
+    if cfg.dictionary_test and len(cfg.pairs) > 1 and "{pair}" not in cfg.dictionary_test:
+        raise UnmtError(f"{where}: dictionary_test: {cfg.dictionary_test!r} names one file for {len(cfg.pairs)} "
+                        "pairs -- write its path with {pair} in it, e.g. corpora/X/dict.{pair}.test.txt")
     if cfg.align.vectors == "vec":
         missing = [l for l in cfg.langs if not (cfg.align.vec_files or {}).get(l)]
         if missing:
@@ -339,6 +353,50 @@ def check_recipe(cfg: RecipeConfig, where: str) -> None:
     if cfg.mine.rounds > 1 and "mined" not in cfg.train.warm_start:
         raise UnmtError(f"{where}: mine.rounds: {cfg.mine.rounds} -- later rounds fine-tune on mined pairs; "
                         "set train.warm_start to 'mined' or 'wbw+mined', or rounds: 1")
+
+
+def check_pairs(cfg: RecipeConfig, where: str) -> None:
+    """Resolve ``pairs`` (null = langs[0] with each other language) and check each names two of ``langs``;
+    writes the resolved list back, so `--dump-config` and the manifest show the pairs trained."""
+    if cfg.pairs is None:
+        cfg.pairs = [f"{cfg.langs[0]}-{other}" for other in cfg.langs[1:]]
+    seen = set()
+    for pair in cfg.pairs:
+        parts = pair.split("-")
+        if len(parts) != 2 or parts[0] == parts[1] or not all(p in cfg.langs for p in parts):
+            raise UnmtError(f"{where}: pairs: {pair!r} -- a pair is 'src-tgt' with two different languages of "
+                            f"langs ({', '.join(cfg.langs)}), e.g. {cfg.langs[0]}-{cfg.langs[1]}")
+        if frozenset(parts) in seen:
+            raise UnmtError(f"{where}: pairs: {pair!r} is given twice (a pair trains both ways) -- list it once")
+        seen.add(frozenset(parts))
+    if not cfg.pairs:  # a language in no pair is still pretrained and denoised (a helper language)
+        raise UnmtError(f"{where}: pairs: empty -- name at least one, e.g. {cfg.langs[0]}-{cfg.langs[1]}")
+
+
+def pair_list(cfg) -> list[tuple[str, str]]:
+    """The recipe's pairs as (src, tgt) tuples, in recipe order."""
+    pairs = cfg.pairs if cfg.pairs is not None else [f"{cfg.langs[0]}-{o}" for o in cfg.langs[1:]]
+    return [tuple(p.split("-")) for p in pairs]
+
+
+def directions(cfg) -> list[tuple[str, str]]:
+    """Every direction trained and scored: each pair both ways (src-tgt, then tgt-src)."""
+    return [d for s, t in pair_list(cfg) for d in ((s, t), (t, s))]
+
+
+def dictionary_for(cfg, src: str, tgt: str) -> Path | None:
+    """The test dictionary of one pair (None: not configured); it may not exist (P@1 not available)."""
+    if not cfg.dictionary_test:
+        return None
+    return Path(cfg.dictionary_test.replace("{pair}", f"{src}-{tgt}"))
+
+
+def supervised_variant(cfg: RecipeConfig) -> RecipeConfig:
+    """The recipe as the supervised ceiling trains it: the train section's model, start and budget, on the
+    true parallel pairs only (the mined-pairs path of the training task), no denoising, no back-translation."""
+    out = dataclasses.replace(copy.deepcopy(cfg.train), warm_start="mined", lambda_mined="1", lambda_bt="0",
+                              lambda_dae="0", lambda_warm="0")
+    return dataclasses.replace(copy.deepcopy(cfg), train=out)
 
 
 def ablation_variant(cfg: RecipeConfig, variant: str, where: str = "recipe") -> RecipeConfig:

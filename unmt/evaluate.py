@@ -23,22 +23,29 @@ def read_lexicon(path: Path) -> dict[str, str]:
     return lex
 
 
-def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: bool = True) -> dict:
-    """Stage ``name``: test BLEU of ``checkpoint`` both ways, beside copy and (``lexicons``: the align
-    stage's) word-by-word baselines and the lexicon's P@1."""
+def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: bool = True,
+                 supervised: Path | None = None) -> dict:
+    """Stage ``name``: test BLEU of ``checkpoint`` in every direction, beside copy and (``lexicons``: the
+    align stage's) word-by-word baselines, the lexicon's P@1 and (``supervised``: its checkpoint) the
+    supervised ceiling."""
+    from unmt.config import directions
     from unmt.translate import Translator
 
-    e, (src, tgt) = cfg.evaluate, cfg.langs
+    e = cfg.evaluate
     tr = Translator(checkpoint, layout, beam=e.beam)
-    test = {l: read_lines(layout.text("test", l), "test set")[: e.max_lines] for l in (src, tgt)}
-    results = {"test_sentences": len(test[src]), "checkpoint": str(checkpoint), "directions": {}}
-    for s, t in ((src, tgt), (tgt, src)):
+    ceiling = Translator(supervised, layout, beam=e.beam) if supervised else None
+    test = {l: read_lines(layout.text("test", l), "test set")[: e.max_lines] for l in cfg.langs}
+    results = {"test_sentences": len(test[cfg.langs[0]]), "checkpoint": str(checkpoint), "directions": {}}
+    for s, t in directions(cfg):
         t0 = time.time()
         with tqdm(total=len(test[s]), desc=f"translate {s}->{t}", unit="sent", leave=False) as bar:
             hyps = tr.translate(test[s], s, t, batch_size=e.batch_size, progress=bar.update)
         secs = time.time() - t0
         write_lines(layout.hypotheses(name, s, t), hyps)
         systems = {"unmt": hyps, "copy": copy_baseline(test[s])}
+        if ceiling:
+            systems["supervised"] = ceiling.translate(test[s], s, t, batch_size=e.batch_size)
+            write_lines(layout.hypotheses(name, s, t, "supervised"), systems["supervised"])
         if lexicons:
             systems["word-by-word"] = word_by_word(test[s], read_lexicon(layout.lexicon(s, t)), s, t)
             write_lines(layout.hypotheses(name, s, t, "wbw"), systems["word-by-word"])
@@ -71,8 +78,20 @@ def results_table(results: dict) -> str:
         out += " (into " + "; into ".join(f"{t}: BLEU `{s[0]}`, chrF `{s[1]}`" for t, s in signatures.items()) + "); "
     out += ("tok-BLEU = BLEU on " + ", ".join(sorted({s[2] for s in signatures.values()}))
             + " text, no further tokenization (multi-bleu style, for comparison with papers).\n")
+    recovered = []
+    for d, systems in results["directions"].items():
+        if "supervised" in systems:  # of the ceiling's gain over the better baseline, how much UNMT gets
+            floor = max(systems[k]["bleu"] for k in ("copy", "word-by-word") if k in systems)
+            gain = systems["supervised"]["bleu"] - floor
+            share = f"{100 * (systems['unmt']['bleu'] - floor) / gain:.0f}%" if gain > 0 else "n/a (ceiling not above floor)"
+            recovered.append(f"{d} {share}")
+    if recovered:
+        out += ("\nSupervised ceiling: the same model, start and updates trained on the true translations of the "
+                "training sides. Share of its gain over the better baseline that unmt recovers: "
+                + ", ".join(recovered) + ".\n")
     if "lexicon_p@1" in results:
         method = results.get("lexicon_method", {})
         out += "\nLexicon induction P@1 (CSLS, unsupervised, test dictionary): " + ", ".join(
-            f"{d} {p}" + (f" ({method[d]})" if d in method else "") for d, p in results["lexicon_p@1"].items()) + "\n"
+            f"{d} {'not available' if p is None else p}" + (f" ({method[d]})" if d in method else "")
+            for d, p in results["lexicon_p@1"].items()) + "\n"
     return out

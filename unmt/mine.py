@@ -206,27 +206,38 @@ def make_encoder(name: str, layout: RunLayout, src: str, tgt: str, pools: dict, 
 
 
 def mine_stage(cfg, layout: RunLayout, name: str, checkpoint: Path | None = None, encoder: str | None = None) -> dict:
-    """Stage ``name``: mine the training pools -> mined pairs; score the miner on planted dev pairs."""
-    from unmt.io import read_lines, write_json, write_lines, write_text
+    """Stage ``name``: for every pair, mine the two training pools -> mined pairs; score the miner on
+    planted dev pairs. results.json holds one record per pair."""
+    from unmt.config import pair_list
+    from unmt.io import read_lines, write_json, write_text
 
-    m, (src, tgt) = cfg.mine, cfg.langs
-    encoder = encoder or m.encoder
-    pools = {l: read_lines(layout.text("train", l), "training pool") for l in (src, tgt)}
-    dev = {l: read_lines(layout.text("dev", l), "dev set") for l in (src, tgt)}
+    encoder = encoder or cfg.mine.encoder
+    pools = {l: read_lines(layout.text("train", l), "training pool") for l in cfg.langs}
+    dev = {l: read_lines(layout.text("dev", l), "dev set") for l in cfg.langs}
+    results = {f"{s}-{t}": mine_pair(cfg, layout, name, s, t, pools, dev, checkpoint, encoder) for s, t in pair_list(cfg)}
+    write_json(layout.results(name), results)
+    rows = ["| pair | encoder | mined pairs | planted | P | R | F1 |", "|---|---|---|---|---|---|---|"]
+    for pair, res in results.items():
+        pl = res["planted"]
+        rows.append(f"| {pair} | {encoder} | {res['mined']} | {pl['planted_pairs']} | {pl['precision']} "
+                    f"| {pl['recall']} | {pl['f1']} |")
+    write_text(layout.results(name, "md"), "\n".join(rows) + "\n")
+    return results
+
+
+def mine_pair(cfg, layout: RunLayout, name: str, src: str, tgt: str, pools: dict, dev: dict,
+              checkpoint: Path | None, encoder: str) -> dict:
+    from unmt.io import write_lines
+
+    m = cfg.mine
+    pools, dev = {l: pools[l] for l in (src, tgt)}, {l: dev[l] for l in (src, tgt)}
     encode = make_encoder(encoder, layout, src, tgt, pools, m.token_weight, checkpoint)
     check_pools(pools[src], pools[tgt], src, tgt)
     vectors = {l: encode(pools[l], l) for l in (src, tgt)}
     pairs = mine_vectors(vectors[src], vectors[tgt], pools[src], pools[tgt], (src, tgt), m)
     write_lines(layout.mined(name, src, tgt), (f"{s:.4f}\t{pools[src][i]}\t{pools[tgt][j]}" for s, i, j in pairs))
-    res = {"encoder": encoder, "pool": {src: len(pools[src]), tgt: len(pools[tgt])}, "mined": len(pairs),
-           "planted": planted_eval(encode, pools, vectors, dev, src, tgt, m, cfg.seed)}
-    write_json(layout.results(name), res)
-    pl = res["planted"]
-    write_text(layout.results(name, "md"),
-               "| encoder | mined pairs | planted | P | R | F1 |\n|---|---|---|---|---|---|\n"
-               f"| {encoder} | {len(pairs)} | {pl['planted_pairs']} | {pl['precision']} | {pl['recall']} "
-               f"| {pl['f1']} |\n")
-    return res
+    return {"encoder": encoder, "pool": {src: len(pools[src]), tgt: len(pools[tgt])}, "mined": len(pairs),
+            "planted": planted_eval(encode, pools, vectors, dev, src, tgt, m, cfg.seed)}
 
 
 def read_mined(path: Path) -> tuple[list[str], list[str]]:

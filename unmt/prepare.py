@@ -1,9 +1,9 @@
 """Stage 1 — prepare: corpus directory -> joint SentencePiece model -> fairseq binaries.
 
-Writes (file names: ``unmt/layout.py``): the joint SentencePiece model over both training sides
-(balanced), the raw lines used (train deduplicated, dev/test aligned), one fairseq dictionary for every
-language (+ <mask>, __en__, __fr__), each language's monolingual training binaries in its own folder,
-and the aligned dev (fairseq's "valid") and test sets in both directions.
+Writes (file names: ``unmt/layout.py``): the joint SentencePiece model over every language's training
+side (balanced), the raw lines used (train deduplicated, dev/test aligned across languages), one fairseq
+dictionary for every language (+ <mask>, __en__, __fr__, ...), each language's monolingual training
+binaries in its own folder, and the aligned dev (fairseq's "valid") and test sets of every direction.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def lang_token(lang: str) -> str:
     return f"__{lang}__"
 
 
-def corpus_files(corpus: Path, langs: tuple[str, str]) -> dict[str, Path]:
+def corpus_files(corpus: Path, langs) -> dict[str, Path]:
     """Map logical names (train.en, dev.fr, ...) to files in a corpus dir (plain or .xz)."""
     files = {}
     for split in SPLITS:
@@ -100,17 +100,21 @@ def binarize(args: list[str]) -> None:
         raise UnmtError(f"fairseq-preprocess failed: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}")
 
 
-def prepare(files: dict[str, Path], layout: RunLayout, langs: tuple[str, str], vocab_size: int = 8000,
+def prepare(files: dict[str, Path], layout: RunLayout, langs, vocab_size: int = 8000,
             max_len: int = 128, max_train_lines: int | None = None, max_eval_lines: int | None = None,
-            seed: int = 1) -> dict:
-    """``files``: {"train.en": path, ...} from ``corpus_files``; writes the prepare stage's files."""
-    src, tgt = langs
+            seed: int = 1, directions=None) -> dict:
+    """``files``: {"train.en": path, ...} from ``corpus_files``; writes the prepare stage's files. ``directions``:
+    the (src, tgt) dev/test binaries to write (default: the first two languages, both ways)."""
+    first = langs[0]
+    directions = directions or [(langs[0], langs[1]), (langs[1], langs[0])]
     text = {k: [l.strip() for l in read_lines(p) if l.strip()] if k.startswith("train") else read_lines(p)
             for k, p in files.items()}
     for split in ("dev", "test"):
-        if len(text[f"{split}.{src}"]) != len(text[f"{split}.{tgt}"]):
-            raise fail(files[f"{split}.{tgt}"], f"has {len(text[f'{split}.{tgt}'])} lines but "
-                       f"{files[f'{split}.{src}'].name} has {len(text[f'{split}.{src}'])}", "dev/test sides must be aligned line by line")
+        for other in langs[1:]:
+            if len(text[f"{split}.{first}"]) != len(text[f"{split}.{other}"]):
+                raise fail(files[f"{split}.{other}"], f"has {len(text[f'{split}.{other}'])} lines but "
+                           f"{files[f'{split}.{first}'].name} has {len(text[f'{split}.{first}'])}",
+                           "dev/test sides must be aligned line by line")
         if max_eval_lines:
             for lang in langs:
                 text[f"{split}.{lang}"] = text[f"{split}.{lang}"][:max_eval_lines]
@@ -134,7 +138,7 @@ def prepare(files: dict[str, Path], layout: RunLayout, langs: tuple[str, str], v
         for ext in ("bin", "idx"):
             (out / f"train.{lang}-None.{lang}.{ext}").rename(out / f"train.{ext}")
         (out / f"dict.{lang}.txt").unlink()
-    for a, b in ((src, tgt), (tgt, src)):
+    for a, b in directions:
         binarize(["--srcdict", str(layout.dictionary), "--tgtdict", str(layout.dictionary),
                   "--validpref", str(layout.tok("dev")), "--testpref", str(layout.tok("test")),
                   "--source-lang", a, "--target-lang", b, "--destdir", str(bin_dir)])

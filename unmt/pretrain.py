@@ -1,4 +1,4 @@
-"""Stage 2 — pretrain: one shared denoising LM on both monolingual sides.
+"""Stage 2 — pretrain: one shared denoising LM on every language's monolingual side.
 
 It is the translation model's own architecture trained only to reconstruct noisy sentences of
 each language (word shuffle / drop / blank, language tag first) — mBART-style pretraining — so the
@@ -14,8 +14,11 @@ from unmt.layout import RunLayout
 
 
 def pretrain(cfg, layout: RunLayout, out_dir: Path, quiet: bool = False) -> dict:
-    p, (src, tgt) = cfg.pretrain, cfg.langs
-    args = ["--task", "unmt_backtranslation", "--mono-langs", f"{src},{tgt}", "--valid-lang-pairs", f"{src}-{tgt}",
+    from unmt.config import directions
+
+    p = cfg.pretrain
+    src, tgt = directions(cfg)[0]
+    args = ["--task", "unmt_backtranslation", "--mono-langs", ",".join(cfg.langs), "--valid-lang-pairs", f"{src}-{tgt}",
             "--lambda-bt", "0", "--lambda-dae", "1", "--disable-validation",
             "--max-word-shuffle-distance", str(p.word_shuffle), "--word-dropout-prob", str(p.word_dropout),
             "--word-blanking-prob", str(p.word_blank)]

@@ -1,6 +1,6 @@
 """The recipe runner: build the plan of stage instances from the recipe, then run them in order.
 
-    prepare -> pretrain -> align -> mine -> train [-> mine2 -> train2 ...] -> evaluate -> compress
+    prepare -> pretrain -> align -> mine -> train [-> mine2 -> train2 ...] [-> supervised] -> evaluate -> compress
     (ablation recipes: ... -> align [-> mine] -> train-<v> -> evaluate-<v> ... -> ablation -> compress)
 
 A stage is skipped when its manifest record matches its config slice and the contents of its declared
@@ -52,6 +52,8 @@ def build_plan(cfg: RecipeConfig, layout: RunLayout) -> list[Stage]:
                 plan.append(S["mine"](cfg, layout, round=rnd))
             plan.append(S["train"](cfg, layout, round=rnd))
         last = round_name("train", rounds)
+        if cfg.supervised_ceiling:
+            plan.append(S["supervised"](cfg, layout))
         plan.append(S["evaluate"](cfg, layout, train_stage=last))
         models = {"final": (last, "evaluate")}
     if cfg.compress.enabled:

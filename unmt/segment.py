@@ -21,6 +21,25 @@ SEGMENTED = {"zh": "jieba", "zh_tw": "jieba"}
 UNSUPPORTED = {"ja": "fugashi + unidic-lite", "km": "a Khmer segmenter", "dz": "a Dzongkha segmenter"}
 
 
+# Languages written in a script of their own: a line with none of its characters is not in that language
+# (LibreOffice's Chinese help keeps 40% of its paragraphs in English, untranslated). Latin-script
+# languages cannot be told apart this way and pass every line.
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+SCRIPTS = {
+    "zh": _HAN, "zh_tw": _HAN, "ja": _HAN + "\u3040-\u30ff", "ko": "\uac00-\ud7af\u1100-\u11ff",
+    "ru": "\u0400-\u04ff", "el": "\u0370-\u03ff", "hi": "\u0900-\u097f", "km": "\u1780-\u17ff",
+    "dz": "\u0f00-\u0fff",
+}
+_SCRIPT_RE = {lang: re.compile(f"[{chars}]") for lang, chars in SCRIPTS.items()}
+
+
+def written_in(line: str, lang: str) -> bool:
+    """False when ``lang`` has a script of its own and the line has not one character of it (an
+    untranslated English paragraph in a Chinese file, say); True otherwise."""
+    pattern = _SCRIPT_RE.get(lang)
+    return pattern is None or pattern.search(line) is not None
+
+
 def check_language(lang: str, where: str = "langs") -> None:
     if lang in UNSUPPORTED:
         raise UnmtError(f"{where}: '{lang}' is written without spaces and needs {UNSUPPORTED[lang]} for word "

@@ -1,4 +1,4 @@
-"""Stage 5 — train: UNMT with denoising auto-encoding + online back-translation, both directions.
+"""Stage 5 — train: UNMT with denoising auto-encoding + online back-translation, every pair both ways.
 
 Trainer: our plugin task ``unmt_backtranslation``, which is fairseq's ``online_backtranslation``
 (one shared encoder-decoder, language tags, ``step:value`` lambda schedules, BT generation bounded
@@ -30,11 +30,12 @@ def binarize_pair(layout: RunLayout, prefix: Path, src: str, tgt: str, out: Path
 def build_warm_data(cfg, layout: RunLayout, out: Path) -> list[str]:
     """Pseudo-parallel pairs (wbw(x) -> x) for each direction; returns the fairseq pair names."""
     from eval.baselines import word_by_word
+    from unmt.config import directions
     from unmt.evaluate import read_lexicon
 
     sp = spm.SentencePieceProcessor(model_file=str(layout.spm_model))
     pairs = []
-    for s, t in (cfg.langs, cfg.langs[::-1]):
+    for s, t in directions(cfg):
         lines = read_lines(layout.text("train", s))
         pseudo = word_by_word(lines, read_lexicon(layout.lexicon(s, t)), s, t)
         tok = out / "tok"
@@ -44,39 +45,48 @@ def build_warm_data(cfg, layout: RunLayout, out: Path) -> list[str]:
     return pairs
 
 
-def build_mined_data(cfg, layout: RunLayout, mined_tsv: Path, out: Path) -> list[str]:
-    """The mined pairs as fairseq binaries in both directions; returns the pair names."""
+def build_mined_data(cfg, layout: RunLayout, mined_tsv: dict[tuple[str, str], Path], out: Path) -> list[str]:
+    """Each pair's mined pairs (``mined_tsv``: {(src, tgt): tsv}) as fairseq binaries in both directions;
+    returns the pair names."""
     from unmt.mine import read_mined
 
     sp = spm.SentencePieceProcessor(model_file=str(layout.spm_model))
-    src, tgt = cfg.langs
-    sides = dict(zip((src, tgt), read_mined(mined_tsv)))
-    tok = out / "tok"
-    for lang in (src, tgt):
-        write_lines(tok / f"mined.{lang}", encode(sp, sides[lang], cfg.prepare.max_len))
-    return [binarize_pair(layout, tok / "mined", s, t, out) for s, t in ((src, tgt), (tgt, src))]
+    names = []
+    for (src, tgt), tsv in mined_tsv.items():
+        sides = dict(zip((src, tgt), read_mined(tsv)))
+        tok = out / "tok"
+        for lang in (src, tgt):
+            write_lines(tok / f"mined.{src}-{tgt}.{lang}", encode(sp, sides[lang], cfg.prepare.max_len))
+        names += [binarize_pair(layout, tok / f"mined.{src}-{tgt}", s, t, out) for s, t in ((src, tgt), (tgt, src))]
+    return names
 
 
 def train(cfg, layout: RunLayout, name: str, restore: Path | None, quiet: bool = False,
-          mined_tsv: Path | None = None, max_update: int | None = None, max_minutes: float | None = None) -> dict:
+          mined_tsv: dict[tuple[str, str], Path] | None = None, max_update: int | None = None,
+          max_minutes: float | None = None) -> dict:
     """Train stage ``name`` (its folder in ``layout``), starting from ``restore`` (None: from scratch)."""
-    t, (src, tgt) = cfg.train, cfg.langs
+    from unmt.config import directions, pair_list
+
+    t = cfg.train
     out_dir = layout.dir(name)
-    args = ["--task", "unmt_backtranslation", "--mono-langs", f"{src},{tgt}",
-            "--valid-lang-pairs", f"{src}-{tgt},{tgt}-{src}",
+    dirs = [f"{s}-{g}" for s, g in directions(cfg)]
+    last = directions(cfg)[-1]  # the last binaries each builder writes: present = built (before a kill)
+    args = ["--task", "unmt_backtranslation", "--mono-langs", ",".join(cfg.langs),
+            "--valid-lang-pairs", ",".join(dirs), "--bt-pairs", ",".join(f"{s}-{g}" for s, g in pair_list(cfg)),
             "--lambda-bt", t.lambda_bt, "--lambda-dae", t.lambda_dae,
             "--max-word-shuffle-distance", str(t.word_shuffle), "--word-dropout-prob", str(t.word_dropout),
             "--word-blanking-prob", str(t.word_blank)]
     if "mined" in t.warm_start:
         mined = layout.pseudo_parallel(name, "mined")
-        if not (mined / f"train.{tgt}-{src}.{src}.bin").exists():
-            build_mined_data(cfg, layout, Path(mined_tsv), mined)
-        args += ["--mined-data", str(mined), "--mined-pairs", f"{src}-{tgt},{tgt}-{src}", "--lambda-mined", t.lambda_mined]
+        if not (mined / f"train.{last[0]}-{last[1]}.{last[1]}.bin").exists():
+            build_mined_data(cfg, layout, mined_tsv, mined)
+        args += ["--mined-data", str(mined), "--mined-pairs", ",".join(dirs), "--lambda-mined", t.lambda_mined]
     if "wbw" in t.warm_start:
         warm = layout.pseudo_parallel(name, "warm")
-        if not (warm / f"train.{tgt}-{src}.{src}.bin").exists():
+        if not (warm / f"train.{last[1]}-{last[0]}.{last[0]}.bin").exists():
             build_warm_data(cfg, layout, warm)
-        args += ["--warm-data", str(warm), "--warm-pairs", f"{tgt}-{src},{src}-{tgt}", "--lambda-warm", t.lambda_warm]
+        args += ["--warm-data", str(warm), "--warm-pairs", ",".join(f"{g}-{s}" for s, g in directions(cfg)),
+                 "--lambda-warm", t.lambda_warm]
     if t.validate_interval_updates:  # dev BLEU both ways every N updates; checkpoint_best.pt = best mean BLEU
         args += ["--validate-interval-updates", str(t.validate_interval_updates), "--validate-interval", "1000",
                  "--max-valid-steps", str(t.valid_batches)]

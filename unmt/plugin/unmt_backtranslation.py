@@ -8,6 +8,11 @@ Their weight follows a ``step:value`` schedule (``--lambda-warm 0:1,800:0``), so
 first updates and then leave the model to denoising + back-translation. Pairs mined from the two
 monolingual pools (``unmt mine``) enter the same way, with their own weight (``--lambda-mined``).
 
+With more than two languages, ``--bt-pairs`` names the translation pairs: a language back-translates into
+its partners in turn (update n uses partner n mod count, the same on every worker), and a language in no
+pair is only denoised. Upstream picks a random partner (``np.random``) and treats the first language as
+every other's partner.
+
 Batches are keyed ``<lang>-BT``, ``<lang>-DENOISE`` (as upstream), ``<src>_<tgt>-WARM`` and ``<src>_<tgt>-MINED``.
 
 Validation covers every ``--valid-lang-pairs`` direction (upstream takes one) and, with ``--valid-bleu``,
@@ -48,6 +53,8 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         parser.add_argument("--mined-data", default=None, help="directory with binaries of mined pairs (same layout)")
         parser.add_argument("--mined-pairs", default="", help="comma-separated SRC-TGT directions in --mined-data")
         parser.add_argument("--lambda-mined", default="0", type=str, help="mined-pair weight (step:value schedule)")
+        parser.add_argument("--bt-pairs", default="",
+                            help="comma-separated SRC-TGT pairs back-translated both ways (default: upstream's choice)")
         parser.add_argument("--valid-bleu", action="store_true",
                             help="greedy-decode the dev set at each validation and log sacreBLEU per direction")
         parser.add_argument("--cpu-bf16", action="store_true", help=CPU_BF16_HELP)
@@ -58,6 +65,18 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         self.lambda_mined = PiecewiseLinearFn.from_string(args.lambda_mined)
         self.pseudo_parallel = {"WARM": (args.warm_data, [p for p in (args.warm_pairs or "").split(",") if p]),
                                 "MINED": (args.mined_data, [p for p in (args.mined_pairs or "").split(",") if p])}
+        self.bt_partners: dict[str, list[str]] = {}
+        for pair in filter(None, (getattr(args, "bt_pairs", "") or "").split(",")):
+            a, b = pair.split("-")
+            self.bt_partners.setdefault(a, []).append(b)
+            self.bt_partners.setdefault(b, []).append(a)
+
+    def bt_partner(self, lang: str, update_num: int) -> str | None:
+        """The language a ``lang`` batch is back-translated into at this update (None: no BT for it)."""
+        if not self.bt_partners:
+            return self.get_other_lang(lang)
+        partners = self.bt_partners.get(lang)
+        return partners[update_num % len(partners)] if partners else None
 
     def load_train_dataset(self, data_path: str):
         zipped = super().load_train_dataset(data_path)
@@ -105,8 +124,10 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
             if weights[kind] == 0 or not batch:
                 continue
             if kind == "BT":  # replace the source by the model's own translation into the other language
+                other = self.bt_partner(lang, update_num)
+                if other is None:
+                    continue
                 model.eval()
-                other = self.get_other_lang(lang)
                 self.backtranslate_sample(batch, lang, other)
                 self.display_samples_once_in_a_while(batch, lang, other)
                 model.train()

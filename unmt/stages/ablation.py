@@ -14,7 +14,7 @@ class Ablation(Stage):
         self.variants = variants
 
     def config(self):
-        return {"langs": list(self.cfg.langs), "variants": self.cfg.ablation}
+        return {**self.langs_config(), "variants": self.cfg.ablation}
 
     def inputs(self):
         L = self.layout
@@ -28,6 +28,8 @@ class Ablation(Stage):
 
     def run(self, ctx):
         from unmt.ablate import ablation_report
+        from unmt.config import directions
 
         records = {train: ctx.manifest.record_of(train) or {} for train, _ in self.variants.values()}
-        ablation_report(self.layout, self.variants, self.cfg.langs, self.cfg.ablation, records, self.name)
+        ablation_report(self.layout, self.variants, [f"{s}-{t}" for s, t in directions(self.cfg)], self.cfg.ablation,
+                        records, self.name)

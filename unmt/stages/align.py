@@ -15,10 +15,14 @@ class Align(Stage):
 
     @classmethod
     def validate(cls, cfg, where):
+        from unmt.config import dictionary_for, pair_list
+
         a = cfg.align
-        if cfg.dictionary_test and not Path(cfg.dictionary_test).is_file():
-            raise fail(cfg.dictionary_test, "dictionary_test not found",
-                       "give a MUSE-format 'src tgt' file, or dictionary_test: null for no P@1")
+        found = [dictionary_for(cfg, *p).is_file() for p in pair_list(cfg)] if cfg.dictionary_test else [True]
+        if not any(found):  # one pair without its dictionary is "P@1 not available"; none at all is a wrong path
+            raise fail(cfg.dictionary_test, "dictionary_test not found" + (" for any pair" if len(found) > 1 else ""),
+                       "give a MUSE-format 'src tgt' file (with {pair} for several pairs), or dictionary_test: "
+                       "null for no P@1")
         unspaced = [lang for lang in cfg.langs if not spaced(lang)]
         if a.vectors == "encoder" and unspaced:
             raise UnmtError(f"{where}: align.vectors: encoder reads words off SentencePiece's word boundaries, which "
@@ -30,10 +34,11 @@ class Align(Stage):
     def config(self):
         c = self.cfg
         # the dictionaries' contents are inputs; their paths are not part of the result
-        return {"langs": list(c.langs), "seed": c.seed, **to_dict(c.align)}
+        return {**self.langs_config(), "seed": c.seed, **to_dict(c.align)}
 
     def inputs(self):
         from unmt.align import train_dictionary
+        from unmt.config import dictionary_for, pair_list
 
         c, L = self.cfg, self.layout
         files = {}
@@ -43,18 +48,22 @@ class Align(Stage):
             files |= self.texts("train")
         if c.align.vectors in ("encoder", "embedding"):
             files |= {"checkpoint": L.checkpoint("pretrain"), "dict": L.dictionary, "spm.model": L.spm_model}
-        if c.dictionary_test:
-            files["dictionary_test"] = Path(c.dictionary_test)
-            if train_dictionary(c.dictionary_test).is_file():
-                files["dictionary_train"] = train_dictionary(c.dictionary_test)
+        for s, t in pair_list(c):
+            test = dictionary_for(c, s, t)
+            if test and test.is_file():
+                files[f"dictionary_test.{s}-{t}"] = test
+                if train_dictionary(test).is_file():
+                    files[f"dictionary_train.{s}-{t}"] = train_dictionary(test)
         return files
 
     def outputs(self):
-        L, (s, t) = self.layout, self.cfg.langs
+        from unmt.config import directions
+
+        L = self.layout
         files = {"results": L.results(self.name)}
-        for a, b in ((s, t), (t, s)):
+        for a, b in directions(self.cfg):
             files |= {f"lexicon.{a}-{b}": L.lexicon(a, b), f"mapping.{a}-{b}": L.mapping(a, b)}
-        for lang in (s, t):
+        for lang in self.cfg.langs:
             files |= {f"words.{lang}": L.words(lang), f"vectors.{lang}": L.vectors(lang)}
         return files
 

@@ -70,8 +70,17 @@ class Stage:
     def training_config(self, section) -> dict:
         """What a fairseq training stage's result depends on besides its own section."""
         c = self.cfg
-        return {"langs": list(c.langs), "seed": c.seed, "precision": c.precision, "nproc": c.nproc,
+        return {**self.langs_config(), "seed": c.seed, "precision": c.precision, "nproc": c.nproc,
                 "model": to_dict(c.model), **to_dict(section)}
+
+    def langs_config(self) -> dict:
+        """Languages and pairs, as a stage's config records them (pairs only when not the default, so a
+        bilingual run's records are what they were before recipes named pairs)."""
+        from unmt.config import pair_list
+
+        c = self.cfg
+        default = [(c.langs[0], o) for o in c.langs[1:]]
+        return {"langs": list(c.langs), **({"pairs": list(c.pairs)} if pair_list(c) != default else {})}
 
     def texts(self, split: str, langs=None) -> dict[str, Path]:
         return {f"{split}.{lang}": self.layout.text(split, lang) for lang in (langs or self.cfg.langs)}

@@ -7,22 +7,26 @@ from unmt.stages.base import Stage, register_stage
 
 @register_stage("evaluate")
 class Evaluate(Stage):
-    help = "Translate the test set both ways and score it against copy and word-by-word baselines."
+    help = "Translate the test set in every direction; score it beside copy and word-by-word baselines."
 
     def __init__(self, cfg, layout, train_stage: str = "train", variant: str | None = None):
         super().__init__(cfg, layout, f"evaluate-{variant}" if variant else "evaluate")
         self.train_stage = train_stage
+        self.ceiling = cfg.supervised_ceiling and not variant  # the supervised row of the main table
 
     def config(self):
-        return {"langs": list(self.cfg.langs), "train_stage": self.train_stage, **to_dict(self.cfg.evaluate)}
+        return {**self.langs_config(), "train_stage": self.train_stage, **to_dict(self.cfg.evaluate)}
 
     def inputs(self):
-        L, (s, t) = self.layout, self.cfg.langs
+        from unmt.config import directions
+
+        L = self.layout
         # best: the best mean dev BLEU (uses the parallel dev set, XLM practice); last: no parallel data
         return {"checkpoint": L.checkpoint(self.train_stage, self.cfg.evaluate.checkpoint),
                 "dict": L.dictionary, "spm.model": L.spm_model, **self.texts("test"),
-                **{f"lexicon.{a}-{b}": L.lexicon(a, b) for a, b in ((s, t), (t, s))},
-                "align_results": L.results("align")}
+                **{f"lexicon.{a}-{b}": L.lexicon(a, b) for a, b in directions(self.cfg)},
+                "align_results": L.results("align"),
+                **({"supervised": L.checkpoint("supervised")} if self.ceiling else {})}
 
     def outputs(self):
         return {"results": self.layout.results(self.name), "table": self.layout.results(self.name, "md")}
@@ -30,4 +34,5 @@ class Evaluate(Stage):
     def run(self, ctx):
         from unmt.evaluate import evaluate_run
 
-        return evaluate_run(self.cfg, self.layout, ctx.input("checkpoint"), self.name) and None
+        ceiling = ctx.input("supervised") if self.ceiling else None
+        return evaluate_run(self.cfg, self.layout, ctx.input("checkpoint"), self.name, supervised=ceiling) and None

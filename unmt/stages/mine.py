@@ -14,7 +14,7 @@ def start_of_round(layout, rnd: int):
 
 @register_stage("mine")
 class Mine(Stage):
-    help = "Mine sentence pairs from the two training pools (margin scoring over faiss k-NN)."
+    help = "Mine sentence pairs from each pair's two training pools (margin scoring over faiss k-NN)."
 
     def __init__(self, cfg, layout, round: int = 1):
         super().__init__(cfg, layout, round_name("mine", round))
@@ -25,21 +25,28 @@ class Mine(Stage):
         c = self.cfg
         # the round count and the training budgets of later rounds do not change what this round computes
         skip = {"rounds", "round_updates", "round_minutes", "later_encoder" if self.round == 1 else "encoder"}
-        return {"langs": list(c.langs), "seed": c.seed, "round": self.round,
+        return {**self.langs_config(), "seed": c.seed, "round": self.round,
                 **{k: v for k, v in to_dict(c.mine).items() if k not in skip}}
 
     def inputs(self):
-        L, (s, t) = self.layout, self.cfg.langs
-        files = {**self.texts("train"), **self.texts("dev")}
+        from unmt.config import pair_list
+
+        L, pairs = self.layout, pair_list(self.cfg)
+        langs = sorted({x for p in pairs for x in p}, key=self.cfg.langs.index)
+        files = {**self.texts("train", langs), **self.texts("dev", langs)}
         if self.encoder != "model":  # the lexical encoder: align's vectors, mapping and lexicon
-            files |= {f"lexicon.{s}-{t}": L.lexicon(s, t), f"mapping.{s}-{t}": L.mapping(s, t),
-                      **{f"words.{x}": L.words(x) for x in (s, t)}, **{f"vectors.{x}": L.vectors(x) for x in (s, t)}}
+            for s, t in pairs:
+                files |= {f"lexicon.{s}-{t}": L.lexicon(s, t), f"mapping.{s}-{t}": L.mapping(s, t)}
+            files |= {**{f"words.{x}": L.words(x) for x in langs}, **{f"vectors.{x}": L.vectors(x) for x in langs}}
         if self.encoder != "lexicon":
             files |= {"checkpoint": start_of_round(L, self.round), "dict": L.dictionary, "spm.model": L.spm_model}
         return files
 
     def outputs(self):
-        return {"mined": self.layout.mined(self.name, *self.cfg.langs), "results": self.layout.results(self.name)}
+        from unmt.config import pair_list
+
+        return {**{f"mined.{s}-{t}": self.layout.mined(self.name, s, t) for s, t in pair_list(self.cfg)},
+                "results": self.layout.results(self.name)}
 
     def run(self, ctx):
         from unmt.mine import mine_stage

@@ -20,7 +20,7 @@ class Prepare(Stage):
 
     def config(self):
         c = self.cfg
-        return {"langs": list(c.langs), "seed": c.seed, **to_dict(c.prepare)}
+        return {**self.langs_config(), "seed": c.seed, **to_dict(c.prepare)}
 
     def inputs(self):
         from unmt.prepare import corpus_files
@@ -34,9 +34,11 @@ class Prepare(Stage):
         return files
 
     def run(self, ctx):
+        from unmt.config import directions
         from unmt.prepare import prepare
 
         c = self.cfg
         files = {name.split(":", 1)[1]: ctx.input(name) for name in self.inputs()}
         return prepare(files, self.layout, tuple(c.langs), c.prepare.vocab_size, c.prepare.max_len,
-                       c.prepare.max_train_lines, c.prepare.max_eval_lines, c.seed)
+                       c.prepare.max_train_lines, c.prepare.max_eval_lines, c.seed,
+                       directions(c))

@@ -10,7 +10,9 @@ class Pretrain(Stage):
     resumable = True
 
     def config(self):
-        return self.training_config(self.cfg.pretrain)
+        conf = self.training_config(self.cfg.pretrain)
+        conf.pop("pairs", None)  # the LM learns every language; which pairs translate later does not matter
+        return conf
 
     def inputs(self):
         return {"bin": self.layout.bin_dir}

@@ -9,7 +9,7 @@ from unmt.stages.mine import start_of_round
 
 @register_stage("train")
 class Train(Stage):
-    help = "Train UNMT: denoising + online back-translation in both directions (fairseq)."
+    help = "Train UNMT: denoising + online back-translation, every pair both ways (fairseq)."
     resumable = True
 
     def __init__(self, cfg, layout, round: int = 1, variant: str | None = None):
@@ -28,14 +28,16 @@ class Train(Stage):
         return conf
 
     def inputs(self):
-        L, (s, t), warm = self.layout, self.cfg.langs, self.cfg.train.warm_start
+        from unmt.config import directions, pair_list
+
+        L, warm = self.layout, self.cfg.train.warm_start
         files = {"bin": L.bin_dir, "spm.model": L.spm_model}
         if self.restore:
             files["restore"] = self.restore
         if "wbw" in warm:  # word-by-word translations of each training side
-            files |= self.texts("train") | {f"lexicon.{a}-{b}": L.lexicon(a, b) for a, b in ((s, t), (t, s))}
+            files |= self.texts("train") | {f"lexicon.{a}-{b}": L.lexicon(a, b) for a, b in directions(self.cfg)}
         if "mined" in warm:
-            files["mined"] = L.mined(round_name("mine", self.round), s, t)
+            files |= {f"mined.{s}-{t}": L.mined(round_name("mine", self.round), s, t) for s, t in pair_list(self.cfg)}
         return files
 
     def outputs(self):
@@ -49,5 +51,8 @@ class Train(Stage):
         from unmt.train import train
 
         restore = ctx.input("restore") if self.restore else None
-        mined = ctx.input("mined") if "mined" in self.cfg.train.warm_start else None
+        from unmt.config import pair_list
+
+        mined = ({(s, t): ctx.input(f"mined.{s}-{t}") for s, t in pair_list(self.cfg)}
+                 if "mined" in self.cfg.train.warm_start else None)
         return train(self.cfg, self.layout, self.name, restore, ctx.quiet, mined, self.max_update, self.max_minutes)
