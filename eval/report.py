@@ -60,12 +60,17 @@ def update_budgets(run_dir: Path, stages: dict) -> str:
 
 
 def baseline_verdict(results: dict) -> str:
-    """Whether unmt beats both baselines in every direction, and by how much it beats the better one."""
-    margins = {d: s["unmt"]["bleu"] - max(v["bleu"] for k, v in s.items() if k in ("copy", "word-by-word"))
-               for d, s in results["directions"].items()}
-    won = all(m > 0 for m in margins.values())
+    """Whether unmt beats both baselines in every direction (BLEU), by how much it beats the better one,
+    and the same margin in chrF, which can disagree when the margins are small."""
+    def margins(metric):
+        return {d: s["unmt"][metric] - max(v[metric] for k, v in s.items() if k in ("copy", "word-by-word"))
+                for d, s in results["directions"].items()}
+
+    bleu, chrf = margins("bleu"), margins("chrf")
+    won = all(m > 0 for m in bleu.values())
     return (f"**Beats both baselines in every direction: {'yes' if won else 'no'}** (test BLEU of unmt minus the "
-            "better baseline: " + ", ".join(f"{d} {m:+.2f}" for d, m in margins.items()) + ").")
+            "better baseline: " + ", ".join(f"{d} {m:+.2f}" for d, m in bleu.items()) + "; in chrF: "
+            + ", ".join(f"{d} {m:+.2f}" for d, m in chrf.items()) + ").")
 
 
 def run_summary(run_dir: Path) -> str:

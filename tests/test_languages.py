@@ -94,6 +94,9 @@ def test_tiny_recipe_runs_end_to_end_on_english_chinese(tiny_en_zh):
     ("langs: [en, fr, zh]\ndictionary_test: corpora/libreoffice-5/dict.en-fr.test.txt\n",
      "names one file for 2 pairs -- write its path with {pair} in it"),
     ("langs: [en, fr, zh]\ndictionary_test: corpora/libreoffice-5/nothing.{pair}.txt\n", "dictionary_test not found for any pair"),
+    ("supervised_ceiling: true\nablation: {v: {lambda_bt: '0'}}\n", "supervised_ceiling: an ablation recipe has no main"),
+    ("supervised_ceiling: true\ncorpus: corpora/bible-en-es\nlangs: [en, es]\ndictionary_test: null\n",
+     "parallel.en-es.en.xz: supervised_ceiling needs the corpus's parallel files"),
 ])
 def test_recipe_languages_and_pairs_are_checked_in_one_line(tmp_path, fields, message):
     recipe = tmp_path / "r.yaml"

@@ -350,6 +350,9 @@ def check_recipe(cfg: RecipeConfig, where: str) -> None:
         if cfg.evaluate.checkpoint == "best" and not (t.valid_bleu and t.validate_interval_updates):
             raise UnmtError(f"{where}: evaluate.checkpoint: 'best' needs dev BLEU during training "
                             "-- set train.valid_bleu: true and train.validate_interval_updates > 0, or use 'last'")
+    if cfg.supervised_ceiling and cfg.ablation:
+        raise UnmtError(f"{where}: supervised_ceiling: an ablation recipe has no main model to put the ceiling beside "
+                        "-- set it in the recipe without the ablation section")
     if cfg.mine.rounds > 1 and "mined" not in cfg.train.warm_start:
         raise UnmtError(f"{where}: mine.rounds: {cfg.mine.rounds} -- later rounds fine-tune on mined pairs; "
                         "set train.warm_start to 'mined' or 'wbw+mined', or rounds: 1")
