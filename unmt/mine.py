@@ -212,8 +212,9 @@ def mine_stage(cfg, layout: RunLayout, name: str, checkpoint: Path | None = None
     from unmt.io import read_lines, write_json, write_text
 
     encoder = encoder or cfg.mine.encoder
-    pools = {l: read_lines(layout.text("train", l), "training pool") for l in cfg.langs}
-    dev = {l: read_lines(layout.text("dev", l), "dev set") for l in cfg.langs}
+    langs = sorted({x for p in pair_list(cfg) for x in p}, key=cfg.langs.index)  # a helper language is never mined
+    pools = {l: read_lines(layout.text("train", l), "training pool") for l in langs}
+    dev = {l: read_lines(layout.text("dev", l), "dev set") for l in langs}
     results = {f"{s}-{t}": mine_pair(cfg, layout, name, s, t, pools, dev, checkpoint, encoder) for s, t in pair_list(cfg)}
     write_json(layout.results(name), results)
     rows = ["| pair | encoder | mined pairs | planted | P | R | F1 |", "|---|---|---|---|---|---|---|"]
