@@ -1,8 +1,9 @@
 """One function per job, as sacrebleu does: ``score_translations`` returns every number with its signature.
 
 ``bleu``/``chrf`` are sacrebleu's own (detokenized input; the 13a tokenizer, or sacrebleu's ``zh`` into
-Chinese, as WMT scores it), so they match ``sacrebleu REF -i HYP -m bleu chrf [-tok zh]`` exactly.
-``tok_bleu`` is BLEU on Moses-tokenized text (into Chinese: jieba-segmented words) with no further
+Chinese and ``ja-mecab`` into Japanese, as WMT scores them), so they match ``sacrebleu REF -i HYP -m bleu chrf
+[-tok zh|ja-mecab]`` exactly. ``tok_bleu`` is BLEU on Moses-tokenized text (into Chinese: jieba-segmented
+words; into Japanese: MeCab/IPA words, unmt/segment.py) with no further
 tokenization — what multi-bleu.perl reports in the XLM/MUSE-era papers — for comparison.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF
 
-from unmt.segment import bleu_tokenizer, segments, spaced
+from unmt.segment import SEGMENTED, bleu_tokenizer, segments, spaced
 
 
 @functools.lru_cache(maxsize=8)
@@ -30,7 +31,8 @@ def moses_tokenize(lines: list[str], lang: str) -> list[str]:
 def word_tokenize(lines: list[str], lang: str) -> tuple[list[str], str]:
     """The tokenization tok-BLEU uses, and its name for the signature."""
     if not spaced(lang):
-        return [" ".join(p for p in segments(line, lang) if not p.isspace()) for line in lines], f"jieba-seg({lang})"
+        segmenter = SEGMENTED[lang]
+        return [" ".join(p for p in segments(line, lang) if not p.isspace()) for line in lines], f"{segmenter}-seg({lang})"
     return moses_tokenize(lines, lang), f"moses-tok({lang})"
 
 

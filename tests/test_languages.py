@@ -40,9 +40,23 @@ def test_bleu_into_chinese_uses_sacrebleus_zh_tokenizer():
     assert "tok:13a" in score_translations(["a b c d"], ["a b c d"], "fr")["bleu_signature"]
 
 
+def test_japanese_words_are_mecab_words_and_bleu_uses_sacrebleus_ja_mecab():
+    line = "「ファイル」メニューの Open コマンドで、ダイアログを開きます。"
+    ws = words(line, "ja")
+    assert {"ファイル", "メニュー", "open", "コマンド", "ダイアログ", "開き"} <= set(ws) and "、" not in ws
+    assert "".join(segments(line, "ja")) == line
+    # the words the lexicon and word-by-word use are the tokens ja-mecab BLEU counts
+    from sacrebleu.tokenizers.tokenizer_ja_mecab import TokenizerJaMecab
+    assert [w for w in TokenizerJaMecab()(line).lower().split() if w in ws] == ws
+    s = score_translations(["ダイアログを開きます。"], ["ダイアログを閉じます。"], "ja")
+    assert "tok:ja-mecab-" in s["bleu_signature"] and s["tok_bleu_signature"].startswith("mecab-seg(ja)")
+    assert 0 < s["bleu"] < 100
+    assert word_by_word(["Open the dialog"], {"open": "開く", "dialog": "ダイアログ"}, "en", "ja") == ["開く the ダイアログ"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--langs", "en,xx"], "no LibreOffice help for xx -- available: ca cs"),
-    (["--langs", "en,ja"], "'ja' is written without spaces and needs fugashi"),
+    (["--langs", "en,km"], "'km' is written without spaces and needs a Khmer segmenter"),
     (["--langs", "en"], "give two or more different languages"),
     (["--pair", "en-fr", "--langs", "en,fr"], "not both"),
     (["--langs", "en,fr,de", "--pairs", "en-it"], "--pairs: en-it is not two different languages of --langs"),
@@ -56,9 +70,9 @@ def test_corpus_builder_rejects_bad_languages_in_one_line(tmp_path, args, messag
 
 def test_recipe_with_an_unsegmentable_language_is_one_line(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("preset: tiny\nname: t\nlangs: [en, ja]\ncorpus: corpora/libreoffice-en-zh\ndictionary_test: null\n")
+    recipe.write_text("preset: tiny\nname: t\nlangs: [en, km]\ncorpus: corpora/libreoffice-en-zh\ndictionary_test: null\n")
     r = unmt("run", recipe, "--run-dir", tmp_path / "run", check=False)
-    assert r.returncode == 2 and "langs: 'ja' is written without spaces" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "langs: 'km' is written without spaces" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()
 
 

@@ -255,6 +255,20 @@ def test_bad_recipe_through_the_real_cli(tmp_path, content, needle):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("recipe", sorted(p.name for p in (ROOT / "recipes").glob("*.yaml")))
+def test_every_committed_recipe_loads_and_names_files_that_exist(recipe):
+    from unmt.config import dictionary_for, pair_list
+
+    cfg = load_recipe(ROOT / "recipes" / recipe)
+    if cfg.corpus:
+        corpus = ROOT / cfg.corpus
+        for lang in cfg.langs:
+            assert (corpus / f"train.{lang}.xz").exists() and (corpus / f"test.{lang}.xz").exists(), (recipe, lang)
+    for src, tgt in pair_list(cfg):
+        d = dictionary_for(cfg, src, tgt)
+        assert d is None or (ROOT / d).exists(), (recipe, d)
+
+
 def test_dump_config_round_trips(tmp_path):
     out = unmt("run", TINY, "--dump-config").stdout
     (tmp_path / "dumped.yaml").write_text(out)

@@ -2,10 +2,11 @@
 lexicons and their test dictionaries, the word-by-word baseline, the lexical mining encoder.
 
 Languages written with spaces are split by one Unicode pattern (letters, with inner hyphens, or digits).
-Chinese is written without spaces, so that pattern would call a whole clause one word; a segmenter
-(jieba, the dictionary-and-HMM segmenter most Chinese NLP uses) cuts it into the units CC-CEDICT lists,
-and the same pattern then applies to each piece. Japanese would need fugashi + UniDic; it is not
-installed, so Japanese is refused here rather than silently treated as one word per clause.
+Chinese and Japanese are written without spaces, so that pattern would call a whole clause one word; a
+segmenter cuts it first and the same pattern then applies to each piece. Chinese: jieba, the
+dictionary-and-HMM segmenter most Chinese NLP uses, which cuts into the units CC-CEDICT lists. Japanese:
+MeCab with the IPA dictionary (mecab-python3 + ipadic), the very analyser sacrebleu's ``ja-mecab`` BLEU
+tokenizer runs, so the words of every word-level step are the tokens BLEU counts.
 """
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from unmt.errors import UnmtError
 TOKEN_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|\d+")
 # Everything, so word-by-word can rebuild a line: words, runs of space, any other single character.
 PIECE_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|\s+|.", re.UNICODE)
-SEGMENTED = {"zh": "jieba", "zh_tw": "jieba"}
-UNSUPPORTED = {"ja": "fugashi + unidic-lite", "km": "a Khmer segmenter", "dz": "a Dzongkha segmenter"}
+SEGMENTED = {"zh": "jieba", "zh_tw": "jieba", "ja": "mecab"}
+# sacrebleu's tokenizer into each segmented language (WMT's choices); 13a elsewhere
+BLEU_TOKENIZERS = {"zh": "zh", "zh_tw": "zh", "ja": "ja-mecab"}
+UNSUPPORTED = {"km": "a Khmer segmenter", "dz": "a Dzongkha segmenter"}
 
 
 # Languages written in a script of their own: a line with none of its characters is not in that language
@@ -60,10 +63,40 @@ def _jieba():
     return tokenizer
 
 
+@functools.lru_cache(maxsize=None)
+def _mecab():
+    try:
+        import ipadic
+        import MeCab
+    except ImportError as e:
+        raise UnmtError(f"Japanese word segmentation needs mecab-python3 and ipadic ({e}) -- run scripts/install.sh") from e
+    return MeCab.Tagger(ipadic.MECAB_ARGS + " -Owakati")
+
+
+def _mecab_cut(line: str) -> list[str]:
+    # MeCab's wakati output drops the spaces of the line; find each token in the line again so that the
+    # pieces still concatenate to it
+    pieces, pos = [], 0
+    for token in _mecab().parse(line).split():
+        at = line.find(token, pos)
+        if at < 0:
+            break
+        if at > pos:
+            pieces.append(line[pos:at])
+        pieces.append(token)
+        pos = at + len(token)
+    if pos < len(line):
+        pieces.append(line[pos:])
+    return pieces
+
+
 def segments(line: str, lang: str) -> list[str]:
     """The line cut into pieces that keep every character (concatenated they give the line back)."""
-    if SEGMENTED.get(lang) == "jieba":
+    segmenter = SEGMENTED.get(lang)
+    if segmenter == "jieba":
         return [p for piece in _jieba().cut(line, HMM=True) for p in PIECE_RE.findall(piece)]
+    if segmenter == "mecab":
+        return [p for piece in _mecab_cut(line) for p in PIECE_RE.findall(piece)]
     return PIECE_RE.findall(line)
 
 
@@ -76,8 +109,8 @@ def words(line: str, lang: str) -> list[str]:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _segmented_words(line: str, lang: str) -> tuple[str, ...]:
-    # the mining encoder, its plausibility filter and the vocabularies segment the same lines again; jieba is
-    # the slow step, so each line is cut once per process
+    # the mining encoder, its plausibility filter and the vocabularies segment the same lines again; the
+    # segmenter is the slow step, so each line is cut once per process
     return tuple(t for piece in segments(line, lang) for t in TOKEN_RE.findall(piece.lower()))
 
 
@@ -87,8 +120,9 @@ def spaced(lang: str) -> bool:
 
 
 def bleu_tokenizer(lang: str) -> str:
-    """sacrebleu's tokenizer for a target language (its signature records it): zh splits Chinese characters."""
-    return "zh" if lang in SEGMENTED else "13a"
+    """sacrebleu's tokenizer for a target language (its signature records it): zh splits Chinese characters,
+    ja-mecab cuts Japanese into MeCab/IPA words."""
+    return BLEU_TOKENIZERS.get(lang, "13a")
 
 
 def character_coverage(langs) -> float:
