@@ -94,13 +94,15 @@ def run_summary(run_dir: Path) -> str:
     if lex.exists():
         out += ["Lexicon induction (align stage):", "", lex.read_text()]
         if (run_dir / "align/lexicon_curve.png").exists():
-            out += [_figure(run_dir / "align/lexicon_curve.png", run_dir, "P@1 and criterion per iteration"), ""]
+            out += [_figure(run_dir / "align/lexicon_curve.png", run_dir, "P@1 and selection criterion per iteration"), ""]
     for mined in sorted(run_dir.glob("mine*/results.md")):
         out += [f"Bitext mining, stage `{mined.parent.name}` (P/R/F1 of recovering the dev pairs planted among "
                 "training sentences):", "", mined.read_text()]
     if (run_dir / "compress/results.md").exists():
         out += ["Code lengths (compress stage):", "", (run_dir / "compress/results.md").read_text(),
                 _figure(run_dir / "compress/compression.png", run_dir, "code lengths over LM updates; K(Y|X) vs dev BLEU"), ""]
+        if (run_dir / "compress/saving_vs_bleu.png").exists():
+            out += [_figure(run_dir / "compress/saving_vs_bleu.png", run_dir, "per-pair joint saving vs that pair's test BLEU"), ""]
     return "\n".join(out)
 
 

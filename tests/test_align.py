@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import unmt
-from unmt.align import (adversarial_init, criterion_null, induce_lexicon, normalise, precision_at_k, procrustes,
-                        read_vec, selection_criterion, vecmap_init, write_vec)
+from unmt.align import (adversarial_init, criterion_null, frequency_agreement, induce_lexicon, normalise,
+                        precision_at_k, procrustes, read_vec, selection_criterion, vecmap_init, write_vec)
 from unmt.errors import UnmtError
 
 N, D = 1000, 16
@@ -65,17 +65,41 @@ def test_vecmap_initial_dictionary_needs_no_seed():
 
 @pytest.mark.parametrize("method", ["identical", "vecmap", "adversarial"])
 def test_selection_criterion_tells_related_from_unrelated_spaces(method):
-    gains = {}
+    gains, agreement = {}, {}
     for related in (True, False):  # 48-d: in very few dimensions any dictionary fits a rotation well
         X, Y, src, tgt = synthetic_spaces(related, D=48)
         W, hist = induce_lexicon(X, Y, src, tgt, method, max_rank=N, gold=GOLD, stochastic_interval=2,
                                  max_rank_ratio=None, adversarial_steps=300)
         S, T = normalise(X), normalise(Y)
-        gains[related] = selection_criterion(S @ W, T) - criterion_null(S, T)
+        gains[related] = selection_criterion(S @ W, T) - criterion_null(S, T)["criterion"]
+        agreement[related] = frequency_agreement(S @ W, T)
         if not related:
             assert hist[-1]["p@1"] < 5.0
     assert gains[True] > 0.3
     assert gains[False] < gains[True] / 3  # the unrelated pair scores little above a random rotation
+    # the rows are in the same frequency order: the right map keeps it, a map between unrelated spaces cannot
+    assert agreement[True] > 0.9 and abs(agreement[False]) < 0.2
+
+
+@pytest.mark.slow
+def test_frequency_criterion_ranks_methods_as_p_at_1_does_on_real_vectors():
+    """On the embedded en-fr corpus's own PPMI vectors, MUSE's criterion prefers vecmap's wrong map (its
+    self-learning maximises nearly that criterion) and frequency agreement prefers identical, as P@1 does."""
+    import lzma
+
+    from conftest import CORPUS
+    from unmt.align import read_dictionary, word_vectors_ppmi
+
+    emb = {}
+    for lang in ("en", "fr"):
+        with lzma.open(CORPUS / f"train.{lang}.xz", "rt", encoding="utf-8") as f:
+            emb[lang] = word_vectors_ppmi(f.read().splitlines(), lang)
+    (sw, S), (tw, T) = emb["en"], emb["fr"]
+    gold, _ = read_dictionary(CORPUS / "dict.en-fr.test.txt", sw, tw)
+    last = {m: induce_lexicon(S, T, sw, tw, m, max_rank=3000, gold=gold)[1][-1] for m in ("identical", "vecmap")}
+    assert last["identical"]["p@1"] > last["vecmap"]["p@1"] + 5
+    assert last["identical"]["frequency_agreement"] > last["vecmap"]["frequency_agreement"]
+    assert last["identical"]["criterion"] < last["vecmap"]["criterion"]  # MUSE's criterion: the wrong choice
 
 
 def test_vec_files_round_trip_and_bad_files(tmp_path):
@@ -109,6 +133,10 @@ def test_induce_lexicon_cli_on_vec_files(tmp_path):
         assert rec["methods"][rec["selected"]]["p@1"] >= 95.0
         assert rec["supervised_procrustes"]["p@1"] >= 95.0
         assert rec["methods"][rec["selected"]]["criterion"] > rec["criterion_random_rotation"]
+        assert rec["selected_by"] == "frequency"
+        # the right map sends every word to the word as frequent; a random rotation, to any word
+        assert rec["methods"][rec["selected"]]["frequency_agreement"] > 0.9
+        assert abs(rec["frequency_agreement_random_rotation"]) < 0.2
     W = np.load(out / "mapping.xx-yy.npy")
     assert W.shape == (D, D)
     lexicon = dict(line.split() for line in (out / "lexicon.xx-yy.txt").read_text().splitlines())

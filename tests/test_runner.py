@@ -45,7 +45,21 @@ NOT_A_SLICE = {"name", "preset", "corpus", "dictionary_test", "ablation", "compr
                "mine.later_encoder", "mine.round_updates", "mine.round_minutes", "train.warm_start",
                "align.vectors", "align.vec_files", "mine.encoder", "evaluate.checkpoint",
                "pairs",   # resolved from langs in a bilingual recipe; several pairs: tests/test_languages.py
-               "supervised_ceiling"}   # adds a stage to the plan (tests/test_languages.py)
+               "supervised_ceiling",   # adds a stage to the plan (tests/test_languages.py)
+               "align.criterion"}   # chooses among methods only (below)
+
+
+def test_align_criterion_is_in_the_fingerprint_only_when_methods_compete(tmp_path):
+    from unmt.layout import RunLayout
+    from unmt.stages.align import Align
+
+    def fingerprint(criterion, methods):
+        cfg = load_recipe(TINY, {"align": {"criterion": criterion, "methods": methods}})
+        return Align(cfg, RunLayout(tmp_path)).config()
+
+    # one method: nothing to choose, so runs from before the field existed stay cached
+    assert fingerprint("muse", ["identical"]) == fingerprint("frequency", ["identical"])
+    assert fingerprint("muse", ["identical", "vecmap"]) != fingerprint("frequency", ["identical", "vecmap"])
 
 
 def closure(stages: set[str]) -> set[str]:

@@ -258,12 +258,15 @@ def translate(run_dir, src, tgt, checkpoint, input_, output, beam):
               help="MUSE-format test dictionary 'src tgt' per line; a sibling *.train.* file gives supervised seeds.")
 @click.option("--methods", default="identical,vecmap,adversarial", show_default=True,
               help="Comma-separated unsupervised methods; the best selection criterion gives the lexicon.")
+@click.option("--criterion", type=click.Choice(["frequency", "muse"]), default="frequency", show_default=True,
+              help="How methods are ranked without gold data (unmt/align.py): frequency-rank agreement of the "
+                   "translations, or MUSE's mean cosine.")
 @click.option("--max-words", default=50000, show_default=True)
 @click.option("--iterations", default=5, show_default=True, help="Refinement iterations.")
 @click.option("--max-rank", default=15000, show_default=True, help="Refinement dictionary among this many words.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
 @clean_errors
-def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, max_words, iterations, max_rank, out):
+def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, criterion, max_words, iterations, max_rank, out):
     """Induce a bilingual lexicon from two embedding files (MUSE/VecMap methods, faiss CSLS)."""
     from unmt.align import align_embeddings, check_align_config, read_vec
     from unmt.config import AlignConfig
@@ -271,7 +274,8 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, max_words
 
     if src == tgt:
         raise UnmtError(f"--src and --tgt are both '{src}' -- give two language codes")
-    a = AlignConfig(methods=[m for m in methods.split(",") if m], iterations=iterations, max_rank=max_rank)
+    a = AlignConfig(methods=[m for m in methods.split(",") if m], criterion=criterion, iterations=iterations,
+                    max_rank=max_rank)
     check_align_config(a)
     emb = {src: read_vec(src_vec, max_words), tgt: read_vec(tgt_vec, max_words)}
     if emb[src][1].shape[1] != emb[tgt][1].shape[1]:

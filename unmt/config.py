@@ -38,6 +38,7 @@ Precision = Literal["fp32", "fp16", "bf16"]
 AlignVectors = Literal["ppmi", "encoder", "embedding", "vec"]
 AlignMethod = Literal["identical", "vecmap", "adversarial"]
 AdversarialStart = Literal["pca", "identity"]
+AlignCriterion = Literal["frequency", "muse"]
 MineEncoder = Literal["lexicon", "model", "hybrid"]
 LaterEncoder = Literal["model", "hybrid"]
 # how forward (source->target) and backward nearest neighbours combine: one switch, as MUSE's dico_build
@@ -88,6 +89,10 @@ class AlignConfig:
     vec_files: Optional[dict[str, str]] = None
     # unsupervised methods to run; the best selection criterion gives the lexicon
     methods: list[AlignMethod] = field(default_factory=lambda: ["identical"], metadata={"nonempty": True})
+    # how the methods are ranked without gold data -- frequency: do frequent words translate to words as frequent
+    # (Spearman of frequency ranks; the mapped vectors carry no frequency, so no method fits it); muse: mean
+    # cosine of the CSLS translations (what self-learning maximises, so it favours vecmap); see unmt/align.py
+    criterion: AlignCriterion = "frequency"
     max_words: int = _at_least(10, 10000)
     min_count: int = _at_least(1, 2)
     window: int = _at_least(1, 5)

@@ -33,8 +33,12 @@ class Align(Stage):
 
     def config(self):
         c = self.cfg
-        # the dictionaries' contents are inputs; their paths are not part of the result
-        return {**self.langs_config(), "seed": c.seed, **to_dict(c.align)}
+        # the dictionaries' contents are inputs; their paths are not part of the result. The criterion only
+        # chooses among methods, so with one method it is left out (runs from before it existed stay cached)
+        align = to_dict(c.align)
+        if len(c.align.methods) < 2:
+            align.pop("criterion", None)
+        return {**self.langs_config(), "seed": c.seed, **align}
 
     def inputs(self):
         from unmt.align import train_dictionary
