@@ -24,9 +24,11 @@ beside its value under a random rotation, so an alignment that found nothing say
   maps carry no frequency, so no method can fit this signal: it is held out from all of them.
 - ``muse``: MUSE's mean cosine of the CSLS translations of the 10,000 most frequent words. VecMap's
   self-learning maximises nearly this very quantity, and on small corpora it finds a wrong map that
-  scores higher than the right one (en-fr here: vecmap 0.42 at P@1 0.35 against identical 0.38 at 14.6),
-  so this criterion picks vecmap. docs/results.md has both criteria against P@1 on en-fr, en-de, en-es
-  and en-zh.
+  scores higher than the right one (en-fr here: vecmap 0.42 at P@1 0.69 against identical 0.38 at 14.2),
+  so this criterion picks vecmap. docs/results.md (lexicon-en-fr/de/zh) has both criteria against P@1.
+
+One bias to know: ``identical`` keeps only seeds whose frequency ranks agree within ``max_rank_ratio``,
+so its start already agrees in frequency; refinement then moves on with no frequency in sight.
 """
 from __future__ import annotations
 
