@@ -8,8 +8,11 @@ import os
 import sys
 from pathlib import Path
 
+import typing
+
 import click
 
+from unmt.config import AlignCriterion
 from unmt.errors import UnmtError
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -258,7 +261,7 @@ def translate(run_dir, src, tgt, checkpoint, input_, output, beam):
               help="MUSE-format test dictionary 'src tgt' per line; a sibling *.train.* file gives supervised seeds.")
 @click.option("--methods", default="identical,vecmap,adversarial", show_default=True,
               help="Comma-separated unsupervised methods; the best selection criterion gives the lexicon.")
-@click.option("--criterion", type=click.Choice(["frequency", "muse"]), default="frequency", show_default=True,
+@click.option("--criterion", type=click.Choice(typing.get_args(AlignCriterion)), default="frequency", show_default=True,
               help="How methods are ranked without gold data (unmt/align.py): frequency-rank agreement of the "
                    "translations, or MUSE's mean cosine.")
 @click.option("--max-words", default=50000, show_default=True)
