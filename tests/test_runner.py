@@ -274,6 +274,10 @@ def test_every_committed_recipe_loads_and_names_files_that_exist(recipe):
     from unmt.config import dictionary_for, pair_list
 
     cfg = load_recipe(ROOT / "recipes" / recipe)
+    text = (ROOT / "recipes" / recipe).read_text(encoding="utf-8")
+    if "python -m data_prep.news_corpus" in text:  # downloaded, not committed: its header must say how to build it
+        assert f"--out {cfg.corpus}" in text, recipe
+        return
     if cfg.corpus:
         corpus = ROOT / cfg.corpus
         for lang in cfg.langs:

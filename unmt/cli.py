@@ -62,11 +62,14 @@ def _setup_process():
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _runner(recipe, run_dir, quiet=False, nproc=None):
-    from unmt.config import load_recipe
+def _runner(recipe, run_dir, quiet=False, nproc=None, sets=()):
+    from unmt.config import load_recipe, parse_overrides
     from unmt.runner import Runner
 
-    cfg = load_recipe(recipe, {"nproc": nproc} if nproc else None)
+    overrides = parse_overrides(sets)
+    if nproc:
+        overrides["nproc"] = nproc
+    cfg = load_recipe(recipe, overrides or None)
     run_dir = Path(run_dir) if run_dir else Path("runs") / cfg.name
     return Runner(cfg, run_dir, quiet=quiet, where=str(recipe))
 
@@ -79,6 +82,9 @@ nproc_opt = click.option("--nproc", type=click.IntRange(1), default=None,
                               "default: the recipe's nproc.")
 quiet_opt = click.option("--quiet", is_flag=True, help="Do not echo fairseq's training log lines.")
 force_opt = click.option("--force", is_flag=True, help="Redo the selected stages even if they are up to date.")
+set_opt = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                       help="Override a recipe field (repeatable): --set train.max_update=2000 --set corpus=DIR. "
+                            "The run records the resolved config, so a changed field reruns what depends on it.")
 
 
 @click.group()
@@ -113,17 +119,18 @@ def _print_status(r, stages) -> None:
 @click.option("--only", default=None, metavar="STAGE", help="Run STAGE alone (a stage, e.g. train, or an instance, e.g. mine2).")
 @click.option("--dry-run", is_flag=True, help="Print which stages would run and why, run nothing.")
 @force_opt
+@set_opt
 @clean_errors
-def run(recipe, run_dir, dump_config, quiet, nproc, until, only, dry_run, force):
+def run(recipe, run_dir, dump_config, quiet, nproc, until, only, dry_run, force, sets):
     """Run every stage of RECIPE in dependency order, skipping stages whose outputs are up to date."""
     if dump_config:
-        from unmt.config import dump, load_recipe
+        from unmt.config import dump, load_recipe, parse_overrides
 
-        click.echo(dump(load_recipe(recipe)), nl=False)
+        click.echo(dump(load_recipe(recipe, parse_overrides(sets) or None)), nl=False)
         return
     if until and only:
         raise UnmtError("--until and --only: give one of them")
-    r = _runner(recipe, run_dir, quiet, nproc)
+    r = _runner(recipe, run_dir, quiet, nproc, sets)
     stages = r.select(only=only, until=until)
     if dry_run:
         _print_status(r, stages)
@@ -141,9 +148,10 @@ def _stage_command(kind: str, cls):
     @force_opt
     @quiet_opt
     @nproc_opt
+    @set_opt
     @clean_errors
-    def cmd(recipe, run_dir, force, quiet, nproc):
-        r = _runner(recipe, run_dir, quiet, nproc)
+    def cmd(recipe, run_dir, force, quiet, nproc, sets):
+        r = _runner(recipe, run_dir, quiet, nproc, sets)
         r.run(r.select(only=kind), force=force)
     return cmd
 
@@ -161,12 +169,13 @@ def _evaluate_command(cls):
     @click.option("--ref", type=click.Path(dir_okay=False, path_type=Path), help="Reference file (no RECIPE).")
     @click.option("--lang", default="en", show_default=True, help="Target language (for tokenized BLEU).")
     @click.option("--json", "as_json", is_flag=True, help="With --hyp/--ref: print JSON.")
+    @set_opt
     @clean_errors
-    def cmd(recipe, run_dir, force, quiet, nproc, hyp, ref, lang, as_json):
+    def cmd(recipe, run_dir, force, quiet, nproc, hyp, ref, lang, as_json, sets):
         if recipe and (hyp or ref):
             raise UnmtError("evaluate: give RECIPE, or --hyp and --ref, not both")
         if recipe:
-            r = _runner(recipe, run_dir, quiet, nproc)
+            r = _runner(recipe, run_dir, quiet, nproc, sets)
             stages = r.select(only="evaluate")
             r.run(stages, force=force)
             for st in stages:  # one table per evaluate stage (ablation recipes have one per variant)

@@ -441,6 +441,28 @@ def _merge(dc, updates: dict, where: str, prefix: str = ""):
     return dc
 
 
+def parse_overrides(items) -> dict:
+    """``["prepare.vocab_size=8000", "corpus=corpora/x"]`` -> the nested mapping a recipe would hold (values
+    read as YAML, so numbers, lists and null mean what they mean in a recipe)."""
+    out: dict = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise UnmtError(f"--set: '{item}' is not KEY=VALUE -- e.g. --set train.max_update=2000")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        *sections, field_name = key.split(".")
+        node = out
+        for section in sections:
+            node = node.setdefault(section, {})
+            if not isinstance(node, dict):
+                raise UnmtError(f"--set: '{key}' sets a field inside one set on its own -- set each field once")
+        node[field_name] = value
+    return out
+
+
 def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -> RecipeConfig:
     raw: Any = {}
     where = "recipe"
@@ -464,8 +486,8 @@ def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -
     cfg = _merge(RecipeConfig(), PRESETS[preset], f"preset {preset}")
     cfg = _merge(cfg, raw, where)
     if overrides:
-        cfg = _merge(cfg, overrides, "overrides")
-    check_recipe(cfg, where)
+        cfg = _merge(cfg, overrides, "--set")
+    check_recipe(cfg, f"{where} with --set" if overrides else where)
     return cfg
 
 

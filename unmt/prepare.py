@@ -39,7 +39,8 @@ def corpus_files(corpus: Path, langs) -> dict[str, Path]:
                     break
             else:
                 raise fail(corpus / f"{split}.{lang}[.xz]", "corpus file not found",
-                           "build the corpus (python -m data_prep.build_corpus) or fix `corpus:` in the recipe")
+                           "build the corpus (python -m data_prep.build_corpus; News Crawl: data_prep.news_corpus, "
+                           "as the recipe's header says) or fix `corpus:` in the recipe")
     return files
 
 
