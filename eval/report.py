@@ -106,11 +106,52 @@ def run_summary(run_dir: Path) -> str:
     return "\n".join(out)
 
 
+def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
+    """Where sharing helps and where it hurts: each direction of the multilingual run beside the same pair
+    trained alone on the same corpus (same test sentences: the prepare stages read identical test files)."""
+    def load(run):
+        manifest = json.loads((run / "manifest.json").read_text())
+        tests = {k: v for k, v in manifest["stages"]["prepare"]["inputs"].items() if k.startswith("corpus:test.")}
+        results = run / "evaluate/results.json"
+        return tests, json.loads(results.read_text())["directions"] if results.exists() else None
+
+    multi_tests, multi_dirs = load(multi)
+    rows = ["| direction | multilingual BLEU | alone BLEU | multilingual chrF | alone chrF | better baseline BLEU / chrF | sharing |",
+            "|---|---|---|---|---|---|---|"]
+    compared = []
+    for run in bilinguals:
+        tests, dirs = load(run)
+        if not dirs or not multi_dirs or any(multi_tests.get(k) != v for k, v in tests.items()):
+            continue
+        compared.append(run.name)
+        for direction, systems in dirs.items():
+            if direction not in multi_dirs:
+                continue
+            m, b = multi_dirs[direction]["unmt"], systems["unmt"]
+            base = [systems[x] for x in ("copy", "word-by-word") if x in systems]
+            verdict = "helps" if m["bleu"] > b["bleu"] and m["chrf"] > b["chrf"] else \
+                "hurts" if m["bleu"] < b["bleu"] and m["chrf"] < b["chrf"] else "mixed"
+            rows.append(f"| {direction} | {m['bleu']} | {b['bleu']} | {m['chrf']} | {b['chrf']} | "
+                        f"{max(x['bleu'] for x in base)} / {max(x['chrf'] for x in base)} | {verdict} |")
+    if not compared:
+        return None
+    return (f"`{multi}` against each pair trained alone on the same corpus and test sentences "
+            f"({', '.join(f'`runs/{c}`' for c in compared)}); same preset budget per run (the multilingual run's "
+            "batches are split across its pairs). \"helps\": higher BLEU and chrF.\n\n" + "\n".join(rows) + "\n")
+
+
 def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
     """README gets the default recipe's summary (a run folder named ``default``), if it is among them;
     docs/results.md gets one section per run, keeping the sections of runs not given (so re-running one
     recipe does not drop the others' published numbers)."""
     summaries = {Path(d).name: run_summary(Path(d)) for d in run_dirs}
+    for d in run_dirs:  # a multilingual run given with bilingual runs on its corpus: where sharing helps or hurts
+        manifest = json.loads((Path(d) / "manifest.json").read_text())
+        if len(manifest["stages"]["prepare"]["config"].get("langs", [])) > 2:
+            others = [Path(o) for o in run_dirs if o != d]
+            sharing = others and sharing_summary(Path(d), others)
+            if sharing:
+                summaries[f"sharing: {Path(d).name} vs each pair alone"] = sharing
     if "default" in summaries:
         text = Path(readme).read_text(encoding="utf-8")
         block = f"{START}\n{summaries['default']}\n{END}"

@@ -43,7 +43,7 @@ MineEncoder = Literal["lexicon", "model", "hybrid"]
 LaterEncoder = Literal["model", "hybrid"]
 # how forward (source->target) and backward nearest neighbours combine: one switch, as MUSE's dico_build
 DicoMode = Literal["forward", "backward", "max", "intersect"]
-IndexKind = Literal["auto", "flat", "ivf", "ivfpq"]
+IndexKind = Literal["auto", "flat", "ivf", "ivfpq", "sharded"]
 WarmStart = Literal["none", "wbw", "mined", "wbw+mined"]
 EvalCheckpoint = Literal["last", "best"]
 Heldout = Literal["test", "dev"]
@@ -113,7 +113,10 @@ class MineConfig:
     token_weight: float = _prob(0.3)        # share of the hashed translated-token part in a lexicon vector
     k: int = _at_least(1, 4)
     mode: DicoMode = "intersect"
-    index: IndexKind = "auto"               # faiss: auto (exact up to 200k sentences, IVF above) | flat | ivf | ivfpq
+    # faiss: auto (exact up to 200k sentences, IVF above) | flat | ivf | ivfpq | sharded (pools on disk in fp16,
+    # IVF-PQ trained on a sample, searched shard by shard: memory independent of the pool size, unmt/sharded.py)
+    index: IndexKind = "auto"
+    hash_dim: int = _at_least(8, 4096)      # lexicon encoder's hashed-token part (512 = 300 + 212 keeps fp16 at 1 KB)
     threshold: float = 1.0                  # minimum ratio margin
     min_tokens: int = _at_least(0, 3)
     max_length_ratio: float = _at_least(1.0, 2.0)

@@ -112,6 +112,10 @@ class RunLayout:
         return self.dir(stage) / f"lexicon.{src}-{tgt}.txt"
 
     # -- mine / evaluate ---------------------------------------------------------------------
+    def sentence_vectors(self, stage: str, src: str, tgt: str) -> Path:
+        """Scratch of sharded mining (fp16 sentence vectors, k-NN lists on disk); removed when the pair is mined."""
+        return self.dir(stage) / f".vectors.{src}-{tgt}"
+
     def mined(self, stage: str, src: str, tgt: str) -> Path:
         return self.dir(stage) / f"mined.{src}-{tgt}.tsv"
 

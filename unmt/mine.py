@@ -38,11 +38,12 @@ def _unit(X: np.ndarray) -> np.ndarray:
 class LexicalEncoder:
     """Sentence vectors from the align stage's outputs (word lists, vectors, the mapping and the lexicon)."""
 
-    def __init__(self, layout: RunLayout, src: str, tgt: str, train: dict[str, list[str]], token_weight: float = 0.3):
+    def __init__(self, layout: RunLayout, src: str, tgt: str, train: dict[str, list[str]], token_weight: float = 0.3,
+                 hash_dim: int = HASH_DIM):
         from unmt.evaluate import read_lexicon
         from unmt.io import read_lines
 
-        self.src, self.token_weight = src, token_weight
+        self.src, self.token_weight, self.hash_dim = src, token_weight, hash_dim
         self.lexicon = read_lexicon(layout.lexicon(src, tgt))
         self.vectors, self.idf = {}, {}
         for lang in (src, tgt):
@@ -63,7 +64,7 @@ class LexicalEncoder:
         index, V = self.vectors[lang]
         idf = self.idf[lang]
         dense = np.zeros((len(lines), V.shape[1]), np.float32)
-        hashed = np.zeros((len(lines), HASH_DIM), np.float32)
+        hashed = np.zeros((len(lines), self.hash_dim), np.float32)
         for n, line in enumerate(lines):
             words = self.tokens(line, lang, False)
             shown_as = [self.lexicon.get(w, w) for w in words] if lang == self.src else words
@@ -72,7 +73,7 @@ class LexicalEncoder:
                 if w in index:
                     dense[n] += weight * V[index[w]]
                 h = zlib.crc32(shown.encode("utf-8"))  # signed feature hashing: collisions cancel on average
-                hashed[n, h % HASH_DIM] += weight if (h >> 16) & 1 else -weight
+                hashed[n, h % self.hash_dim] += weight if (h >> 16) & 1 else -weight
         a = self.token_weight
         return _unit(np.hstack([math.sqrt(1 - a) * _unit(dense), math.sqrt(a) * _unit(hashed)]))
 
@@ -104,6 +105,8 @@ def margin_mine(X: np.ndarray, Y: np.ndarray, k: int = 4, mode: str = "max", thr
     index: faiss index kind (auto = exact for pools up to 200k sentences, IVF above)."""
     if len(X) == 0 or len(Y) == 0:
         raise UnmtError("mining needs two non-empty pools -- give sentences in both languages")
+    if index == "sharded":
+        return _sharded(X, Y, k, mode, threshold)
     k = min(k, len(X), len(Y))
     sx, ix = knn(X, Y, k, index)  # forward neighbours
     sy, iy = knn(Y, X, k, index)  # backward neighbours
@@ -126,6 +129,24 @@ def margin_mine(X: np.ndarray, Y: np.ndarray, k: int = 4, mode: str = "max", thr
             used_y.add(j)
             out.append((s, i, j))
     return out
+
+
+def _sharded(X, Y, k: int, mode: str, threshold: float):
+    """Pools already on disk (DiskArray) are mined where they lie; arrays are written to a scratch folder."""
+    import tempfile
+
+    from unmt.sharded import DiskArray, sharded_margin_mine, write_store
+
+    if isinstance(X, DiskArray) and isinstance(Y, DiskArray):
+        return sharded_margin_mine(X, Y, X.path.parent, k, mode, threshold)
+    with tempfile.TemporaryDirectory(prefix=".unmt-mine.") as scratch:
+        scratch = Path(scratch)
+        xs, ys = write_store(scratch / "x.f16", [X]), write_store(scratch / "y.f16", [Y])
+        try:
+            return sharded_margin_mine(xs, ys, scratch, k, mode, threshold)
+        finally:
+            xs.close()
+            ys.close()
 
 
 def plausible_pair(a: str, b: str, langs: tuple[str, str], min_tokens: int = 3, max_length_ratio: float = 2.0) -> bool:
@@ -158,6 +179,18 @@ def mine_pools(encode, src_lines, tgt_lines, src, tgt, m) -> list[tuple[float, i
     return mine_vectors(encode(src_lines, src), encode(tgt_lines, tgt), src_lines, tgt_lines, (src, tgt), m)
 
 
+def _rows(vectors, rows: list[int]) -> np.ndarray:
+    """``vectors[rows]`` for an array or a sharded pool on disk (fp16; its zero padding columns dropped)."""
+    from unmt.sharded import DiskArray
+
+    if not isinstance(vectors, DiskArray):
+        return vectors[rows]
+    order = np.argsort(rows)
+    got = np.empty((len(rows), vectors.shape[1]), np.float32)
+    got[order] = [vectors.read(r, r + 1)[0] for r in np.asarray(rows)[order]]
+    return got
+
+
 def planted_eval(encode, pools: dict[str, list[str]], pool_vectors: dict[str, np.ndarray],
                  dev: dict[str, list[str]], src, tgt, m, seed=1) -> dict:
     """BUCC-style: hide the aligned dev pairs among unrelated training sentences (whose vectors are
@@ -171,7 +204,9 @@ def planted_eval(encode, pools: dict[str, list[str]], pool_vectors: dict[str, np
         items = [(pools[l][f], None) for f in filler[l]] + [(line, i) for i, line in enumerate(dev[l])]
         order = list(range(len(items)))
         rng.shuffle(order)
-        stacked = np.vstack([pool_vectors[l][filler[l]], encode(dev[l], l)])
+        pool_part, dev_part = _rows(pool_vectors[l], filler[l]), encode(dev[l], l)
+        width = max(pool_part.shape[1], dev_part.shape[1])  # a store on disk is zero-padded to a multiple of 8
+        stacked = np.vstack([np.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in (pool_part, dev_part)])
         lines[l] = [items[o][0] for o in order]
         vectors[l] = stacked[order]
         where[l] = {items[o][1]: pos for pos, o in enumerate(order) if items[o][1] is not None}
@@ -189,12 +224,12 @@ ENCODERS = ("lexicon", "model", "hybrid")  # config.MineEncoder
 
 
 def make_encoder(name: str, layout: RunLayout, src: str, tgt: str, pools: dict, token_weight: float = 0.3,
-                 checkpoint: Path | None = None):
+                 checkpoint: Path | None = None, hash_dim: int = HASH_DIM):
     """``encode(lines, lang) -> unit vectors`` for encoder ``name``; hybrid = lexicon and model vectors
     side by side (equal weight), so a later round keeps the lexical evidence and adds the model's."""
     if name not in ENCODERS:
         raise UnmtError(f"mine encoder: unknown '{name}' -- use one of {', '.join(ENCODERS)}")
-    lexical = LexicalEncoder(layout, src, tgt, pools, token_weight).encode if name != "model" else None
+    lexical = LexicalEncoder(layout, src, tgt, pools, token_weight, hash_dim).encode if name != "model" else None
     if name == "lexicon":
         return lexical
     from unmt.translate import Translator
@@ -232,13 +267,26 @@ def mine_pair(cfg, layout: RunLayout, name: str, src: str, tgt: str, pools: dict
 
     m = cfg.mine
     pools, dev = {l: pools[l] for l in (src, tgt)}, {l: dev[l] for l in (src, tgt)}
-    encode = make_encoder(encoder, layout, src, tgt, pools, m.token_weight, checkpoint)
+    encode = make_encoder(encoder, layout, src, tgt, pools, m.token_weight, checkpoint, m.hash_dim)
     check_pools(pools[src], pools[tgt], src, tgt)
-    vectors = {l: encode(pools[l], l) for l in (src, tgt)}
+    if m.index == "sharded":  # vectors streamed to disk chunk by chunk; the k-NN lists too (unmt/sharded.py)
+        import shutil
+
+        from unmt.sharded import encode_to_store
+
+        scratch = layout.sentence_vectors(name, src, tgt)
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        vectors = {l: encode_to_store(encode, pools[l], l, scratch / f"{l}.f16") for l in (src, tgt)}
+    else:
+        vectors = {l: encode(pools[l], l) for l in (src, tgt)}
     pairs = mine_vectors(vectors[src], vectors[tgt], pools[src], pools[tgt], (src, tgt), m)
     write_lines(layout.mined(name, src, tgt), (f"{s:.4f}\t{pools[src][i]}\t{pools[tgt][j]}" for s, i, j in pairs))
+    planted = planted_eval(encode, pools, vectors, dev, src, tgt, m, cfg.seed)
+    if m.index == "sharded":
+        shutil.rmtree(scratch, ignore_errors=True)
     return {"encoder": encoder, "pool": {src: len(pools[src]), tgt: len(pools[tgt])}, "mined": len(pairs),
-            "planted": planted_eval(encode, pools, vectors, dev, src, tgt, m, cfg.seed)}
+            "planted": planted}
 
 
 def read_mined(path: Path) -> tuple[list[str], list[str]]:
