@@ -29,6 +29,7 @@ from pathlib import Path
 
 import click
 
+from unmt.cli import clean_errors
 from unmt.errors import UnmtError
 from unmt.io import write_json
 
@@ -56,12 +57,14 @@ def mirrored(url: str, mirror: str | None) -> str:
     return urllib.parse.urlunsplit((m.scheme, m.netloc, m.path.rstrip("/") + u.path, u.query, ""))
 
 
-def file_digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
+def file_digests(path: Path, *algorithms: str) -> dict[str, str]:
+    """Every named digest of ``path`` in one read (a News Crawl year is gigabytes)."""
+    hashes = {a: hashlib.new(a) for a in algorithms}
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+            for h in hashes.values():
+                h.update(block)
+    return {a: h.hexdigest() for a, h in hashes.items()}
 
 
 def _total_size(response, offset: int) -> int | None:
@@ -140,12 +143,10 @@ def download(url: str, dest: Path, *, md5: str | None = None, sha256: str | None
 
 
 def _verified(dest: Path, url: str, md5: str | None, sha256: str | None, fresh: bool) -> dict:
-    record = {"url": url, "bytes": dest.stat().st_size, "sha256": file_digest(dest, "sha256")}
-    checks = [("sha256", sha256, record["sha256"])]
-    if md5:
-        record["md5"] = file_digest(dest, "md5")
-        checks.append(("md5", md5, record["md5"]))
-    for name, expected, got in checks:
+    digests = file_digests(dest, "sha256", *(["md5"] if md5 else []))
+    record = {"url": url, "bytes": dest.stat().st_size, **digests}
+    for name, expected in (("sha256", sha256), ("md5", md5)):
+        got = digests.get(name)
         if expected and expected.lower() != got:
             bad = dest.with_name(dest.name + ".bad")
             os.replace(dest, bad)   # out of the way, so a rerun downloads afresh; kept to be looked at
@@ -290,44 +291,46 @@ def main():
     """Download News Crawl, WMT test sets and FLORES-200 (resumable, checksummed, recorded in OUT/manifest.json)."""
 
 
-def _run(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except UnmtError as e:
-        click.echo(f"error: {e}", err=True)
-        raise SystemExit(2)
+out_opt = click.option("--out", type=click.Path(path_type=Path), required=True)
+
+
+def mirror_opt(what: str):
+    return click.option("--mirror", default=None, help=f"replace {what} with this (scheme, host, prefix)")
 
 
 @main.command()
 @click.option("--langs", required=True, help="languages, comma separated: en,fr")
 @click.option("--years", required=True, help="years: 2007,2008 or 2007-2010")
-@click.option("--out", type=click.Path(path_type=Path), required=True)
-@click.option("--mirror", default=None, help="replace https://data.statmt.org with this (scheme, host, prefix)")
+@out_opt
+@mirror_opt("https://data.statmt.org")
 @click.option("--sha256", multiple=True, help="NAME=HEX to check a file against (NAME as in the manifest)")
+@clean_errors
 def newscrawl(langs, years, out, mirror, sha256):
     """News Crawl monolingual text (data.statmt.org/news-crawl)."""
-    _run(lambda: fetch_newscrawl(_langs(langs), _years(years), out, mirror, _checksums(sha256)))
+    fetch_newscrawl(_langs(langs), _years(years), out, mirror, _checksums(sha256))
 
 
 @main.command()
 @click.option("--test-set", required=True, help="a sacrebleu test set: wmt13, wmt14, ...")
 @click.option("--pair", required=True, help="SRC-TGT as sacrebleu names it: en-fr")
-@click.option("--out", type=click.Path(path_type=Path), required=True)
-@click.option("--mirror", default=None, help="replace the tarball URL's scheme and host with this")
+@out_opt
+@mirror_opt("the tarball URL's scheme and host")
 @click.option("--sha256", default=None, help="check this sha256 instead of sacrebleu's md5 (a mirror that repacks)")
+@clean_errors
 def wmt(test_set, pair, out, mirror, sha256):
     """A WMT test set through sacrebleu's test-set API (as `sacrebleu -t TESTSET -l PAIR`)."""
-    _run(fetch_wmt, test_set, pair, out, mirror, sha256)
+    fetch_wmt(test_set, pair, out, mirror, sha256)
 
 
 @main.command()
 @click.option("--langs", required=True, help="languages, comma separated: en,fr,zh")
-@click.option("--out", type=click.Path(path_type=Path), required=True)
-@click.option("--mirror", default=None, help="replace https://dl.fbaipublicfiles.com with this")
+@out_opt
+@mirror_opt("https://dl.fbaipublicfiles.com")
 @click.option("--sha256", default=None, help="the tarball's expected sha256 (FLORES publishes none)")
+@clean_errors
 def flores(langs, out, mirror, sha256):
     """FLORES-200 dev and devtest."""
-    _run(fetch_flores, _langs(langs), out, mirror, sha256)
+    fetch_flores(_langs(langs), out, mirror, sha256)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 import click
 
 from data_prep.download import fetch_newscrawl, fetch_wmt
+from unmt.cli import clean_errors
 from unmt.errors import UnmtError
 from unmt.io import atomic_path, sha256_file, write_json
 from unmt.segment import check_language
@@ -177,15 +178,12 @@ def _dictionary(src: str, tgt: str, tmp: Path, cache: Path, sample_lines: int = 
 @click.option("--allow-shared-years", is_flag=True, help="let both languages use a year (recorded in the manifest)")
 @click.option("--dictionary/--no-dictionary", default=True, show_default=True,
               help="FreeDict / CC-CEDICT test dictionary for P@1 (Debian packages)")
+@clean_errors
 def main(pair, years, dev, test, out, downloads, mirror, max_lines, allow_shared_years, dictionary):
-    try:
-        if pair.count("-") != 1:
-            raise UnmtError(f"--pair: '{pair}' is not SRC-TGT -- e.g. --pair en-fr")
-        build(pair, parse_years(years, pair.split("-")), dev, test, out, downloads, mirror, max_lines,
-              allow_shared_years, dictionary)
-    except UnmtError as e:
-        click.echo(f"error: {e}", err=True)
-        raise SystemExit(2)
+    if pair.count("-") != 1:
+        raise UnmtError(f"--pair: '{pair}' is not SRC-TGT -- e.g. --pair en-fr")
+    build(pair, parse_years(years, pair.split("-")), dev, test, out, downloads, mirror, max_lines,
+          allow_shared_years, dictionary)
 
 
 if __name__ == "__main__":
