@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -159,14 +161,7 @@ def main():
             "mined", "peak RSS MB", "RSS before pools MB", "scratch disk MB"]
     keys = ["pool_per_side", "path", "dims", "encode_sentences_per_s", "mine_sentences_per_s", "encode_s", "mine_s", "recall",
             "mined", "peak_rss_mb", "rss_before_pools_mb", "scratch_disk_mb"]
-    table = "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                      + ["| " + " | ".join(f"{r[k]:,}" if isinstance(r[k], int) else str(r[k]) for k in keys) + " |"
-                         for r in rows])
-    print(table)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "sharded_mining.json").write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=2) + "\n")
-    (out / "sharded_mining.md").write_text(f"`{' '.join(sys.argv)}`\n\n{table}\n")
+    write_results("sharded_mining", head, keys, rows)
 
 
 if __name__ == "__main__":

@@ -240,3 +240,4 @@ def test_wmt_recipe_runs_its_first_stage_on_the_served_corpus(httpserver, tmp_pa
     stage = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["prepare"]
     assert stage["result"]["train.en"] == 300 and stage["config"]["vocab_size"] == 60
     assert stage["config"]["max_len"] == 175   # the recipe's own field, not the preset's
+    assert stage["result"]["train_shards"] == {"en": 1, "fr": 1}   # the recipe streams its corpus (shard_lines)

@@ -46,7 +46,8 @@ NOT_A_SLICE = {"name", "preset", "corpus", "dictionary_test", "ablation", "compr
                "align.vectors", "align.vec_files", "mine.encoder", "evaluate.checkpoint",
                "pairs",   # resolved from langs in a bilingual recipe; several pairs: tests/test_languages.py
                "supervised_ceiling",   # adds a stage to the plan (tests/test_languages.py)
-               "align.criterion"}   # chooses among methods only (below)
+               "align.criterion",   # chooses among methods only (below)
+               "prepare.spm_sample_lines", "prepare.workers"}   # streaming only / never the output (below)
 
 
 def test_align_criterion_is_in_the_fingerprint_only_when_methods_compete(tmp_path):
@@ -60,6 +61,21 @@ def test_align_criterion_is_in_the_fingerprint_only_when_methods_compete(tmp_pat
     # one method: nothing to choose, so runs from before the field existed stay cached
     assert fingerprint("muse", ["identical"]) == fingerprint("frequency", ["identical"])
     assert fingerprint("muse", ["identical", "vecmap"]) != fingerprint("frequency", ["identical", "vecmap"])
+
+
+def test_streaming_fields_are_in_the_fingerprint_only_when_they_change_the_output(tmp_path):
+    from unmt.layout import RunLayout
+    from unmt.stages.prepare import Prepare
+
+    def fingerprint(**prepare):
+        return Prepare(load_recipe(TINY, {"prepare": prepare}), RunLayout(tmp_path)).config()
+
+    # in memory, the sample size does nothing: runs from before these fields existed stay cached
+    assert fingerprint(spm_sample_lines=1000) == fingerprint() == fingerprint(workers=1)
+    assert fingerprint(shard_lines=200) != fingerprint()
+    assert fingerprint(shard_lines=200, spm_sample_lines=1000) != fingerprint(shard_lines=200)
+    # the worker count never changes the bytes (tests/test_streaming_prepare.py)
+    assert fingerprint(shard_lines=200, workers=1) == fingerprint(shard_lines=200, workers=2)
 
 
 def closure(stages: set[str]) -> set[str]:

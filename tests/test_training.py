@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
-from conftest import ROOT, unmt
+from conftest import ROOT, UNMT, unmt
 from unmt.train import read_valid_log
 
 
@@ -126,3 +127,37 @@ def test_bf16_recipe_pretrains_trains_and_codes_with_cpu_autocast(tiny_run, tmp_
         assert all(math.isfinite(p[f"bpc_{pair}"]) for pair in ("en-fr", "fr-en"))
     assert json.loads((run / "evaluate" / "results.json").read_text())
     assert (run / "compress" / "results.json").exists()
+
+
+def test_two_nodes_join_one_stage_through_torchrun(tiny_run, tmp_path):
+    """The multi-node command of docs/scale.md, both "nodes" on localhost: node 0 runs the stage with
+    UNMT_TORCHRUN, node 1 joins it with torchrun ... -m unmt.fairseq_launch --from-command."""
+    import socket
+    import time
+
+    run = tmp_path / "nodes"
+    run.mkdir()
+    for stage in ("prepare", "pretrain", "align", "mine"):
+        (run / stage).symlink_to(tiny_run / stage)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nodes = f"--nnodes 2 --master_addr 127.0.0.1 --master_port {port}"
+    node0 = subprocess.Popen(UNMT + ["train", "recipes/tiny.yaml", "--run-dir", str(run)], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env={**os.environ, "UNMT_TORCHRUN": nodes + " --node_rank 0"})
+    command = run / "train" / "command.txt"
+    for _ in range(600):
+        if command.exists() or node0.poll() is not None:
+            break
+        time.sleep(0.2)
+    node1 = subprocess.run([sys.executable, "-m", "torch.distributed.run", *nodes.split(), "--node_rank", "1",
+                            "--nproc_per_node", "1", "-m", "unmt.fairseq_launch", "--from-command", str(command)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"})
+    out0, _ = node0.communicate(timeout=600)
+    assert node0.returncode == 0 and node1.returncode == 0, (out0[-2000:], node1.stderr[-2000:])
+    log = (run / "train" / "train.log").read_text()
+    assert "'distributed_world_size': 2" in log and "distributed init (rank 0)" in log
+    assert "distributed init (rank 1)" in node1.stdout + node1.stderr
+    assert read_valid_log(run / "train" / "train.log")[-1]["num_updates"] == 6

@@ -55,6 +55,11 @@ class PrepareConfig:
     max_len: int = _at_least(1, 100)        # training lines are cut to this many pieces (bounds BT memory)
     max_train_lines: Optional[int] = _at_least(1, None)   # per language; None = all
     max_eval_lines: Optional[int] = _at_least(1, None)    # dev/test lines; None = all
+    # set: stream the training sides (News Crawl scale) -- hash-partitioned into shards of about this many lines,
+    # each deduplicated, encoded and binarized in its own process; memory is set by the shard, not the corpus
+    shard_lines: Optional[int] = _at_least(1, None)
+    spm_sample_lines: int = _at_least(100, 300_000)     # streamed: lines per language SentencePiece trains on
+    workers: Optional[int] = _at_least(1, None)          # streamed: shard processes (None = every core)
 
 
 @dataclass

@@ -108,12 +108,15 @@ def launcher(nproc: int) -> list[str]:
     """``python -m fairseq_cli.train``, or ``torchrun`` with ``nproc`` data-parallel workers (gloo on CPU,
     NCCL on GPUs). legacy_ddp all-reduces once per update, after all of a step's losses (DAE, BT, warm,
     mined) are backpropagated, so workers whose batches differ in kind never wait on each other."""
-    if nproc <= 1:
+    # several nodes: torchrun's own rendezvous flags replace --standalone (docs/scale.md, "Several nodes")
+    nodes = os.environ.get("UNMT_TORCHRUN")
+    if nproc <= 1 and not nodes:
         return [sys.executable, "-m", "fairseq_cli.train"]
     import torch
 
     backend = "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= nproc else "gloo"
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+    return [sys.executable, "-m", "torch.distributed.run", *(shlex.split(nodes) if nodes else ["--standalone"]),
+            "--nproc_per_node", str(nproc),
             "-m", "unmt.fairseq_launch", "--distributed-backend", backend, "--ddp-backend", "legacy_ddp"] + \
         (["--cpu"] if backend == "gloo" else [])
 

@@ -71,6 +71,28 @@ def read_lines(path, what: str = "corpus") -> list[str]:
     return lines
 
 
+def iter_lines(path, what: str = "corpus") -> Iterator[str]:
+    """``read_lines`` for files too big to hold: the same checks and one-line errors, one line at a time."""
+    path = Path(path)
+    if not path.exists():
+        raise fail(path, f"{what} file not found", "check the path, or run the stage that writes it (see `unmt --help`)")
+    opener = lzma.open if path.suffix == ".xz" else open
+    seen = False
+    n = 0
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                line = line.rstrip("\n")
+                seen = seen or bool(line.strip())
+                yield line
+    except UnicodeDecodeError:
+        raise fail(path, f"{what} is not valid UTF-8 (near line {n + 1})", "re-encode it, e.g. `iconv -t UTF-8`") from None
+    except (lzma.LZMAError, EOFError):
+        raise fail(path, f"{what} is not a valid .xz file", "re-create it or decompress it by hand") from None
+    if not seen:
+        raise fail(path, f"{what} is empty", "give a file with one sentence per line")
+
+
 def sha256_file(path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -29,6 +29,7 @@ from functools import partial
 
 import torch
 
+from fairseq import utils
 from fairseq.data import LanguagePairDataset, PrependTokenDataset, RoundRobinZipDatasets, data_utils
 from fairseq.logging import metrics
 from fairseq.tasks import register_task
@@ -61,6 +62,12 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
 
     def __init__(self, args, common_dict, mono_langs, valid_lang_pairs):
         super().__init__(args, common_dict, mono_langs, valid_lang_pairs)
+        # upstream expands a data folder holding shard*/ into those folders, in glob order, and then loads
+        # valid/test from the first shard and never moves past it (has_sharded_data looks for ':' only).
+        # Streamed `unmt prepare` writes bin/shardNNN/{lang}/train.*: read them in order, one per epoch,
+        # with valid/test from the folder that holds them.
+        self.data_root = utils.split_paths(args.data)[0]
+        self.data = sorted(self.data)
         self.lambda_warm = PiecewiseLinearFn.from_string(args.lambda_warm)
         self.lambda_mined = PiecewiseLinearFn.from_string(args.lambda_mined)
         self.pseudo_parallel = {"WARM": (args.warm_data, [p for p in (args.warm_pairs or "").split(",") if p]),
@@ -87,9 +94,16 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
                 data[f"{src}_{tgt}-{kind}"] = self._load_pairs(os.path.join(folder, f"train.{src}-{tgt}."), src, tgt)
         return RoundRobinZipDatasets(data)
 
+    def has_sharded_data(self, split):
+        return split == "train" and len(self.data) > 1
+
     def load_translation_dataset(self, split: str, data_path: str, combine: bool = False):
-        """All validation directions side by side (upstream validates only one)."""
+        """All validation directions side by side (upstream validates only one). With one direction, the
+        dataset itself, as upstream: what ``fairseq-generate --gen-subset test`` iterates."""
         pairs, data = self.valid_lang_pairs, OrderedDict()
+        data_path = self.data_root
+        if len(pairs) == 1:
+            return super().load_translation_dataset(split, data_path, combine)
         for pair in pairs:
             self.valid_lang_pairs = [pair]
             data[pair] = super().load_translation_dataset(split, data_path, combine)
@@ -141,7 +155,16 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
                 logs[k] += v
         return total_loss, total_size, logs
 
+    def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
+        """fairseq-generate on our checkpoints: decoding starts from the target language's tag (the first
+        decoder input of every test sample), as in training, in ``unmt translate`` and in dev BLEU."""
+        with torch.no_grad():
+            return generator.generate(models, sample, prefix_tokens=prefix_tokens, constraints=constraints,
+                                      bos_token=int(sample["net_input"]["prev_output_tokens"][0, 0]))
+
     def valid_step(self, sample, model, criterion):
+        if "net_input" in sample:  # one direction: the dataset is not zipped (load_translation_dataset)
+            sample = {self.valid_lang_pairs[0]: sample}
         model.eval()
         total_loss, total_size, logs = 0.0, 0.0, defaultdict(float)
         for pair in self.valid_lang_pairs:

@@ -20,7 +20,9 @@ class Prepare(Stage):
 
     def config(self):
         c = self.cfg
-        return {**self.langs_config(), "seed": c.seed, **to_dict(c.prepare)}
+        # workers never change the output; the streaming fields, added later, only matter when shard_lines is set
+        skip = {"workers"} | (set() if c.prepare.shard_lines else {"shard_lines", "spm_sample_lines"})
+        return {**self.langs_config(), "seed": c.seed, **{k: v for k, v in to_dict(c.prepare).items() if k not in skip}}
 
     def inputs(self):
         from unmt.prepare import corpus_files
@@ -41,4 +43,4 @@ class Prepare(Stage):
         files = {name.split(":", 1)[1]: ctx.input(name) for name in self.inputs()}
         return prepare(files, self.layout, tuple(c.langs), c.prepare.vocab_size, c.prepare.max_len,
                        c.prepare.max_train_lines, c.prepare.max_eval_lines, c.seed,
-                       directions(c))
+                       directions(c), c.prepare.shard_lines, c.prepare.spm_sample_lines, c.prepare.workers)
