@@ -90,14 +90,10 @@ def write_dictionary(sp: spm.SentencePieceProcessor, path: Path, langs) -> None:
     write_lines(path, (f"{p} 1" for p in pieces + extra))
 
 
-def encode(sp, lines, max_len: int | None = None):
-    out = []
-    for line in lines:
-        pieces = sp.encode(line, out_type=str)
-        if max_len:
-            pieces = pieces[:max_len]
-        out.append(" ".join(pieces))
-    return out
+def encode(sp, lines, max_len: int | None = None) -> list[str]:
+    """SentencePiece pieces of each line, space-joined (what fairseq's binarizer reads), cut to ``max_len``."""
+    return [" ".join(pieces[:max_len] if max_len else pieces)
+            for pieces in sp.encode(list(lines), out_type=str, num_threads=1)]
 
 
 def binarize(args: list[str]) -> None:
@@ -283,10 +279,9 @@ def _prepare_shard(job) -> tuple[str, int, int, int]:
     tok, n_tokens = path + ".tok", 0
     with open(tok, "w", encoding="utf-8") as f:
         for start in range(0, len(lines), 10_000):
-            for pieces in sp.encode(lines[start:start + 10_000], out_type=str, num_threads=1):
-                pieces = pieces[:max_len]
-                n_tokens += len(pieces)
-                f.write(" ".join(pieces) + "\n")
+            for line in encode(sp, lines[start:start + 10_000], max_len):
+                n_tokens += len(line.split())
+                f.write(line + "\n")
     n_lines = len(lines)
     del lines
     Path(out_prefix).parent.mkdir(parents=True, exist_ok=True)
