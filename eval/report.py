@@ -11,7 +11,8 @@ import re
 import sys
 from pathlib import Path
 
-from unmt.io import write_text
+from eval.language_id import format_share, target_share
+from unmt.io import read_lines, write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -115,9 +116,15 @@ def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
         results = run / "evaluate/results.json"
         return tests, json.loads(results.read_text())["directions"] if results.exists() else None
 
+    def in_target(run, direction):  # from the hypotheses, among the multilingual run's languages for both runs
+        tgt = direction.split("-")[1]
+        hyp = run / "evaluate" / f"test.{direction}.hyp.{tgt}"
+        return target_share(read_lines(hyp, "hypotheses"), tgt, langs) if hyp.exists() else None
+
     multi_tests, multi_dirs = load(multi)
-    rows = ["| direction | multilingual BLEU | alone BLEU | multilingual chrF | alone chrF | better baseline BLEU / chrF | sharing |",
-            "|---|---|---|---|---|---|---|"]
+    langs = json.loads((multi / "manifest.json").read_text())["stages"]["prepare"]["config"]["langs"]
+    rows = ["| direction | multilingual BLEU | alone BLEU | multilingual chrF | alone chrF | better baseline BLEU / chrF | "
+            "in target language % multilingual / alone | sharing |", "|---|---|---|---|---|---|---|---|"]
     compared = []
     for run in bilinguals:
         tests, dirs = load(run)
@@ -131,13 +138,16 @@ def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
             base = [systems[x] for x in ("copy", "word-by-word") if x in systems]
             verdict = "helps" if m["bleu"] > b["bleu"] and m["chrf"] > b["chrf"] else \
                 "hurts" if m["bleu"] < b["bleu"] and m["chrf"] < b["chrf"] else "mixed"
+            shares = " / ".join(format_share(in_target(r, direction)) for r in (multi, run))
             rows.append(f"| {direction} | {m['bleu']} | {b['bleu']} | {m['chrf']} | {b['chrf']} | "
-                        f"{max(x['bleu'] for x in base)} / {max(x['chrf'] for x in base)} | {verdict} |")
+                        f"{max(x['bleu'] for x in base)} / {max(x['chrf'] for x in base)} | {shares} | {verdict} |")
     if not compared:
         return None
     return (f"`{multi}` against each pair trained alone on the same corpus and test sentences "
             f"({', '.join(f'`runs/{c}`' for c in compared)}); same preset budget per run (the multilingual run's "
-            "batches are split across its pairs). \"helps\": higher BLEU and chrF.\n\n" + "\n".join(rows) + "\n")
+            "batches are split across its pairs). \"helps\": higher BLEU and chrF. \"In target language\": share of the "
+            "output lines langid.py assigns to the target language among the multilingual run's languages "
+            "(eval/language_id.py), for both runs.\n\n" + "\n".join(rows) + "\n")
 
 
 def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:

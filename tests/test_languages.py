@@ -1,6 +1,8 @@
 """Languages beyond en-fr: words of unspaced scripts, the corpus builder's language checks, and the tiny
 recipe run end to end on English-Chinese by config alone."""
 import json
+import math
+import re
 import subprocess
 import sys
 
@@ -98,6 +100,47 @@ def test_tiny_recipe_runs_end_to_end_on_english_chinese(tiny_en_zh):
     assert (tiny_en_zh / "compress/results.json").exists()
     hyps = (tiny_en_zh / "evaluate").glob("*en-zh*")
     assert any(p.stat().st_size for p in hyps)
+    # the checkpoint carries --target-vocab-min-count: decoding into English may use only pieces English
+    # training text has, so no piece made of Chinese characters that text lacks
+    from unmt.layout import RunLayout
+    from unmt.plugin.unmt_backtranslation import TargetVocabularySearch
+    from unmt.prepare import lang_token
+    from unmt.translate import Translator
+
+    assert "--target-vocab-min-count 1" in (tiny_en_zh / "train/command.txt").read_text()
+    tr = Translator(tiny_en_zh / "train/checkpoint_last.pt", RunLayout(tiny_en_zh))
+    search = tr.generator.search
+    assert isinstance(search, TargetVocabularySearch)
+    english = (tiny_en_zh / "prepare/text/train.en").read_text(encoding="utf-8")
+    chinese_only = [i for i, sym in enumerate(tr.dict.symbols)
+                    if re.fullmatch(r"\u2581?[\u4e00-\u9fff]+", sym) and sym.lstrip("\u2581") not in english]
+    allowed_into = lambda lang: search.rows[search.row_of[tr.dict.index(lang_token(lang))]] == 0  # noqa: E731
+    assert len(chinese_only) > 100 and not allowed_into("en")[chinese_only].any()
+    assert allowed_into("zh")[chinese_only].float().mean() > 0.9 and allowed_into("en")[tr.dict.eos()]
+
+
+def test_target_vocabulary_search_keeps_each_language_in_its_own_pieces():
+    import torch
+    from fairseq.data import Dictionary
+
+    from unmt.plugin.unmt_backtranslation import TargetVocabularySearch
+
+    d = Dictionary()
+    for sym in ["a", "b", "c", "x", "y", "__en__", "__zh__"]:
+        d.add_symbol(sym)
+    en, zh = d.index("__en__"), d.index("__zh__")
+    masks = {tag: torch.full((len(d),), -math.inf) for tag in (en, zh)}
+    masks[en][[d.index("a"), d.index("b"), d.eos()]] = 0.0
+    masks[zh][[d.index("x"), d.eos()]] = 0.0
+    search = TargetVocabularySearch(d, masks)
+    torch.manual_seed(0)
+    lprobs = torch.randn(3, 1, len(d))
+    lprobs[:, :, d.index("c")] = 10.0  # the best piece everywhere, but neither language's
+    prev = torch.tensor([[en], [zh], [d.eos()]])  # decoding starts from a tag; eos: a model without tags
+    _, tokens, _ = search.step(0, lprobs, None, prev, torch.arange(3))
+    chosen = tokens[:, 0].tolist()
+    assert chosen[0] in (d.index("a"), d.index("b"), d.eos()) and chosen[1] in (d.index("x"), d.eos())
+    assert chosen[2] == d.index("c")
 
 
 # ----------------------------------------------------------------------------- several languages, one model

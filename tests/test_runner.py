@@ -78,6 +78,18 @@ def test_streaming_fields_are_in_the_fingerprint_only_when_they_change_the_outpu
     assert fingerprint(shard_lines=200, workers=1) == fingerprint(shard_lines=200, workers=2)
 
 
+def test_target_vocabulary_is_in_the_train_fingerprint_only_when_on(tmp_path):
+    from unmt.layout import RunLayout
+    from unmt.stages.train import Train
+
+    def fingerprint(**train):
+        return Train(load_recipe(TINY, {"train": train}), RunLayout(tmp_path)).config()
+
+    # off (the default), runs trained before the field existed stay cached; on, it changes every decode
+    assert "target_vocab_min_count" not in fingerprint() and fingerprint() == fingerprint(target_vocab_min_count=0)
+    assert fingerprint(target_vocab_min_count=1)["target_vocab_min_count"] == 1
+
+
 def closure(stages: set[str]) -> set[str]:
     """The stages themselves and every stage that (transitively) reads from one of them."""
     out = set(stages)

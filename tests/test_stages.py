@@ -234,3 +234,27 @@ def test_report_writes_readme_only_for_the_default_run(tiny_run, tmp_path, monke
     assert f"en-fr {margins['en-fr']:+.2f}" in text
     sections = (tmp_path / "results.md").read_text()
     assert "## en-xx" in sections and "## default" in sections  # the other run's section is kept
+
+
+def test_sharing_summary_says_which_output_is_in_the_target_language(tmp_path):
+    """eval.report's sharing table: per direction, the multilingual run beside the pair alone, and how much
+    of each one's output langid.py puts in the target language (read from the hypothesis files)."""
+    from eval.report import sharing_summary
+
+    french = ["Choisissez Format - Cellules pour ouvrir la boîte de dialogue.", "Cliquez sur le bouton Suivant."]
+    english = ["Choose Format - Cells to open the dialog.", "Click the Next button."]
+
+    def run(name, langs, hyp, bleu):
+        d = tmp_path / name
+        (d / "evaluate").mkdir(parents=True)
+        tests = {f"corpus:test.{l}": f"sha-{l}" for l in langs}
+        (d / "manifest.json").write_text(json.dumps({"stages": {"prepare": {"config": {"langs": langs}, "inputs": tests}}}))
+        scores = {"unmt": {"bleu": bleu, "chrf": 10 * bleu}, "copy": {"bleu": 1.0, "chrf": 20.0}}
+        (d / "evaluate/results.json").write_text(json.dumps({"directions": {"en-fr": scores}}))
+        (d / "evaluate/test.en-fr.hyp.fr").write_text("\n".join(hyp) + "\n")
+        return d
+
+    multi = run("multi", ["en", "fr", "de"], french, 3.0)
+    alone = run("alone", ["en", "fr"], english, 2.0)   # copies its English input
+    table = sharing_summary(multi, [alone])
+    assert "| en-fr | 3.0 | 2.0 | 30.0 | 20.0 | 1.0 / 20.0 | 100.0 / 0.0 | helps |" in table

@@ -156,6 +156,10 @@ class TrainConfig:
     validate_interval_updates: int = _at_least(0, 100)   # dev loss, K(Y|X) and (valid_bleu) dev BLEU; 0 = none
     valid_bleu: bool = True
     valid_batches: int = _at_least(1, 8)                  # dev batches per validation (~400 sentences per direction)
+    # decode into a language only with pieces its training text uses this often (0: any piece of the joint
+    # vocabulary): back-translation, dev BLEU, evaluate and translate alike. For pairs in different scripts,
+    # where a denoising-trained model otherwise answers in the source's script (plugin docstring)
+    target_vocab_min_count: int = _at_least(0, 0)
 
 
 @dataclass

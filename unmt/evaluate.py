@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from eval.baselines import copy_baseline, word_by_word
+from eval.language_id import format_share, target_share
 from eval.scoring import score_translations
 from unmt.io import read_lines, write_json, write_lines, write_text
 from unmt.layout import RunLayout
@@ -35,7 +36,8 @@ def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: 
     tr = Translator(checkpoint, layout, beam=e.beam)
     ceiling = Translator(supervised, layout, beam=e.beam) if supervised else None
     test = {l: read_lines(layout.text("test", l), "test set")[: e.max_lines] for l in cfg.langs}
-    results = {"test_sentences": len(test[cfg.langs[0]]), "checkpoint": str(checkpoint), "directions": {}}
+    results = {"test_sentences": len(test[cfg.langs[0]]), "checkpoint": str(checkpoint), "directions": {},
+               "reference_on_target": {l: target_share(test[l], l, cfg.langs) for l in cfg.langs}}
     for s, t in directions(cfg):
         t0 = time.time()
         with tqdm(total=len(test[s]), desc=f"translate {s}->{t}", unit="sent", leave=False) as bar:
@@ -49,7 +51,8 @@ def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: 
         if lexicons:
             systems["word-by-word"] = word_by_word(test[s], read_lexicon(layout.lexicon(s, t)), s, t)
             write_lines(layout.hypotheses(name, s, t, "wbw"), systems["word-by-word"])
-        scores = {name: score_translations(h, test[t], t) for name, h in systems.items()}
+        scores = {name: score_translations(h, test[t], t) | {"on_target": target_share(h, t, cfg.langs)}
+                  for name, h in systems.items()}
         scores["unmt"]["seconds"] = round(secs, 1)
         results["directions"][f"{s}-{t}"] = scores
     if lexicons:
@@ -62,11 +65,14 @@ def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: 
 
 
 def results_table(results: dict) -> str:
-    rows = ["| direction | system | BLEU | chrF | tok-BLEU |", "|---|---|---|---|---|"]
+    on_target = "reference_on_target" in results  # runs evaluated before the column existed have none
+    rows = ["| direction | system | BLEU | chrF | tok-BLEU |" + (" in target language % |" if on_target else ""),
+            "|---|---|---|---|---|" + ("---|" if on_target else "")]
     signatures = {}  # per target language: sacrebleu's tokenizer (and tok-BLEU's) depend on it
     for d, systems in results["directions"].items():
         for name, sc in systems.items():
-            rows.append(f"| {d} | {name} | {sc['bleu']:.2f} | {sc['chrf']:.2f} | {sc['tok_bleu']:.2f} |")
+            share = f" {format_share(sc.get('on_target'))} |" if on_target else ""
+            rows.append(f"| {d} | {name} | {sc['bleu']:.2f} | {sc['chrf']:.2f} | {sc['tok_bleu']:.2f} |{share}")
             signatures.setdefault(d.split("-", 1)[1], (sc["bleu_signature"], sc["chrf_signature"],
                                                        sc["tok_bleu_signature"].split("+")[0]))
     out = "\n".join(rows) + "\n"
@@ -78,6 +84,10 @@ def results_table(results: dict) -> str:
         out += " (into " + "; into ".join(f"{t}: BLEU `{s[0]}`, chrF `{s[1]}`" for t, s in signatures.items()) + "); "
     out += ("tok-BLEU = BLEU on " + ", ".join(sorted({s[2] for s in signatures.values()}))
             + " text, no further tokenization (multi-bleu style, for comparison with papers).\n")
+    if on_target:
+        out += ("\nIn target language: share of output lines langid.py assigns to the target language among the run's "
+                "languages (eval/language_id.py); the references score " + ", ".join(
+                    f"{l} {format_share(v)}" for l, v in results["reference_on_target"].items()) + ".\n")
     recovered = []
     for d, systems in results["directions"].items():
         if "supervised" in systems:  # of the ceiling's gain over the better baseline, how much UNMT gets

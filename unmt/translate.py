@@ -59,7 +59,10 @@ class Translator:
         langs = self.task.args.mono_langs.split(",") if hasattr(self.task, "args") else []
         self.langs = langs
         self.lang_ids = {self.dict.index(lang_token(l)) for l in langs}
-        self.generator = make_generator(self.model, self.dict, beam)
+        # a model trained with --target-vocab-min-count decodes as it was trained to (the task reads the option
+        # from the checkpoint); other tasks have no such search
+        search = getattr(self.task, "target_vocabulary_search", lambda: None)()
+        self.generator = make_generator(self.model, self.dict, beam, search=search)
 
     def check_lang(self, lang: str) -> int:
         idx = self.dict.index(lang_token(lang))

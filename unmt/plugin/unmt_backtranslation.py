@@ -19,6 +19,12 @@ Validation covers every ``--valid-lang-pairs`` direction (upstream takes one) an
 greedy-decodes the dev batches and logs sacreBLEU per direction and ``bleu`` (their mean, the
 ``--best-checkpoint-metric``), plus the code length of the references given the sources, K(Y|X), as
 ``bpc_<pair>`` (bits per character of the detokenised reference) -- the numbers ``unmt compress`` plots.
+
+``--target-vocab-min-count N`` (0: off) decodes into a language only with the pieces its own training text
+uses at least N times -- in back-translation, dev BLEU, ``unmt translate``/evaluate (the checkpoint carries the
+option) and fairseq-generate. A joint vocabulary lets the decoder answer in the source's script, and a
+denoising-trained model does: on en-zh 58% of its zh->en test output was Chinese. The row of the mask is picked
+by the decoder's first input, the target language's tag, so one search object serves every direction.
 """
 from __future__ import annotations
 
@@ -31,7 +37,9 @@ import torch
 
 from fairseq import utils
 from fairseq.data import LanguagePairDataset, PrependTokenDataset, RoundRobinZipDatasets, data_utils
+from fairseq.data import indexed_dataset
 from fairseq.logging import metrics
+from fairseq.search import BeamSearch
 from fairseq.tasks import register_task
 from fairseq.tasks.online_backtranslation import (
     OnlineBackTranslationTask,
@@ -59,6 +67,9 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         parser.add_argument("--valid-bleu", action="store_true",
                             help="greedy-decode the dev set at each validation and log sacreBLEU per direction")
         parser.add_argument("--cpu-bf16", action="store_true", help=CPU_BF16_HELP)
+        parser.add_argument("--target-vocab-min-count", default=0, type=int,
+                            help="decode into a language only with pieces seen this often in its training text "
+                                 "(0: any piece)")
 
     def __init__(self, args, common_dict, mono_langs, valid_lang_pairs):
         super().__init__(args, common_dict, mono_langs, valid_lang_pairs)
@@ -84,6 +95,36 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
             return self.get_other_lang(lang)
         partners = self.bt_partners.get(lang)
         return partners[update_num % len(partners)] if partners else None
+
+    def build_model(self, args, from_checkpoint=False):
+        model = super().build_model(args, from_checkpoint)
+        search = self.target_vocabulary_search()
+        for generator in self.sequence_generators.values():  # upstream's back-translation generators
+            generator.search = search or generator.search
+        return model
+
+    def build_generator(self, models, args, **kwargs):
+        generator = super().build_generator(models, args, **kwargs)  # fairseq-generate
+        search = self.target_vocabulary_search()
+        if search and type(generator.search) is BeamSearch:  # not sampling or constrained decoding
+            generator.search = search
+        return generator
+
+    def target_vocabulary_search(self) -> "TargetVocabularySearch | None":
+        """The search that keeps each language's output in its own pieces (None: option off)."""
+        min_count = getattr(self.args, "target_vocab_min_count", 0)
+        if min_count <= 0:
+            return None
+        if getattr(self, "_target_search", None) is None:
+            d, masks = self.dictionary, {}
+            for lang in self.mono_langs:
+                counts = piece_counts(os.path.join(self.data[0], lang, "train"), len(d))
+                mask = torch.full((len(d),), -math.inf)
+                mask[torch.from_numpy(counts >= min_count)] = 0.0
+                mask[d.eos()] = 0.0
+                masks[_lang_token_index(d, lang)] = mask
+            self._target_search = TargetVocabularySearch(d, masks)
+        return self._target_search
 
     def load_train_dataset(self, data_path: str):
         zipped = super().load_train_dataset(data_path)
@@ -202,7 +243,8 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         from unmt.segment import bleu_tokenizer
 
         if getattr(self, "_valid_generator", None) is None:  # greedy, built as the evaluate stage builds it
-            self._valid_generator = make_generator(model, self.dictionary, beam=1)
+            self._valid_generator = make_generator(model, self.dictionary, beam=1,
+                                                   search=self.target_vocabulary_search())
         tgt = pair.split("-")[1]
         net_input = {k: batch["net_input"][k] for k in ("src_tokens", "src_lengths")}
         with torch.no_grad():
@@ -237,6 +279,34 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
                 metrics.log_derived(f"bleu_{pair}", partial(_bleu, pair))
         if bleu_pairs:
             metrics.log_derived("bleu", lambda m: round(sum(_bleu(p, m) for p in bleu_pairs) / len(bleu_pairs), 2))
+
+
+class TargetVocabularySearch(BeamSearch):
+    """fairseq's beam search with one additive mask per target language, chosen by each hypothesis's first
+    token (the language tag decoding starts from); any other first token decodes unrestricted."""
+
+    def __init__(self, tgt_dict, masks: dict[int, torch.Tensor]):
+        super().__init__(tgt_dict)
+        self.rows = torch.zeros(len(masks) + 1, len(tgt_dict))   # row 0: no restriction
+        self.row_of = torch.zeros(len(tgt_dict), dtype=torch.long)
+        for r, (tag, mask) in enumerate(masks.items(), 1):
+            self.rows[r], self.row_of[tag] = mask, r
+
+    def step(self, step, lprobs, scores, prev_output_tokens=None, original_batch_idxs=None):
+        bsz, beam, vocab = lprobs.size()
+        rows = self.row_of.to(prev_output_tokens.device)[prev_output_tokens[:, 0]]
+        lprobs = lprobs + self.rows.to(lprobs)[rows].view(bsz, beam, vocab)
+        return super().step(step, lprobs, scores, prev_output_tokens, original_batch_idxs)
+
+
+def piece_counts(prefix: str, vocab_size: int):
+    """How often each dictionary entry occurs in the binarized text at ``prefix`` (.bin/.idx), read as one
+    array (the .bin file is the token ids end to end, in the dtype its index names)."""
+    import numpy as np
+
+    dtype = indexed_dataset.MMapIndexedDataset.Index(indexed_dataset.index_file_path(prefix)).dtype
+    tokens = np.memmap(indexed_dataset.data_file_path(prefix), dtype=dtype, mode="r")
+    return np.bincount(tokens, minlength=vocab_size)[:vocab_size]
 
 
 BLEU_KEYS = ("sys_len", "ref_len") + tuple(f"{k}_{i}" for k in ("counts", "totals") for i in range(4))

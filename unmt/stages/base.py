@@ -70,8 +70,11 @@ class Stage:
     def training_config(self, section) -> dict:
         """What a fairseq training stage's result depends on besides its own section."""
         c = self.cfg
+        fields = to_dict(section)
+        if not fields.get("target_vocab_min_count", 1):  # added later: off, it changes nothing (runs stay cached)
+            fields.pop("target_vocab_min_count")
         return {**self.langs_config(), "seed": c.seed, "precision": c.precision, "nproc": c.nproc,
-                "model": to_dict(c.model), **to_dict(section)}
+                "model": to_dict(c.model), **fields}
 
     def langs_config(self) -> dict:
         """Languages and pairs, as a stage's config records them (pairs only when not the default, so a
