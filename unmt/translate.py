@@ -5,6 +5,8 @@ the ``online_backtranslation`` task trains on, so what we score is what was trai
 """
 from __future__ import annotations
 
+import functools
+
 import os
 from pathlib import Path
 
@@ -59,10 +61,15 @@ class Translator:
         langs = self.task.args.mono_langs.split(",") if hasattr(self.task, "args") else []
         self.langs = langs
         self.lang_ids = {self.dict.index(lang_token(l)) for l in langs}
-        # a model trained with --target-vocab-min-count decodes as it was trained to (the task reads the option
-        # from the checkpoint); other tasks have no such search
+        self.beam = beam
+
+    @functools.cached_property
+    def generator(self):
+        """Built at the first translation: a model trained with --target-vocab-min-count decodes as it was
+        trained to (the task reads the option from the checkpoint and counts pieces in prepare/bin, which
+        stages that only encode -- mining, code lengths -- then never read); other tasks have no such search."""
         search = getattr(self.task, "target_vocabulary_search", lambda: None)()
-        self.generator = make_generator(self.model, self.dict, beam, search=search)
+        return make_generator(self.model, self.dict, self.beam, search=search)
 
     def check_lang(self, lang: str) -> int:
         idx = self.dict.index(lang_token(lang))

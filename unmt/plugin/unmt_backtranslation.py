@@ -98,8 +98,10 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
 
     def build_model(self, args, from_checkpoint=False):
         model = super().build_model(args, from_checkpoint)
-        search = self.target_vocabulary_search()
-        for generator in self.sequence_generators.values():  # upstream's back-translation generators
+        # upstream's back-translation generators: only training uses them (a checkpoint loaded to translate or
+        # to score builds its search when it first decodes, so scoring never reads the training binaries)
+        search = None if from_checkpoint else self.target_vocabulary_search()
+        for generator in self.sequence_generators.values():
             generator.search = search or generator.search
         return model
 

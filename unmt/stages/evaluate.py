@@ -26,7 +26,9 @@ class Evaluate(Stage):
                 "dict": L.dictionary, "spm.model": L.spm_model, **self.texts("test"),
                 **{f"lexicon.{a}-{b}": L.lexicon(a, b) for a, b in directions(self.cfg)},
                 "align_results": L.results("align"),
-                **({"supervised": L.checkpoint("supervised")} if self.ceiling else {})}
+                **({"supervised": L.checkpoint("supervised")} if self.ceiling else {}),
+                # decoding restricted to each language's pieces counts them in the training binaries
+                **({"bin": L.bin_dir} if self.cfg.train.target_vocab_min_count else {})}
 
     def outputs(self):
         return {"results": self.layout.results(self.name), "table": self.layout.results(self.name, "md")}
