@@ -296,8 +296,9 @@ class TargetVocabularySearch(BeamSearch):
 
     def step(self, step, lprobs, scores, prev_output_tokens=None, original_batch_idxs=None):
         bsz, beam, vocab = lprobs.size()
-        rows = self.row_of.to(prev_output_tokens.device)[prev_output_tokens[:, 0]]
-        lprobs = lprobs + self.rows.to(lprobs)[rows].view(bsz, beam, vocab)
+        if self.rows.device != lprobs.device or self.rows.dtype != lprobs.dtype:  # once, not every step
+            self.rows, self.row_of = self.rows.to(lprobs), self.row_of.to(lprobs.device)
+        lprobs = lprobs + self.rows[self.row_of[prev_output_tokens[:, 0]]].view(bsz, beam, vocab)
         return super().step(step, lprobs, scores, prev_output_tokens, original_batch_idxs)
 
 
