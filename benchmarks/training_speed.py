@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -143,18 +145,15 @@ def main():
                           "bt_generation_share": round(t["bt_gen_s"] / t["update_s"], 3)}
             print(name, json.dumps(rows[name]), flush=True)
     a = rows["A fairseq online_backtranslation"]
-    head = "| configuration | updates/s | tokens/s | BT generation share of an update | updates/s vs A | tokens/s vs A |"
-    lines = [head, "|---|---|---|---|---|---|"]
-    for name, r in rows.items():
-        lines.append(f"| {name} | {r['updates_per_s']} | {r['tokens_per_s']:,} | {100 * r['bt_generation_share']:.0f}% | "
-                     f"{r['updates_per_s'] / a['updates_per_s']:.3f} | {r['tokens_per_s'] / max(1, a['tokens_per_s']):.3f} |")
-    table = "\n".join(lines)
-    print(table)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    cmd = " ".join(["benchmarks/training_speed.py"] + sys.argv[1:])
-    (out / "training_speed.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=2) + "\n")
-    (out / "training_speed.md").write_text(f"`{cmd}` ({args.updates} updates each, the first {args.skip} untimed)\n\n{table}\n")
+    table = [{"configuration": name, **r, "bt_share": f"{100 * r['bt_generation_share']:.0f}%",
+              "updates_vs_a": f"{r['updates_per_s'] / a['updates_per_s']:.3f}",
+              "tokens_vs_a": f"{r['tokens_per_s'] / max(1, a['tokens_per_s']):.3f}"} for name, r in rows.items()]
+    write_results("training_speed",
+                  ["configuration", "updates/s", "tokens/s", "BT generation share of an update", "updates/s vs A",
+                   "tokens/s vs A"],
+                  ["configuration", "updates_per_s", "tokens_per_s", "bt_share", "updates_vs_a", "tokens_vs_a"],
+                  table, {"updates": args.updates, "untimed_first": args.skip},
+                  after=f"{args.updates} updates each, the first {args.skip} untimed.")
 
 
 if __name__ == "__main__":

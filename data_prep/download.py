@@ -266,7 +266,8 @@ def _langs(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _years(text: str) -> list[int]:
+def year_list(text: str) -> list[int]:
+    """``2007,2009-2011`` -> [2007, 2009, 2010, 2011] (the --years syntax of download and news_corpus)."""
     years = []
     for part in _langs(text):
         lo, _, hi = part.partition("-")
@@ -307,7 +308,7 @@ def mirror_opt(what: str):
 @clean_errors
 def newscrawl(langs, years, out, mirror, sha256):
     """News Crawl monolingual text (data.statmt.org/news-crawl)."""
-    fetch_newscrawl(_langs(langs), _years(years), out, mirror, _checksums(sha256))
+    fetch_newscrawl(_langs(langs), year_list(years), out, mirror, _checksums(sha256))
 
 
 @main.command()

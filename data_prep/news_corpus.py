@@ -32,7 +32,7 @@ from unmt.segment import check_language
 
 
 def parse_years(items: tuple[str, ...], langs: list[str]) -> dict[str, list[int]]:
-    from data_prep.download import _years
+    from data_prep.download import year_list
 
     years = {}
     for item in items:
@@ -40,7 +40,7 @@ def parse_years(items: tuple[str, ...], langs: list[str]) -> dict[str, list[int]
         if not sep or lang not in langs:
             raise UnmtError(f"--years: '{item}' is not LANG=YEARS for a language of --pair ({'-'.join(langs)}) "
                             "-- e.g. --years en=2007,2009 --years fr=2008,2010")
-        years[lang] = _years(spec)
+        years[lang] = year_list(spec)
     missing = [lang for lang in langs if lang not in years]
     if missing:
         raise UnmtError(f"--years: none given for {', '.join(missing)} -- give each language its own years, "

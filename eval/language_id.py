@@ -5,23 +5,28 @@ language whenever copying is cheaper than translating; BLEU cannot tell that fro
 The references' own share is the ceiling: short help lines ("Calc", "SUM") are ambiguous."""
 from __future__ import annotations
 
+import copy
 import functools
+
+
+@functools.lru_cache(maxsize=1)
+def _full_identifier():
+    from langid.langid import LanguageIdentifier, model
+
+    return LanguageIdentifier.from_modelstring(model, norm_probs=False)   # decoding the model: ~0.5 s, once
 
 
 @functools.lru_cache(maxsize=None)
 def _identifier(langs: tuple[str, ...]):
-    from langid.langid import LanguageIdentifier, model
-
-    ident = LanguageIdentifier.from_modelstring(model, norm_probs=False)
+    # set_languages rebinds the trimmed arrays on the copy and keeps the full model shared, so every
+    # language set costs a copy, not another model decode
+    ident = copy.copy(_full_identifier())
     ident.set_languages(list(langs))
     return ident
 
 
-@functools.lru_cache(maxsize=1)
 def _langid_languages() -> frozenset:
-    from langid.langid import LanguageIdentifier, model
-
-    return frozenset(LanguageIdentifier.from_modelstring(model).nb_classes)
+    return frozenset(_full_identifier().nb_classes)
 
 
 def target_share(lines: list[str], lang: str, langs) -> float | None:

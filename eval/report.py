@@ -124,7 +124,8 @@ def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
     multi_tests, multi_dirs = load(multi)
     langs = json.loads((multi / "manifest.json").read_text())["stages"]["prepare"]["config"]["langs"]
     rows = ["| direction | multilingual BLEU | alone BLEU | multilingual chrF | alone chrF | better baseline BLEU / chrF | "
-            "in target language % multilingual / alone | sharing |", "|---|---|---|---|---|---|---|---|"]
+            "in target language % multilingual / alone | supervised BLEU multilingual / alone | sharing |",
+            "|---|---|---|---|---|---|---|---|---|"]
     compared = []
     for run in bilinguals:
         tests, dirs = load(run)
@@ -139,15 +140,20 @@ def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
             verdict = "helps" if m["bleu"] > b["bleu"] and m["chrf"] > b["chrf"] else \
                 "hurts" if m["bleu"] < b["bleu"] and m["chrf"] < b["chrf"] else "mixed"
             shares = " / ".join(format_share(in_target(r, direction)) for r in (multi, run))
+            # the ceilings, where both runs trained one: does sharing cost the supervised model as much?
+            ceilings = " / ".join(str(d[direction]["supervised"]["bleu"]) if "supervised" in d[direction] else "-"
+                                  for d in (multi_dirs, dirs))
             rows.append(f"| {direction} | {m['bleu']} | {b['bleu']} | {m['chrf']} | {b['chrf']} | "
-                        f"{max(x['bleu'] for x in base)} / {max(x['chrf'] for x in base)} | {shares} | {verdict} |")
+                        f"{max(x['bleu'] for x in base)} / {max(x['chrf'] for x in base)} | {shares} | {ceilings} | "
+                        f"{verdict} |")
     if not compared:
         return None
     return (f"`{multi}` against each pair trained alone on the same corpus and test sentences "
             f"({', '.join(f'`runs/{c}`' for c in compared)}); same preset budget per run (the multilingual run's "
             "batches are split across its pairs). \"helps\": higher BLEU and chrF. \"In target language\": share of the "
             "output lines langid.py assigns to the target language among the multilingual run's languages "
-            "(eval/language_id.py), for both runs.\n\n" + "\n".join(rows) + "\n")
+            "(eval/language_id.py), for both runs. \"Supervised\": each run's supervised ceiling (same model, start and "
+            "updates on the true translations), where it trained one.\n\n" + "\n".join(rows) + "\n")
 
 
 def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
@@ -173,7 +179,9 @@ def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/resu
         for part in re.split(r"^## ", Path(results_md).read_text(encoding="utf-8"), flags=re.M)[1:]:
             name, _, body = part.partition("\n")
             sections[name.strip()] = body.strip("\n")
-    sections.update(summaries)
+    # a section's parts may be empty (no compress stage, no lexicon); one blank line between blocks, so
+    # rewriting a section leaves no diff but its numbers
+    sections.update({name: re.sub(r"\n{3,}", "\n\n", body).strip("\n") for name, body in summaries.items()})
     write_text(results_md, header + "\n\n".join(f"## {name}\n\n{body}" for name, body in sections.items()) + "\n")
     print("\n\n".join(summaries.values()))
 

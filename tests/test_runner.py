@@ -90,6 +90,22 @@ def test_target_vocabulary_is_in_the_train_fingerprint_only_when_on(tmp_path):
     assert fingerprint(target_vocab_min_count=1)["target_vocab_min_count"] == 1
 
 
+def test_length_penalty_is_in_the_evaluate_fingerprint_only_when_not_fairseqs_default(tmp_path):
+    from unmt.layout import RunLayout
+    from unmt.stages.evaluate import Evaluate
+
+    def fingerprint(**evaluate):
+        return Evaluate(load_recipe(TINY, {"evaluate": evaluate}), RunLayout(tmp_path)).config()
+
+    # 1.0 decodes as before the field existed, so those runs stay cached; any other value changes the output
+    assert "lenpen" not in fingerprint() and fingerprint() == fingerprint(lenpen=1.0)
+    assert fingerprint(beam=4, lenpen=2.0)["lenpen"] == 2.0
+    with pytest.raises(UnmtError, match="evaluate.lenpen"):
+        load_recipe(TINY, {"evaluate": {"lenpen": -1}})
+    with pytest.raises(UnmtError, match="evaluate.lenpen: 2.0 acts only in beam search"):  # greedy: no effect
+        load_recipe(TINY, {"evaluate": {"lenpen": 2.0}})
+
+
 def closure(stages: set[str]) -> set[str]:
     """The stages themselves and every stage that (transitively) reads from one of them."""
     out = set(stages)

@@ -81,6 +81,7 @@ def test_results_table_has_every_system(tiny_run):
     assert set(res["lexicon_p@1"]) == {"en-fr", "fr-en"}
     md = (tiny_run / "evaluate/results.md").read_text()
     assert "| en-fr | copy |" in md and "tok-BLEU" in md
+    assert res["decoding"]["lenpen"] == 1.0 and f"beam {res['decoding']['beam']}, length penalty 1 " in md
     manifest = json.loads((tiny_run / "manifest.json").read_text())
     assert list(manifest["stages"])[:7] == ["prepare", "pretrain", "align", "mine", "train", "evaluate", "compress"]
     assert all(v["inputs"] and v["versions"]["fairseq-fixed"] for v in manifest["stages"].values())
@@ -106,10 +107,16 @@ def test_mine_stage_writes_pairs_and_planted_scores(tiny_run):
 
 def test_changed_config_reruns_only_that_stage(tiny_run, tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text((ROOT / "recipes/tiny.yaml").read_text() + "evaluate: {max_lines: 20}\n")
+    recipe.write_text((ROOT / "recipes/tiny.yaml").read_text() + "evaluate: {max_lines: 20, beam: 2, lenpen: 2.5}\n")
     r = unmt("run", recipe, "--run-dir", tiny_run, "--quiet")
     assert "[train] up to date" in r.stdout and "[evaluate] running" in r.stdout
-    assert json.loads((tiny_run / "evaluate/results.json").read_text())["test_sentences"] == 20
+    res = json.loads((tiny_run / "evaluate/results.json").read_text())
+    assert res["test_sentences"] == 20 and res["decoding"] == {"beam": 2, "lenpen": 2.5}
+    from unmt.layout import RunLayout
+    from unmt.translate import Translator
+
+    generator = Translator(tiny_run / "train/checkpoint_last.pt", RunLayout(tiny_run), beam=2, lenpen=2.5).generator
+    assert generator.beam_size == 2 and generator.len_penalty == 2.5  # what evaluate decodes with
 
 
 def test_translate_cli_from_stdin_and_file(tiny_run, tmp_path):
@@ -244,17 +251,19 @@ def test_sharing_summary_says_which_output_is_in_the_target_language(tmp_path):
     french = ["Choisissez Format - Cellules pour ouvrir la boîte de dialogue.", "Cliquez sur le bouton Suivant."]
     english = ["Choose Format - Cells to open the dialog.", "Click the Next button."]
 
-    def run(name, langs, hyp, bleu):
+    def run(name, langs, hyp, bleu, ceiling=None):
         d = tmp_path / name
         (d / "evaluate").mkdir(parents=True)
         tests = {f"corpus:test.{l}": f"sha-{l}" for l in langs}
         (d / "manifest.json").write_text(json.dumps({"stages": {"prepare": {"config": {"langs": langs}, "inputs": tests}}}))
         scores = {"unmt": {"bleu": bleu, "chrf": 10 * bleu}, "copy": {"bleu": 1.0, "chrf": 20.0}}
+        if ceiling:
+            scores["supervised"] = {"bleu": ceiling, "chrf": 10 * ceiling}
         (d / "evaluate/results.json").write_text(json.dumps({"directions": {"en-fr": scores}}))
         (d / "evaluate/test.en-fr.hyp.fr").write_text("\n".join(hyp) + "\n")
         return d
 
-    multi = run("multi", ["en", "fr", "de"], french, 3.0)
+    multi = run("multi", ["en", "fr", "de"], french, 3.0, ceiling=9.5)
     alone = run("alone", ["en", "fr"], english, 2.0)   # copies its English input
     table = sharing_summary(multi, [alone])
-    assert "| en-fr | 3.0 | 2.0 | 30.0 | 20.0 | 1.0 / 20.0 | 100.0 / 0.0 | helps |" in table
+    assert "| en-fr | 3.0 | 2.0 | 30.0 | 20.0 | 1.0 / 20.0 | 100.0 / 0.0 | 9.5 / - | helps |" in table

@@ -235,8 +235,10 @@ def latest_checkpoint(layout) -> Path:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file (default: stdout); written atomically.")
 @click.option("--beam", default=1, show_default=True)
+@click.option("--lenpen", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
+              help="Length penalty (fairseq's --lenpen): > 1 favours longer output; only with --beam > 1.")
 @clean_errors
-def translate(run_dir, src, tgt, checkpoint, input_, output, beam):
+def translate(run_dir, src, tgt, checkpoint, input_, output, beam, lenpen):
     """Translate lines from SRC to TGT with a trained checkpoint."""
     from unmt.io import read_lines, write_lines
     from unmt.layout import RunLayout
@@ -251,8 +253,10 @@ def translate(run_dir, src, tgt, checkpoint, input_, output, beam):
             raise UnmtError(f"stdin: input is not valid UTF-8 (byte {e.start}) -- re-encode it, e.g. `iconv -t UTF-8`") from None
         if not any(l.strip() for l in lines):
             raise UnmtError("stdin: input is empty -- pipe sentences in, one per line, or pass -i FILE")
+    if lenpen != 1.0 and beam == 1:
+        raise UnmtError(f"--lenpen {lenpen} acts only in beam search -- add --beam 4 (or the beam you chose it with)")
     layout = RunLayout(run_dir)
-    tr = Translator(checkpoint or latest_checkpoint(layout), layout, beam=beam)
+    tr = Translator(checkpoint or latest_checkpoint(layout), layout, beam=beam, lenpen=lenpen)
     hyps = tr.translate(lines, src, tgt)
     if output:
         write_lines(output, hyps)

@@ -177,6 +177,11 @@ class CompressConfig:
 @dataclass
 class EvalConfig:
     beam: int = _at_least(1, 1)
+    # fairseq's --lenpen: beam hypotheses ranked by score / length**lenpen; > 1 lengthens output, which
+    # chrF (recall-weighted) and BLEU's brevity penalty reward when a model stops early. Choose it on dev
+    # (`python -m eval.lenpen`), never on test, and only with beam > 1 (greedy has no length choice; nor has
+    # dev BLEU during training, which is greedy).
+    lenpen: float = _at_least(0.0, 1.0)
     batch_size: int = _at_least(1, 64)
     max_lines: Optional[int] = _at_least(1, None)   # None = the whole test set
     # last: the final checkpoint (no parallel data touches the model); best: best mean dev BLEU (XLM practice)
@@ -367,6 +372,9 @@ def check_recipe(cfg: RecipeConfig, where: str) -> None:
         if cfg.evaluate.checkpoint == "best" and not (t.valid_bleu and t.validate_interval_updates):
             raise UnmtError(f"{where}: evaluate.checkpoint: 'best' needs dev BLEU during training "
                             "-- set train.valid_bleu: true and train.validate_interval_updates > 0, or use 'last'")
+    if cfg.evaluate.lenpen != 1.0 and cfg.evaluate.beam == 1:
+        raise UnmtError(f"{where}: evaluate.lenpen: {cfg.evaluate.lenpen} acts only in beam search and evaluate.beam "
+                        "is 1 (greedy) -- set evaluate.beam to the beam you chose the penalty with (e.g. 4)")
     if cfg.supervised_ceiling and cfg.ablation:
         raise UnmtError(f"{where}: supervised_ceiling: an ablation recipe has no main model to put the ceiling beside "
                         "-- set it in the recipe without the ablation section")

@@ -7,9 +7,11 @@ from __future__ import annotations
 MAX_LEN_A, MAX_LEN_B = 1.5, 10
 
 
-def make_generator(model, dictionary, beam: int = 1, search=None):
-    """``search``: the task's target-vocabulary search when the model was trained with one (None: plain)."""
+def make_generator(model, dictionary, beam: int = 1, search=None, lenpen: float = 1.0):
+    """``search``: the task's target-vocabulary search when the model was trained with one (None: plain).
+    ``lenpen``: fairseq's --lenpen, beam hypotheses ranked by score / length**lenpen (> 1: longer output)."""
     from fairseq.sequence_generator import SequenceGenerator
 
     return SequenceGenerator([model], dictionary, beam_size=beam, max_len_a=MAX_LEN_A, max_len_b=MAX_LEN_B,
-                             max_len=model.max_decoder_positions() - 1, search_strategy=search)
+                             max_len=model.max_decoder_positions() - 1, search_strategy=search,
+                             len_penalty=lenpen)

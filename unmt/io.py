@@ -55,24 +55,12 @@ def write_text(path, text: str) -> None:
 
 def read_lines(path, what: str = "corpus") -> list[str]:
     """Read a UTF-8 text file (optionally .xz) as lines; fail in one line if missing, empty or not UTF-8."""
-    path = Path(path)
-    if not path.exists():
-        raise fail(path, f"{what} file not found", "check the path, or run the stage that writes it (see `unmt --help`)")
-    opener = lzma.open if path.suffix == ".xz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            lines = [line.rstrip("\n") for line in f]
-    except UnicodeDecodeError as e:
-        raise fail(path, f"{what} is not valid UTF-8 (byte {e.start})", "re-encode it, e.g. `iconv -t UTF-8`") from None
-    except (lzma.LZMAError, EOFError):  # EOFError: empty or truncated .xz (click would print only "Aborted!")
-        raise fail(path, f"{what} is not a valid .xz file", "re-create it or decompress it by hand") from None
-    if not any(line.strip() for line in lines):
-        raise fail(path, f"{what} is empty", "give a file with one sentence per line")
-    return lines
+    return list(iter_lines(path, what))
 
 
 def iter_lines(path, what: str = "corpus") -> Iterator[str]:
-    """``read_lines`` for files too big to hold: the same checks and one-line errors, one line at a time."""
+    """Lines of a UTF-8 text file (optionally .xz), one at a time (``read_lines`` holds them all); a missing,
+    empty, truncated or non-UTF-8 file fails in one line naming it."""
     path = Path(path)
     if not path.exists():
         raise fail(path, f"{what} file not found", "check the path, or run the stage that writes it (see `unmt --help`)")

@@ -52,7 +52,7 @@ def load_model(checkpoint: Path, layout: RunLayout):
 class Translator:
     """A trained checkpoint with the run's SentencePiece model and dictionary (``layout``: the run's files)."""
 
-    def __init__(self, checkpoint: Path, layout: RunLayout, beam: int = 1):
+    def __init__(self, checkpoint: Path, layout: RunLayout, beam: int = 1, lenpen: float = 1.0):
         self.model, self.task = load_model(checkpoint, layout)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model.to(self.device)
@@ -61,7 +61,7 @@ class Translator:
         langs = self.task.args.mono_langs.split(",") if hasattr(self.task, "args") else []
         self.langs = langs
         self.lang_ids = {self.dict.index(lang_token(l)) for l in langs}
-        self.beam = beam
+        self.beam, self.lenpen = beam, lenpen
 
     @functools.cached_property
     def generator(self):
@@ -69,7 +69,7 @@ class Translator:
         trained to (the task reads the option from the checkpoint and counts pieces in prepare/bin, which
         stages that only encode -- mining, code lengths -- then never read); other tasks have no such search."""
         search = getattr(self.task, "target_vocabulary_search", lambda: None)()
-        return make_generator(self.model, self.dict, self.beam, search=search)
+        return make_generator(self.model, self.dict, self.beam, search=search, lenpen=self.lenpen)
 
     def check_lang(self, lang: str) -> int:
         idx = self.dict.index(lang_token(lang))

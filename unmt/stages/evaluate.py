@@ -15,7 +15,10 @@ class Evaluate(Stage):
         self.ceiling = cfg.supervised_ceiling and not variant  # the supervised row of the main table
 
     def config(self):
-        return {**self.langs_config(), "train_stage": self.train_stage, **to_dict(self.cfg.evaluate)}
+        fields = to_dict(self.cfg.evaluate)
+        if fields.get("lenpen") == 1.0:  # added later: fairseq's default changes nothing (runs stay cached)
+            fields.pop("lenpen")
+        return {**self.langs_config(), "train_stage": self.train_stage, **fields}
 
     def inputs(self):
         from unmt.config import directions

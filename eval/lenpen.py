@@ -1,0 +1,85 @@
+"""Choose ``evaluate.lenpen`` on the dev set: translate the dev set (or its first LINES lines) in each
+direction with the run's checkpoint at every length penalty asked for (fairseq's --lenpen, with beam
+search) and score it as evaluate does (sacrebleu BLEU and chrF), beside the output's length relative to
+the reference in characters. A model that stops early loses chrF recall and BLEU's brevity penalty; this
+says whether a longer output is also a better one, on text the test score never sees.
+
+    python -m eval.lenpen runs/en-zh en-zh zh-en --values 1,1.5,2,3
+
+Writes OUT/lenpen.{json,md} (OUT: the run's folder ``analysis``)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from eval.scoring import score_translations
+from unmt.errors import UnmtError
+from unmt.io import read_lines, write_json, write_text
+from unmt.layout import RunLayout
+
+
+def lenpen_sweep(translator, sources: list[str], refs: list[str], src: str, tgt: str, values) -> list[dict]:
+    """One row per length penalty: BLEU, chrF, output/reference length in characters, seconds."""
+    rows = []
+    for lenpen in values:
+        translator.generator.len_penalty = lenpen  # the generator is built once; its penalty is a plain attribute
+        started = time.time()
+        hyps = translator.translate(sources, src, tgt)
+        scores = score_translations(hyps, refs, tgt)
+        rows.append({"direction": f"{src}-{tgt}", "lenpen": lenpen, "bleu": scores["bleu"], "chrf": scores["chrf"],
+                     "length_ratio": round(sum(map(len, hyps)) / max(1, sum(map(len, refs))), 3),
+                     "seconds": round(time.time() - started, 1)})
+    return rows
+
+
+def sweep_table(rows: list[dict]) -> str:
+    lines = ["| direction | lenpen | BLEU | chrF | output / reference length |", "|---|---|---|---|---|"]
+    lines += [f"| {r['direction']} | {r['lenpen']:g} | {r['bleu']:.2f} | {r['chrf']:.2f} | {r['length_ratio']:.2f} |"
+              for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directions", nargs=-1, required=True)
+@click.option("--values", default="1,2", show_default=True, help="length penalties, comma-separated")
+@click.option("--lines", type=int, default=None, help="first N dev lines per direction (default: all)")
+@click.option("--beam", default=4, show_default=True, help="as evaluate.beam (the length penalty needs a beam > 1)")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="default: RUN_DIR/train/checkpoint_last.pt (what evaluate scores by default)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+def main(run_dir, directions, values, lines, beam, checkpoint, out):
+    from unmt.translate import Translator
+
+    try:
+        values = [float(v) for v in values.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"'{values}' is not a comma-separated list of numbers, e.g. 1,2,4",
+                                 param_hint="--values") from None
+    pairs = [d.split("-", 1) for d in directions]
+    if any(len(p) != 2 for p in pairs):
+        raise click.BadParameter("give directions as SRC-TGT, e.g. en-zh zh-en", param_hint="DIRECTIONS")
+    layout = RunLayout(run_dir)
+    checkpoint = checkpoint or layout.checkpoint("train")
+    tr = Translator(checkpoint, layout, beam=beam)
+    rows = []
+    try:
+        for src, tgt in pairs:
+            sources = read_lines(layout.text("dev", src), "dev set")[:lines]
+            refs = read_lines(layout.text("dev", tgt), "dev set")[:lines]
+            rows += lenpen_sweep(tr, sources, refs, src, tgt, values)
+            click.echo(sweep_table([r for r in rows if r["direction"] == f"{src}-{tgt}"]), err=True)
+    except UnmtError as e:
+        raise click.ClickException(str(e)) from None
+    out = out or run_dir / "analysis"
+    write_json(out / "lenpen.json", {"checkpoint": str(checkpoint), "dev_lines": len(sources), "beam": beam, "rows": rows})
+    text = (f"`{checkpoint}`, {'all' if lines is None else f'the first {lines}'} dev lines per direction, beam {beam}.\n\n"
+            + sweep_table(rows))
+    write_text(out / "lenpen.md", text)
+    click.echo(text)
+
+
+if __name__ == "__main__":
+    main()
