@@ -183,6 +183,10 @@ def test_changing_a_declared_input_reruns_its_readers_and_what_follows(tiny_run)
     assert would_run(tiny_run) == set()
 
 
+# fields a recipe may change only together with another (check_recipe's cross-field rules)
+NEEDS = {"evaluate.lenpen": {"evaluate.beam": 2}}   # a length penalty acts only in beam search
+
+
 def test_changing_a_config_field_reruns_its_stages_and_what_follows(tiny_run):
     checked = 0
     for path, value, tp, meta in fields(load_recipe(TINY)):
@@ -191,7 +195,10 @@ def test_changing_a_config_field_reruns_its_stages_and_what_follows(tiny_run):
         section = path.split(".")[0]
         readers = FIELD_READERS.get(path) or FIELD_READERS.get(section) or {section}
         expected = closure(readers)
-        assert would_run(tiny_run, nested(path, another_valid_value(value, tp, meta))) == expected, path
+        overrides = nested(path, another_valid_value(value, tp, meta))
+        for other, other_value in NEEDS.get(path, {}).items():  # same section: a field valid only with another
+            overrides[section][other.split(".", 1)[1]] = other_value
+        assert would_run(tiny_run, overrides) == expected, path
         checked += 1
     assert checked > 60
 
