@@ -24,9 +24,8 @@ def lenpen_sweep(translator, sources: list[str], refs: list[str], src: str, tgt:
     """One row per length penalty: BLEU, chrF, output/reference length in characters, seconds."""
     rows = []
     for lenpen in values:
-        translator.generator.len_penalty = lenpen  # the generator is built once; its penalty is a plain attribute
         started = time.time()
-        hyps = translator.translate(sources, src, tgt)
+        hyps = translator.decoding(translator.beam, lenpen).translate(sources, src, tgt)
         scores = score_translations(hyps, refs, tgt)
         rows.append({"direction": f"{src}-{tgt}", "lenpen": lenpen, "bleu": scores["bleu"], "chrf": scores["chrf"],
                      "length_ratio": round(sum(map(len, hyps)) / max(1, sum(map(len, refs))), 3),

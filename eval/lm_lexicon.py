@@ -11,45 +11,15 @@ that carry no frequency -- an LM's states do, so here it is reported, not truste
 Writes OUT/lm_lexicon.{json,md} (OUT: the run's folder ``analysis``)."""
 from __future__ import annotations
 
-import collections
 import sys
 import time
 from pathlib import Path
 
 import click
-import numpy as np
 
 from unmt import align as A
 from unmt.io import read_lines, write_json, write_text
 from unmt.layout import RunLayout
-from unmt.segment import TOKEN_RE, segments
-
-
-def contextual_word_vectors(tr, lines: list[str], lang: str, min_count: int = 2, max_words: int = 10000):
-    """(words, array words x layers+1 x dim): layer 0 is the embedding table, then every encoder layer."""
-    import torch
-
-    sums, counts = {}, collections.Counter()
-    with torch.no_grad():
-        for idx, toks, lens in tr.batches(lines, lang, 64, max_len=200):
-            enc = tr.model.encoder(toks, src_lengths=lens, return_all_hiddens=True)
-            layers = [tr.model.encoder.embed_tokens(toks).float().numpy()]
-            layers += [s.transpose(0, 1).float().numpy() for s in enc["encoder_states"]]
-            for b, i in enumerate(idx):
-                pieces = tr.sp.encode(lines[i], out_type=str)[:200]
-                text = "".join(pieces).replace("\u2581", " ")   # SentencePiece's normalised line, char for char
-                owner = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])
-                pos = 0
-                for seg in segments(text, lang):
-                    for m in TOKEN_RE.finditer(seg):
-                        word = m.group().lower()
-                        if A.WORD_RE.match(word):
-                            rows = np.unique(owner[pos + m.start(): pos + m.end()]) + 1   # +1: the language tag
-                            sums[word] = sums.get(word, 0) + np.stack([layer[b, rows].mean(0) for layer in layers])
-                            counts[word] += 1
-                    pos += len(seg)
-    words = [w for w, c in counts.most_common(max_words) if c >= min_count]
-    return words, np.stack([sums[w] / counts[w] for w in words]).astype(np.float32)
 
 
 @click.command()
@@ -70,7 +40,7 @@ def main(run_dir, src, tgt, dictionary, checkpoint, lines, out):
     emb = {}
     for lang in (src, tgt):
         started = time.time()
-        emb[lang] = contextual_word_vectors(tr, read_lines(layout.text("train", lang))[:lines], lang)
+        emb[lang] = A.word_vectors_from_model(tr, read_lines(layout.text("train", lang))[:lines], lang, all_layers=True)
         print(f"{lang}: {len(emb[lang][0])} words in {time.time() - started:.0f} s", file=sys.stderr)
     (sw, S), (tw, T) = emb[src], emb[tgt]
     gold, _ = A.read_dictionary(dictionary, sw, tw)

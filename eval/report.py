@@ -82,8 +82,11 @@ def run_summary(run_dir: Path) -> str:
     minutes = sum(s["seconds"] for s in stages.values()) / 60
     timing = ", ".join(f"{k} {v['seconds'] / 60:.1f}" for k, v in stages.items())
     versions = stages[list(stages)[-1]]["versions"]
+    # the ceiling is a stage a recipe adds (supervised_ceiling: true): say what the recipe costs without it
+    ceiling = (f"; {minutes - stages['supervised']['seconds'] / 60:.1f} without the supervised ceiling"
+               if "supervised" in stages else "")
     out = [f"Run `{run_dir}` ({'-'.join(stages['prepare']['config'].get('langs', []))}), "
-           f"{minutes:.1f} minutes of stage time ({timing} min), training in {precision_used(run_dir)}, "
+           f"{minutes:.1f} minutes of stage time ({timing} min{ceiling}), training in {precision_used(run_dir)}, "
            f"versions: {', '.join(f'{k} {v}' for k, v in versions.items())}. {update_budgets(run_dir, stages)}", ""]
     if (run_dir / "evaluate/results.json").exists():
         results = json.loads((run_dir / "evaluate/results.json").read_text())

@@ -92,6 +92,7 @@ def joint_saving(tmp_path: Path, related: bool) -> dict:
     recipe = tmp_path / f"synthetic-{related}.yaml"
     recipe.write_text(SYNTHETIC_RECIPE.format(corpus=corpus))
     unmt("prepare", recipe, "--run-dir", run)
+    unmt("lms", recipe, "--run-dir", run)
     unmt("compress", recipe, "--run-dir", run)
     return json.loads((run / "compress" / "results.json").read_text())["code_length"]["saving"]
 

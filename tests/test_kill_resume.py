@@ -20,7 +20,7 @@ from unmt.fairseq_run import log_records
 
 pytestmark = pytest.mark.slow
 TINY = ROOT / "recipes" / "tiny.yaml"
-STAGES = ["prepare", "pretrain", "align", "mine", "train", "evaluate", "compress"]
+STAGES = ["prepare", "pretrain", "align", "mine", "train", "evaluate", "lms", "compress"]
 TIMING = ("wall", "ups", "wps", "gb_free", "train_wall", "bsz_s")  # measured, not computed: may differ
 
 
@@ -97,7 +97,7 @@ def kill_during(stage: str, run: Path, poll: float = 0.05, timeout: float = 600)
                 except json.JSONDecodeError:
                     pass
             if (run / stage).exists() and (previous is None or previous in recorded):
-                time.sleep(0.5 if stage in ("pretrain", "train", "compress") else 0.1)  # into the work
+                time.sleep(0.5 if stage in ("pretrain", "train", "lms") else 0.1)  # into the work
                 break
             if proc.poll() is not None:
                 raise AssertionError(f"run ended before stage {stage} was caught")
@@ -116,7 +116,7 @@ def test_kill_during_a_stage_then_resume_equals_an_uninterrupted_run(stage, refe
     unmt("run", TINY, "--run-dir", run, "--quiet")
     assert list(json.loads((run / "manifest.json").read_text())["stages"]) == STAGES
     for ck in ("pretrain/checkpoint_last.pt", "train/checkpoint_last.pt", "train/checkpoint_best.pt",
-               "compress/lm-joint/checkpoint_last.pt"):
+               "lms/lm-joint/checkpoint_last.pt"):
         assert same_weights(run / ck, reference / ck), ck
     ours, theirs = outputs(run), outputs(reference)
     assert ours.keys() == theirs.keys()

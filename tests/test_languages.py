@@ -119,6 +119,23 @@ def test_tiny_recipe_runs_end_to_end_on_english_chinese(tiny_en_zh):
     assert allowed_into("zh")[chinese_only].float().mean() > 0.9 and allowed_into("en")[tr.dict.eos()]
 
 
+def test_encoder_word_vectors_are_per_segmented_word_at_every_layer(tiny_en_zh):
+    # align.vectors: encoder and eval.lm_lexicon read words off the model: Chinese words, not clauses
+    from unmt.align import word_vectors_from_model
+    from unmt.layout import RunLayout
+    from unmt.segment import words as segmented
+    from unmt.translate import Translator
+
+    tr = Translator(tiny_en_zh / "pretrain/checkpoint_last.pt", RunLayout(tiny_en_zh))
+    lines = (tiny_en_zh / "prepare/text/train.zh").read_text(encoding="utf-8").splitlines()[:300]
+    words, V = word_vectors_from_model(tr, lines, "zh", max_words=300)
+    jieba_words = {w for line in lines for w in segmented(line, "zh")}
+    assert len(words) > 50 and sum(w in jieba_words for w in words) / len(words) > 0.95
+    assert sum(len(w) for w in words) / len(words) < 4 and V.shape == (len(words), tr.model.encoder.embed_tokens.embedding_dim)
+    _, layered = word_vectors_from_model(tr, lines, "zh", max_words=300, all_layers=True)
+    assert layered.shape == (len(words), len(tr.model.encoder.layers) + 1, V.shape[1])
+
+
 def test_target_vocabulary_search_keeps_each_language_in_its_own_pieces():
     import torch
     from fairseq.data import Dictionary

@@ -31,14 +31,16 @@ DEPENDS = {
     "mine": {"prepare", "align"},
     "train": {"prepare", "pretrain", "align", "mine"},
     "evaluate": {"prepare", "align", "train"},
-    "compress": {"prepare", "train", "evaluate"},
+    "lms": {"prepare"},
+    "compress": {"prepare", "train", "evaluate", "lms"},
 }
 
 # Which stages a config field is part of (besides the dependents that then follow).
-TRAINING = {"pretrain", "train", "compress"}
+TRAINING = {"pretrain", "train", "lms"}
 FIELD_READERS = {
-    "langs": set(DEPENDS), "seed": {"prepare", "pretrain", "align", "mine", "train", "compress"},
-    "precision": TRAINING, "nproc": {"pretrain", "train"}, "model": TRAINING, "prepare.max_len": {"prepare", "train", "compress"},
+    "langs": set(DEPENDS), "seed": {"prepare", "pretrain", "align", "mine", "train", "lms"},
+    "precision": TRAINING, "nproc": {"pretrain", "train"}, "model": TRAINING, "prepare.max_len": {"prepare", "train", "lms"},
+    "compress": {"lms"}, "compress.heldout": {"lms", "compress"},
 }
 # fields that change the plan or the inputs rather than a stage's result (checked elsewhere)
 NOT_A_SLICE = {"name", "preset", "corpus", "dictionary_test", "ablation", "compress.enabled", "mine.rounds",
@@ -104,6 +106,24 @@ def test_length_penalty_is_in_the_evaluate_fingerprint_only_when_not_fairseqs_de
         load_recipe(TINY, {"evaluate": {"lenpen": -1}})
     with pytest.raises(UnmtError, match="evaluate.lenpen: 2.0 acts only in beam search"):  # greedy: no effect
         load_recipe(TINY, {"evaluate": {"lenpen": 2.0}})
+
+
+def test_a_late_field_is_in_no_stage_fingerprint_at_its_default_and_in_its_readers_otherwise(tmp_path):
+    # one mechanism (the field's `late` metadata, config.fingerprint_fields) keeps every run recorded before
+    # such a field existed cached, in whichever stage reads it
+    late = {path: (value, tp, meta) for path, value, tp, meta in fields(load_recipe(TINY)) if meta.get("late")}
+    assert {"train.target_vocab_min_count", "evaluate.lenpen"} <= set(late)
+    configs = lambda cfg: {st.name: json.dumps(st.config()) for st in Runner(cfg, tmp_path / "run").plan}  # noqa: E731
+    default = configs(load_recipe(TINY))
+    for path, (value, tp, meta) in late.items():
+        key = f'"{path.split(".")[-1]}"'
+        assert not any(key in c for c in default.values()), path
+        section = path.split(".")[0]
+        overrides = nested(path, another_valid_value(value, tp, meta))
+        for other, other_value in NEEDS.get(path, {}).items():
+            overrides[section][other.split(".", 1)[1]] = other_value
+        changed = configs(load_recipe(TINY, overrides))
+        assert {name for name, c in changed.items() if key in c} >= {section}, path
 
 
 def closure(stages: set[str]) -> set[str]:

@@ -83,7 +83,7 @@ def test_results_table_has_every_system(tiny_run):
     assert "| en-fr | copy |" in md and "tok-BLEU" in md
     assert res["decoding"]["lenpen"] == 1.0 and f"beam {res['decoding']['beam']}, length penalty 1 " in md
     manifest = json.loads((tiny_run / "manifest.json").read_text())
-    assert list(manifest["stages"])[:7] == ["prepare", "pretrain", "align", "mine", "train", "evaluate", "compress"]
+    assert list(manifest["stages"])[:8] == ["prepare", "pretrain", "align", "mine", "train", "evaluate", "lms", "compress"]
     assert all(v["inputs"] and v["versions"]["fairseq-fixed"] for v in manifest["stages"].values())
     # the fairseq stages ran their whole update budget (the safety net did not cut them)
     for stage, updates in (("pretrain", 12), ("train", 6)):
@@ -110,13 +110,18 @@ def test_changed_config_reruns_only_that_stage(tiny_run, tmp_path):
     recipe.write_text((ROOT / "recipes/tiny.yaml").read_text() + "evaluate: {max_lines: 20, beam: 2, lenpen: 2.5}\n")
     r = unmt("run", recipe, "--run-dir", tiny_run, "--quiet")
     assert "[train] up to date" in r.stdout and "[evaluate] running" in r.stdout
+    # compress reports the new BLEU beside the code lengths without retraining its LMs
+    assert "[lms] up to date" in r.stdout and "[compress] running" in r.stdout
     res = json.loads((tiny_run / "evaluate/results.json").read_text())
     assert res["test_sentences"] == 20 and res["decoding"] == {"beam": 2, "lenpen": 2.5}
     from unmt.layout import RunLayout
     from unmt.translate import Translator
 
-    generator = Translator(tiny_run / "train/checkpoint_last.pt", RunLayout(tiny_run), beam=2, lenpen=2.5).generator
-    assert generator.beam_size == 2 and generator.len_penalty == 2.5  # what evaluate decodes with
+    tr = Translator(tiny_run / "train/checkpoint_last.pt", RunLayout(tiny_run), beam=2, lenpen=2.5)
+    assert tr.generator.beam_size == 2 and tr.generator.len_penalty == 2.5  # what evaluate decodes with
+    other = tr.decoding(4, 1.5)  # eval.lenpen's sweep: the same model, its own generator
+    assert other.model is tr.model and (other.generator.beam_size, other.generator.len_penalty) == (4, 1.5)
+    assert tr.generator.len_penalty == 2.5
 
 
 def test_translate_cli_from_stdin_and_file(tiny_run, tmp_path):
@@ -188,7 +193,7 @@ def test_stage_killed_after_its_last_checkpoint_resumes_without_training_more(ti
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     manifest = json.loads((run / "manifest.json").read_text())
-    for stage in ("pretrain", "align", "mine", "train", "evaluate", "compress"):
+    for stage in ("pretrain", "align", "mine", "train", "evaluate", "lms", "compress"):
         manifest["stages"].pop(stage)  # as if the run died right after pretraining's last save
     (run / "manifest.json").write_text(json.dumps(manifest))
     before = {p: (run / p).read_bytes() for p in ("pretrain/checkpoint_last.pt", "pretrain/train.log",

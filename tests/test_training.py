@@ -118,8 +118,9 @@ def test_bf16_recipe_pretrains_trains_and_codes_with_cpu_autocast(tiny_run, tmp_
     for stage in ("pretrain", "train"):
         unmt(stage, recipe, "--run-dir", run)
     unmt("evaluate", recipe, "--run-dir", run)
+    unmt("lms", recipe, "--run-dir", run)
     unmt("compress", recipe, "--run-dir", run)
-    for stage in ("pretrain", "train", "compress/lm-joint"):
+    for stage in ("pretrain", "train", "lms/lm-joint"):
         assert "--cpu-bf16" in (run / stage / "command.txt").read_text()
         assert "torch.autocast('cpu', bfloat16)" in (run / stage / "train.log").read_text()
     assert "--cpu-bf16" not in (tiny_run / "train" / "command.txt").read_text()  # the fp32 default

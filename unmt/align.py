@@ -92,31 +92,42 @@ def word_vectors_ppmi(lines: list[str], lang: str, max_words: int = 10000, min_c
 
 
 def word_vectors_from_model(translator, lines: list[str], lang: str, max_words: int = 10000,
-                            min_count: int = 2, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
-    """Mean encoder state of each (lower-cased, alphabetic) word's pieces over its occurrences."""
+                            min_count: int = 2, batch_size: int = 64,
+                            all_layers: bool = False) -> tuple[list[str], np.ndarray]:
+    """Mean encoder state of each word over its occurrences. Words are the language's own (``unmt.segment``:
+    jieba/MeCab where there are no spaces), matched to the pieces their characters fall in by character
+    offsets, so a Chinese word inside a run of pieces gets its own vector; a word's state is the mean of
+    its pieces'. ``all_layers``: words x (layers + 1) x dim, the embedding table and then every encoder
+    layer (``eval.lm_lexicon`` compares them); otherwise words x dim, the encoder's output."""
     import torch
+
+    from unmt.segment import TOKEN_RE, segments
 
     model = translator.model
     sums: dict[str, np.ndarray] = {}
     counts: collections.Counter = collections.Counter()
-    dim = model.encoder.embed_tokens.embedding_dim
     with torch.no_grad():
         for idx, src, lengths in translator.batches(lines, lang, batch_size, max_len=200):
-            pieces = [translator.sp.encode(lines[i], out_type=str)[:200] for i in idx]
-            enc = model.encoder(src, src_lengths=lengths)
-            states = enc["encoder_out"][0].transpose(0, 1).cpu().numpy()  # B x T x C
-            for b, ps in enumerate(pieces):
-                word, vecs = "", []
-                for i, p in enumerate(ps + ["▁"]):
-                    if p.startswith("▁") and word:
-                        w = word.lower()
-                        if WORD_RE.match(w):
-                            sums[w] = sums.get(w, np.zeros(dim, dtype=np.float64)) + np.mean(vecs, axis=0)
-                            counts[w] += 1
-                        word, vecs = "", []
-                    if i < len(ps):
-                        word += p.lstrip("▁") if p.startswith("▁") else p
-                        vecs.append(states[b, i + 1])  # +1: position 0 is the language tag
+            if all_layers:
+                enc = model.encoder(src, src_lengths=lengths, return_all_hiddens=True)
+                layers = [model.encoder.embed_tokens(src).float().numpy()]
+                layers += [s.transpose(0, 1).float().numpy() for s in enc["encoder_states"]]
+            else:
+                layers = [model.encoder(src, src_lengths=lengths)["encoder_out"][0].transpose(0, 1).float().numpy()]
+            for b, i in enumerate(idx):
+                pieces = translator.sp.encode(lines[i], out_type=str)[:200]
+                text = "".join(pieces).replace("\u2581", " ")  # SentencePiece's normalised line, char for char
+                owner = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])
+                pos = 0
+                for seg in segments(text, lang):
+                    for m in TOKEN_RE.finditer(seg):
+                        word = m.group().lower()
+                        if WORD_RE.match(word):
+                            rows = np.unique(owner[pos + m.start(): pos + m.end()]) + 1  # +1: the language tag
+                            vec = np.stack([layer[b, rows].mean(0) for layer in layers])
+                            sums[word] = sums.get(word, 0) + (vec if all_layers else vec[0])
+                            counts[word] += 1
+                    pos += len(seg)
     words = [w for w, c in counts.most_common(max_words) if c >= min_count]
     if not words:
         raise UnmtError(f"no words with count >= {min_count} in the {lang} text -- give more text")

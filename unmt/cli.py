@@ -91,7 +91,7 @@ set_opt = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
 @click.version_option(package_name="unmt")
 def main():
     """Unsupervised machine translation from monolingual text: prepare -> pretrain -> align -> mine -> train
-    -> evaluate -> compress. `unmt run RECIPE` runs every stage; `unmt STAGE RECIPE` runs one."""
+    -> evaluate -> lms -> compress. `unmt run RECIPE` runs every stage; `unmt STAGE RECIPE` runs one."""
     _setup_process()
 
 

@@ -1,4 +1,4 @@
-"""Stage 7 — compress: the thesis in bits. K(X), K(Y), K(X,Y) and K(Y|X) as code lengths.
+"""Stages lms and compress: the thesis in bits. K(X), K(Y), K(X,Y) and K(Y|X) as code lengths.
 
     K(X), K(Y)   held-out text of each language coded by a causal LM trained on that language alone
     K(X,Y)       both held-out texts coded by one LM trained on both languages (language tag first)
@@ -17,6 +17,10 @@ monolingual LMs together, so both sides of the comparison spend the same compute
 with unrelated languages the saving is then ~0, and whatever sharing the joint model finds shows up
 as a positive saving. The LMs' validations (every ``eval_interval`` updates) give the curves;
 ``unmt_backtranslation``'s validations give K(Y|X) on the dev set beside dev BLEU.
+
+Two stages, so that what reruns is what changed: ``lms`` trains the LMs (``train_code_lms``; they read
+only the prepared text), ``compress`` codes with them and with the translation models and writes the
+report (``compress_stage``; minutes), so a retrained model or a new decoding does not retrain the LMs.
 """
 from __future__ import annotations
 
@@ -155,19 +159,15 @@ def lm_groups(cfg) -> dict[str, list[str]]:
     return groups
 
 
-def compress_stage(cfg, layout: RunLayout, translations: dict | None = None, quiet: bool = True,
-                   name: str = "compress") -> dict:
-    """Train the LMs (each language alone, each pair and all languages jointly), code the held-out texts,
-    compare with xz/zstd and, for each translation model ({name: (train stage, evaluate stage)}; the last
-    is the main one), code each test side given the other."""
-    from unmt.config import pair_list
-    from unmt.train import read_valid_log
-
+def train_code_lms(cfg, layout: RunLayout, quiet: bool = True, name: str = "lms") -> dict:
+    """Train the LMs (each language alone, each pair and all languages jointly) and record each one's
+    held-out code length over its updates. They read only the prepared text, so a new translation model
+    or new test BLEU reuses them: ``compress_stage`` codes with their results."""
     out_dir, langs = layout.dir(name), list(cfg.langs)
     c = cfg.compress
     heldout = {lang: read_lines(layout.text(c.heldout, lang), "held-out text") for lang in langs}
-    sizes = {lang: text_size(heldout[lang]) for lang in langs}
-    result: dict = {"langs": langs, "heldout": c.heldout, "sizes": sizes, "budget_updates": {}, "curves": {}}
+    result: dict = {"langs": langs, "heldout": c.heldout, "sizes": {lang: text_size(heldout[lang]) for lang in langs},
+                    "budget_updates": {}, "curves": {}}
     for lm, group in lm_groups(cfg).items():
         data = out_dir / f"lm-{lm}" / "data"
         valid, longest = build_lm_data(layout, group, heldout, data, cfg.prepare.max_len)
@@ -179,8 +179,27 @@ def compress_stage(cfg, layout: RunLayout, translations: dict | None = None, qui
             raise UnmtError(f"{log}: no validation of the held-out text was logged -- see the log")
         result["curves"][lm] = curve
         result["budget_updates"][lm] = updates
-    result["code_length"] = code_lengths(result, sizes, pair_list(cfg))
-    result["standard"] = {codec: {k: {"bits": b, "bits_per_char": round(b / _chars(sizes, k), 4)}
+    write_json(layout.results(name), result)
+    return result
+
+
+def compress_stage(cfg, layout: RunLayout, lms: Path, translations: dict | None = None,
+                   name: str = "compress") -> dict:
+    """From the LMs' results (``train_code_lms``): K of each language, pair and all jointly and the
+    savings, beside xz/zstd; and, for each translation model ({name: (train stage, evaluate stage)}; the
+    last is the main one), each test side coded given the other, beside that model's test BLEU."""
+    import json
+
+    from unmt.config import pair_list
+    from unmt.train import read_valid_log
+
+    result = json.loads(Path(lms).read_text(encoding="utf-8"))
+    if result["langs"] != list(cfg.langs) or result["heldout"] != cfg.compress.heldout:
+        raise UnmtError(f"{lms}: coded {result['langs']} on the {result['heldout']} sets, not this recipe's "
+                        f"{list(cfg.langs)} on {cfg.compress.heldout} -- run the lms stage again")
+    heldout = {lang: read_lines(layout.text(cfg.compress.heldout, lang), "held-out text") for lang in cfg.langs}
+    result["code_length"] = code_lengths(result, result["sizes"], pair_list(cfg))
+    result["standard"] = {codec: {k: {"bits": b, "bits_per_char": round(b / _chars(result["sizes"], k), 4)}
                                   for k, b in per.items()}
                           for codec, per in standard_compressors(heldout).items()}
     if translations:

@@ -159,7 +159,7 @@ class TrainConfig:
     # decode into a language only with pieces its training text uses this often (0: any piece of the joint
     # vocabulary): back-translation, dev BLEU, evaluate and translate alike. For pairs in different scripts,
     # where a denoising-trained model otherwise answers in the source's script (plugin docstring)
-    target_vocab_min_count: int = _at_least(0, 0)
+    target_vocab_min_count: int = _at_least(0, 0, late=True)
 
 
 @dataclass
@@ -181,7 +181,7 @@ class EvalConfig:
     # chrF (recall-weighted) and BLEU's brevity penalty reward when a model stops early. Choose it on dev
     # (`python -m eval.lenpen`), never on test, and only with beam > 1 (greedy has no length choice; nor has
     # dev BLEU during training, which is greedy).
-    lenpen: float = _at_least(0.0, 1.0)
+    lenpen: float = _at_least(0.0, 1.0, late=True)
     batch_size: int = _at_least(1, 64)
     max_lines: Optional[int] = _at_least(1, None)   # None = the whole test set
     # last: the final checkpoint (no parallel data touches the model); best: best mean dev BLEU (XLM practice)
@@ -515,6 +515,17 @@ def to_dict(cfg) -> dict:
     d = dataclasses.asdict(cfg)
     if "langs" in d:
         d["langs"] = list(d["langs"])
+    return d
+
+
+def fingerprint_fields(section) -> dict:
+    """A config section as a stage's fingerprint records it. A field marked ``late`` was added after runs
+    were recorded; at its default it computes exactly what those runs did, so it is left out and they stay
+    cached. Any other value is recorded, and reruns what it changes."""
+    d = to_dict(section)
+    for f in dataclasses.fields(section):
+        if f.metadata.get("late") and getattr(section, f.name) == f.default:
+            d.pop(f.name)
     return d
 
 

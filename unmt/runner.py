@@ -1,7 +1,7 @@
 """The recipe runner: build the plan of stage instances from the recipe, then run them in order.
 
-    prepare -> pretrain -> align -> mine -> train [-> mine2 -> train2 ...] [-> supervised] -> evaluate -> compress
-    (ablation recipes: ... -> align [-> mine] -> train-<v> -> evaluate-<v> ... -> ablation -> compress)
+    prepare -> pretrain -> align -> mine -> train [-> mine2 -> train2 ...] [-> supervised] -> evaluate -> lms -> compress
+    (ablation recipes: ... -> align [-> mine] -> train-<v> -> evaluate-<v> ... -> ablation -> lms -> compress)
 
 A stage is skipped when its manifest record matches its config slice and the contents of its declared
 inputs, and its outputs exist; a stage whose record is stale is wiped and redone. A killed stage has no
@@ -57,7 +57,7 @@ def build_plan(cfg: RecipeConfig, layout: RunLayout) -> list[Stage]:
         plan.append(S["evaluate"](cfg, layout, train_stage=last))
         models = {"final": (last, "evaluate")}
     if cfg.compress.enabled:
-        plan.append(S["compress"](cfg, layout, models))
+        plan += [S["lms"](cfg, layout), S["compress"](cfg, layout, models)]
     return plan
 
 

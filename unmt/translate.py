@@ -5,6 +5,7 @@ the ``online_backtranslation`` task trains on, so what we score is what was trai
 """
 from __future__ import annotations
 
+import copy
 import functools
 
 import os
@@ -70,6 +71,14 @@ class Translator:
         stages that only encode -- mining, code lengths -- then never read); other tasks have no such search."""
         search = getattr(self.task, "target_vocabulary_search", lambda: None)()
         return make_generator(self.model, self.dict, self.beam, search=search, lenpen=self.lenpen)
+
+    def decoding(self, beam: int, lenpen: float = 1.0) -> "Translator":
+        """The same loaded model decoding another way: its own generator (built by ``make_generator``, like
+        every other), the model shared, not loaded again."""
+        other = copy.copy(self)
+        other.__dict__.pop("generator", None)  # the cached generator belongs to this translator's decoding
+        other.beam, other.lenpen = beam, lenpen
+        return other
 
     def check_lang(self, lang: str) -> int:
         idx = self.dict.index(lang_token(lang))

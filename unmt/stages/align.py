@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmt.config import to_dict
+from unmt.config import fingerprint_fields
 from unmt.errors import UnmtError, fail
 from unmt.segment import spaced
 from unmt.stages.base import Stage, register_stage
@@ -35,7 +35,7 @@ class Align(Stage):
         c = self.cfg
         # the dictionaries' contents are inputs; their paths are not part of the result. The criterion only
         # chooses among methods, so with one method it is left out (runs from before it existed stay cached)
-        align = to_dict(c.align)
+        align = fingerprint_fields(c.align)
         if len(c.align.methods) < 2:
             align.pop("criterion", None)
         return {**self.langs_config(), "seed": c.seed, **align}

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
-from unmt.config import RecipeConfig, to_dict
+from unmt.config import RecipeConfig, fingerprint_fields, to_dict
 from unmt.errors import UnmtError
 from unmt.layout import RunLayout
 
@@ -70,11 +70,8 @@ class Stage:
     def training_config(self, section) -> dict:
         """What a fairseq training stage's result depends on besides its own section."""
         c = self.cfg
-        fields = to_dict(section)
-        if not fields.get("target_vocab_min_count", 1):  # added later: off, it changes nothing (runs stay cached)
-            fields.pop("target_vocab_min_count")
         return {**self.langs_config(), "seed": c.seed, "precision": c.precision, "nproc": c.nproc,
-                "model": to_dict(c.model), **fields}
+                "model": to_dict(c.model), **fingerprint_fields(section)}
 
     def langs_config(self) -> dict:
         """Languages and pairs, as a stage's config records them (pairs only when not the default, so a

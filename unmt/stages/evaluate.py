@@ -1,7 +1,7 @@
 """evaluate: test BLEU both ways beside copy and word-by-word baselines (sacrebleu; unmt/evaluate.py)."""
 from __future__ import annotations
 
-from unmt.config import to_dict
+from unmt.config import fingerprint_fields
 from unmt.stages.base import Stage, register_stage
 
 
@@ -15,10 +15,7 @@ class Evaluate(Stage):
         self.ceiling = cfg.supervised_ceiling and not variant  # the supervised row of the main table
 
     def config(self):
-        fields = to_dict(self.cfg.evaluate)
-        if fields.get("lenpen") == 1.0:  # added later: fairseq's default changes nothing (runs stay cached)
-            fields.pop("lenpen")
-        return {**self.langs_config(), "train_stage": self.train_stage, **fields}
+        return {**self.langs_config(), "train_stage": self.train_stage, **fingerprint_fields(self.cfg.evaluate)}
 
     def inputs(self):
         from unmt.config import directions

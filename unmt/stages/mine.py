@@ -2,7 +2,7 @@
 CRISS-style recipe re-encodes with round r-1's translation model (``mine.later_encoder``)."""
 from __future__ import annotations
 
-from unmt.config import MineConfig, to_dict
+from unmt.config import MineConfig, fingerprint_fields
 from unmt.layout import round_name
 from unmt.stages.base import Stage, register_stage
 
@@ -28,7 +28,7 @@ class Mine(Stage):
         if c.mine.hash_dim == MineConfig().hash_dim:  # added later: at its default it is what every earlier run computed
             skip.add("hash_dim")
         return {**self.langs_config(), "seed": c.seed, "round": self.round,
-                **{k: v for k, v in to_dict(c.mine).items() if k not in skip}}
+                **{k: v for k, v in fingerprint_fields(c.mine).items() if k not in skip}}
 
     def inputs(self):
         from unmt.config import pair_list

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmt.config import to_dict
+from unmt.config import fingerprint_fields
 from unmt.layout import SPLITS
 from unmt.stages.base import Stage, register_stage
 
@@ -22,7 +22,7 @@ class Prepare(Stage):
         c = self.cfg
         # workers never change the output; the streaming fields, added later, only matter when shard_lines is set
         skip = {"workers"} | (set() if c.prepare.shard_lines else {"shard_lines", "spm_sample_lines"})
-        return {**self.langs_config(), "seed": c.seed, **{k: v for k, v in to_dict(c.prepare).items() if k not in skip}}
+        return {**self.langs_config(), "seed": c.seed, **{k: v for k, v in fingerprint_fields(c.prepare).items() if k not in skip}}
 
     def inputs(self):
         from unmt.prepare import corpus_files
