@@ -66,7 +66,8 @@ def main(run_dir, src, tgt, dictionary, checkpoint, lines, out):
     table += [f"| {r['layer']} | {r['no_mapping_p@1']} | {r['seed_pairs']} | {r['refined_p@1']} | "
               f"{r['frequency_agreement']} | {r['muse_criterion']} |" for r in rows]
     text = (f"`{checkpoint}`, {lines} training lines per language, {len(gold)} test words with both sides in "
-            f"the vocabularies, {identical} test pairs spelled identically. Layer 0: embeddings.\n\n" + "\n".join(table) + "\n")
+            f"the vocabularies, {identical} test pairs spelled identically. Layer 0: the embedding table's rows; 1: the embedded "
+            "input (scaled, with positions); 2 on: each encoder layer's output.\n\n" + "\n".join(table) + "\n")
     write_text(out / "lm_lexicon.md", text)
     click.echo(text)
 

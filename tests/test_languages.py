@@ -133,7 +133,8 @@ def test_encoder_word_vectors_are_per_segmented_word_at_every_layer(tiny_en_zh):
     assert len(words) > 50 and sum(w in jieba_words for w in words) / len(words) > 0.95
     assert sum(len(w) for w in words) / len(words) < 4 and V.shape == (len(words), tr.model.encoder.embed_tokens.embedding_dim)
     _, layered = word_vectors_from_model(tr, lines, "zh", max_words=300, all_layers=True)
-    assert layered.shape == (len(words), len(tr.model.encoder.layers) + 1, V.shape[1])
+    # the table's rows, the embedded input, then each layer
+    assert layered.shape == (len(words), len(tr.model.encoder.layers) + 2, V.shape[1])
 
 
 def test_target_vocabulary_search_keeps_each_language_in_its_own_pieces():

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, UNMT, unmt
 from unmt.train import read_valid_log
 
@@ -130,6 +132,7 @@ def test_bf16_recipe_pretrains_trains_and_codes_with_cpu_autocast(tiny_run, tmp_
     assert (run / "compress" / "results.json").exists()
 
 
+@pytest.mark.slow  # ~2 minutes; the one-node data-parallel test above runs by default
 def test_two_nodes_join_one_stage_through_torchrun(tiny_run, tmp_path):
     """The multi-node command of docs/scale.md, both "nodes" on localhost: node 0 runs the stage with
     UNMT_TORCHRUN, node 1 joins it with torchrun ... -m unmt.fairseq_launch --from-command."""

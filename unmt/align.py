@@ -97,8 +97,9 @@ def word_vectors_from_model(translator, lines: list[str], lang: str, max_words: 
     """Mean encoder state of each word over its occurrences. Words are the language's own (``unmt.segment``:
     jieba/MeCab where there are no spaces), matched to the pieces their characters fall in by character
     offsets, so a Chinese word inside a run of pieces gets its own vector; a word's state is the mean of
-    its pieces'. ``all_layers``: words x (layers + 1) x dim, the embedding table and then every encoder
-    layer (``eval.lm_lexicon`` compares them); otherwise words x dim, the encoder's output."""
+    its pieces'. ``all_layers``: words x (layers + 2) x dim -- the embedding table's rows, the embedded input
+    (scaled, with positions: fairseq's first ``encoder_states``), then every encoder layer's output
+    (``eval.lm_lexicon`` compares them); otherwise words x dim, the encoder's output."""
     import torch
 
     from unmt.segment import TOKEN_RE, segments
