@@ -152,3 +152,76 @@ def test_induce_lexicon_cli_rejects_mismatched_dimensions(tmp_path):
     r = unmt("induce-lexicon", "--src-vec", tmp_path / "s.vec", "--tgt-vec", tmp_path / "t.vec", "--out",
              tmp_path / "o", check=False)
     assert r.returncode == 2 and "same dimension" in r.stderr and "t.vec" in r.stderr
+
+
+def markov_corpora(concepts=400, lines=3000, shared_every=10, seed=0):
+    """Two languages' texts drawn independently (different sentences) from one Markov chain over concepts,
+    each concept spelled differently in each language except every ``shared_every``-th (as numbers and
+    product names are in real help pages); the gold lexicon is the concepts' two spellings."""
+    rng = np.random.default_rng(seed)
+    succ = rng.integers(0, concepts, size=(concepts, 6))
+    prob = rng.dirichlet(np.ones(6) * 0.5, size=concepts)
+    start = 1.0 / np.arange(1, concepts + 1)
+
+    def spell(c, prefix):  # letters only: the word vectors keep alphabetic words
+        return ("zz" if c % shared_every == 0 else prefix) + chr(97 + c // 26) + chr(97 + c % 26)
+
+    def text(prefix, r):
+        out = []
+        for _ in range(lines):
+            c = r.choice(concepts, p=start / start.sum())
+            words = []
+            for _ in range(12):
+                words.append(spell(c, prefix))
+                c = succ[c, r.choice(6, p=prob[c])]
+            out.append(" ".join(words))
+        return out
+
+    return text("qa", np.random.default_rng(seed + 1)), text("xe", np.random.default_rng(seed + 2)), \
+        {spell(c, "qa"): spell(c, "xe") for c in range(concepts) if c % shared_every}
+
+
+def test_context_method_matches_distributions_beyond_its_identical_anchors(tmp_path):
+    """Rapp/Fung context vectors: from the tokens spelled alike only, the method finds the translations of
+    the words spelled differently -- which no gold test word is -- and its rounds improve on the start."""
+    from unmt.align import align_embeddings, context_lexicon, ppmi_matrix, read_dictionary, word_vectors_ppmi
+    from unmt.config import AlignConfig
+    from unmt.layout import RunLayout
+
+    a_text, b_text, lexicon = markov_corpora()
+    ctx = {"en": ppmi_matrix(a_text, "en"), "fr": ppmi_matrix(b_text, "fr")}
+    (tmp_path / "d.txt").write_text("".join(f"{s} {t}\n" for s, t in lexicon.items()))
+    words = {l: list(ctx[l][0]) for l in ctx}  # frequency order, as the stage has them
+    gold, _ = read_dictionary(tmp_path / "d.txt", words["en"], words["fr"])
+    assert len(gold) > 300
+    best, pairs, hist = context_lexicon(ctx["en"][1], ctx["fr"][1], ctx["en"][0], ctx["fr"][0], words["en"],
+                                        words["fr"], iterations=3, max_rank=400, gold=gold)
+    assert hist[0]["anchors_spelled_alike"] <= 40 and hist[-1]["dictionary_size"] > 2 * hist[0]["dictionary_size"]
+    assert hist[-1]["p@1"] >= 80.0 and hist[-1]["p@1"] > hist[0]["p@1"] + 10  # 98.0 / 61.1 when written
+    assert hist[-1]["frequency_agreement"] > 0.5
+
+    # in the stage: selected over identical-string Procrustes by the frequency criterion, its lexicon written
+    emb = {"en": word_vectors_ppmi(a_text, "en", dim=50), "fr": word_vectors_ppmi(b_text, "fr", dim=50)}
+    align_embeddings(emb, [("en", "fr")], {("en", "fr"): tmp_path / "d.txt"},
+                     AlignConfig(methods=["identical", "context"], max_rank=400, iterations=3), 1,
+                     RunLayout(tmp_path), "align", contexts=ctx)
+    full = json.loads((tmp_path / "align/results.json").read_text())
+    for direction in ("en-fr", "fr-en"):
+        m = full[direction]["methods"]
+        assert full[direction]["selected"] == "context", m
+        assert m["context"]["p@1"] >= m["identical"]["p@1"] and m["context"]["p@1"] >= 80.0  # 98.0 / 91.9 when written
+        assert full[direction]["spelled_alike"]["test_words"] == 0 == full[direction]["spelled_alike"]["p@1_points"]
+    assert "Identical strings in the selected lexicon's P@1" in (tmp_path / "align/results.md").read_text()
+    written = dict(line.split() for line in (tmp_path / "align/lexicon.en-fr.txt").read_text().splitlines())
+    assert np.mean([written.get(s) == t for s, t in lexicon.items()]) > 0.8
+
+
+def test_context_method_needs_the_texts():
+    from unmt.align import check_align_config
+    from unmt.config import AlignConfig
+
+    with pytest.raises(UnmtError, match="'context' reads the text's co-occurrences"):
+        check_align_config(AlignConfig(vectors="vec", methods=["context"]))
+    r = unmt("run", "recipes/tiny.yaml", "--set", "align.vectors=encoder", "--set", "align.methods=[context]",
+             "--dry-run", check=False)
+    assert r.returncode != 0 and "align.methods: 'context'" in r.stderr and len(r.stderr.strip().splitlines()) == 1

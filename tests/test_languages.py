@@ -97,6 +97,11 @@ def test_tiny_recipe_runs_end_to_end_on_english_chinese(tiny_en_zh):
     # the word-level stages found Chinese words: the PPMI vocabulary is made of segmented words, not clauses
     zh_words = (tiny_en_zh / "align/words.zh.txt").read_text(encoding="utf-8").split()
     assert len(zh_words) > 100 and sum(len(w) for w in zh_words) / len(zh_words) < 4
+    lexicon = json.loads((tiny_en_zh / "align/results.json").read_text())
+    for direction in ("en-zh", "zh-en"):  # the context method ran in the stage, from the run's own text
+        ctx = lexicon[direction]["methods"]["context"]
+        assert ctx["anchors_spelled_alike"] > 0 and ctx["dictionary_size"] > ctx["anchors_spelled_alike"]
+        assert "p@1" in ctx and "criterion" in ctx
     assert (tiny_en_zh / "compress/results.json").exists()
     hyps = (tiny_en_zh / "evaluate").glob("*en-zh*")
     assert any(p.stat().st_size for p in hyps)
@@ -221,6 +226,7 @@ def test_a_pair_without_a_test_dictionary_says_p_at_1_is_not_available(tmp_path)
     full = json.loads((tmp_path / "align/results.json").read_text())
     assert "p@1" in full["a-b"]["methods"]["identical"]
     assert "p@1" not in full["a-c"]["methods"]["identical"] and "not available" in full["a-c"]["p@1"]
+    assert full["a-b"]["spelled_alike"]["test_words"] == 50 and "spelled_alike" not in full["a-c"]
     assert "a-c: P@1 not available: no test dictionary for a-c" in (tmp_path / "align/results.md").read_text()
     assert (tmp_path / "align/lexicon.c-a.txt").exists() and (tmp_path / "align/mapping.a-c.npy").exists()
 

@@ -2,7 +2,7 @@
 
 Word vectors come from each language's own monolingual text (PPMI+SVD), from the shared LM's
 encoder, or from ``.vec`` files (word2vec/fastText text format). The spaces are normalised (unit,
-centre, unit: VecMap's recipe) and mapped by an orthogonal W found by one of four methods:
+centre, unit: VecMap's recipe) and mapped by an orthogonal W found by one of these methods:
 
 - ``adversarial`` (MUSE, Conneau et al. 2018): a discriminator learns to tell mapped source vectors
   from target vectors while W learns to fool it (kept orthogonal); then Procrustes refinement. The game
@@ -11,6 +11,13 @@ centre, unit: VecMap's recipe) and mapped by an orthogonal W found by one of fou
 - ``vecmap`` (Artetxe et al. 2018): an initial dictionary from each word's *sorted* similarity profile,
   which an isometry leaves unchanged, then self-learning with stochastic CSLS dictionary induction;
 - ``identical``: identical strings with consistent frequency ranks as seeds, then refinement;
+- ``context`` (Rapp 1999; Fung & Yee 1998, who built it for English-Chinese): no mapping of two spaces.
+  Each word is described by its co-occurrence (PPMI) with anchor words; the anchors start as the tokens
+  spelled alike in both texts (numbers, product names), words are matched across languages by CSLS
+  among candidates of similar frequency, and the mutual best matches become anchors for the next round.
+  It needs co-occurrence, not isomorphism between two monolingual spaces, which small, distant corpora
+  lack (on en-zh supervised Procrustes on the PPMI vectors reaches only P@1 ~6). Its lexicon is its own;
+  the mine stage gets Procrustes on its pairs as the mapping;
 - ``supervised``: Procrustes on a seed dictionary (the reference point), then refinement.
 
 Refinement (MUSE): orthogonal Procrustes on the current dictionary -> mutual CSLS nearest
@@ -27,8 +34,10 @@ beside its value under a random rotation, so an alignment that found nothing say
   scores higher than the right one (en-fr here: vecmap 0.42 at P@1 0.69 against identical 0.38 at 14.2),
   so this criterion picks vecmap. docs/results.md (lexicon-en-fr/de/zh) has both criteria against P@1.
 
-One bias to know: ``identical`` keeps only seeds whose frequency ranks agree within ``max_rank_ratio``,
-so its start already agrees in frequency; refinement then moves on with no frequency in sight.
+Two biases to know: ``identical`` keeps only seeds whose frequency ranks agree within ``max_rank_ratio``,
+so its start already agrees in frequency; refinement then moves on with no frequency in sight. ``context``
+chooses every translation among candidates of similar frequency rank, so its lexicon agrees in frequency by
+construction: for it the frequency criterion is not held-out evidence, and P@1 is what to read.
 """
 from __future__ import annotations
 
@@ -53,12 +62,12 @@ WORD_RE = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 
 
 # ----------------------------------------------------------------------------- embeddings
-def word_vectors_ppmi(lines: list[str], lang: str, max_words: int = 10000, min_count: int = 2, window: int = 5,
-                      dim: int = 300) -> tuple[list[str], np.ndarray]:
-    """Monolingual count-based vectors (Levy & Goldberg 2014): PPMI of window co-occurrences, then a
-    truncated SVD. One language at a time, as MUSE/VecMap assume: the spaces know nothing of each other."""
+def ppmi_matrix(lines: list[str], lang: str, max_words: int = 10000, min_count: int = 2,
+                window: int = 5) -> tuple[list[str], "scipy.sparse.csr_matrix"]:
+    """The ``max_words`` most frequent tokens (``min_count``+, numbers included: they are contexts too),
+    frequency-ranked, and their positive PMI with each other as window contexts (Levy & Goldberg 2014,
+    word2vec's 0.75 context smoothing): words x contexts, both in vocabulary order."""
     import scipy.sparse as sps
-    from scipy.sparse.linalg import svds
 
     sents = [line_words(line, lang) for line in lines]
     counts = collections.Counter(w for s in sents for w in s)
@@ -80,15 +89,24 @@ def word_vectors_ppmi(lines: list[str], lang: str, max_words: int = 10000, min_c
     M = sps.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr().tocoo()
     total = M.data.sum()
     row_p = np.asarray(M.tocsr().sum(1)).ravel() / total
-    col_p = np.asarray(M.tocsr().sum(0)).ravel() ** 0.75   # context smoothing, as in word2vec
+    col_p = np.asarray(M.tocsr().sum(0)).ravel() ** 0.75
     col_p /= col_p.sum()
     pmi = np.log(M.data / total / row_p[M.row] / col_p[M.col])
     keep = pmi > 0
-    P = sps.csr_matrix((pmi[keep], (M.row[keep], M.col[keep])), shape=(n, n))
+    return vocab, sps.csr_matrix((pmi[keep], (M.row[keep], M.col[keep])), shape=(n, n))
+
+
+def word_vectors_ppmi(lines: list[str], lang: str, max_words: int = 10000, min_count: int = 2, window: int = 5,
+                      dim: int = 300) -> tuple[list[str], np.ndarray]:
+    """Monolingual count-based vectors: ``ppmi_matrix``, then a truncated SVD. One language at a time, as
+    MUSE/VecMap assume: the spaces know nothing of each other."""
+    from scipy.sparse.linalg import svds
+
+    vocab, P = ppmi_matrix(lines, lang, max_words, min_count, window)
+    n = len(vocab)
     u, sv, _ = svds(P, k=min(dim, n - 2), v0=np.random.RandomState(0).rand(n))  # deterministic start
-    words = [w for w in vocab if WORD_RE.match(w)]
-    keep_rows = [index[w] for w in words]
-    return words, (u * np.sqrt(sv))[keep_rows].astype(np.float32)
+    keep_rows = [i for i, w in enumerate(vocab) if WORD_RE.match(w)]
+    return [vocab[i] for i in keep_rows], (u * np.sqrt(sv))[keep_rows].astype(np.float32)
 
 
 def word_vectors_from_model(translator, lines: list[str], lang: str, max_words: int = 10000,
@@ -233,11 +251,16 @@ def selection_criterion(SW: np.ndarray, T: np.ndarray, n: int = 10000, k: int = 
 def frequency_agreement(SW: np.ndarray, T: np.ndarray, n: int = 3000, k: int = 10) -> float:
     """Spearman correlation between the frequency ranks of the top-n source words (the lists are frequency-
     ranked, so a rank is an index) and those of their CSLS translations: 0 for an unrelated map."""
+    _, idx = csls_retrieve(SW[:n], T, k, 1)
+    return frequency_agreement_of(idx[:, 0])
+
+
+def frequency_agreement_of(translations: np.ndarray, n: int = 3000) -> float:
+    """``frequency_agreement`` of a lexicon given as each source word's target index (both frequency-ranked)."""
     from scipy.stats import spearmanr
 
-    S_ = SW[:n]
-    _, idx = csls_retrieve(S_, T, k, 1)
-    rho = spearmanr(np.arange(len(S_)), idx[:, 0]).correlation
+    t = translations[:n]
+    rho = spearmanr(np.arange(len(t)), t).correlation
     return float(0.0 if np.isnan(rho) else rho)
 
 
@@ -274,7 +297,16 @@ def precision_at_k(SW: np.ndarray, T: np.ndarray, gold: dict[int, set[int]], ks=
         _, idx = csls_retrieve(SW[src], T, 10, max(ks), hub_queries=SW)
     else:
         _, idx = knn(SW[src], T, max(ks))
-    res = {f"p@{k}": round(100 * float(np.mean([bool(set(idx[n, :k]) & gold[s]) for n, s in enumerate(src)])), 2)
+    return precision_of(idx, gold, ks, rows=src)
+
+
+def precision_of(idx: np.ndarray, gold: dict[int, set[int]], ks=(1, 5, 10), rows: np.ndarray | None = None) -> dict:
+    """P@k of ranked candidates ``idx`` (one row per source word, or per ``rows``' words) on the gold words."""
+    if not gold:
+        return {f"p@{k}": 0.0 for k in ks} | {"evaluated_words": 0}
+    src = np.array(sorted(gold)) if rows is None else rows
+    ranked = idx[src] if rows is None else idx
+    res = {f"p@{k}": round(100 * float(np.mean([bool(set(ranked[n, :k]) & gold[s]) for n, s in enumerate(src)])), 2)
            for k in ks}
     res["evaluated_words"] = int(len(src))
     return res
@@ -393,6 +425,66 @@ def adversarial_init(S: np.ndarray, T: np.ndarray, steps: int = 3000, most_frequ
     return best_W.astype(np.float32)
 
 
+def context_vectors(P, rows: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Each row word's PPMI with the anchor words as its only contexts, unit length: the coordinates a
+    word has in both languages at once, once the anchors are paired."""
+    X = P[rows][:, anchors].toarray().astype(np.float32)
+    return X / np.linalg.norm(X, axis=1, keepdims=True).clip(1e-8)
+
+
+def rank_filtered_csls(A: np.ndarray, B: np.ndarray, src_ranks: np.ndarray, tgt_ranks: np.ndarray,
+                       max_rank_ratio: float | None, topn: int = 10, candidates: int = 50) -> np.ndarray:
+    """Top-``topn`` CSLS targets per source row, those whose frequency rank is within ``max_rank_ratio`` of
+    the source's first: one domain's two corpora use a word and its translation about as often."""
+    scores, idx = csls_retrieve(A, B, 10, min(candidates, len(B)))
+    if max_rank_ratio:
+        rs, rt = src_ranks[:, None] + 1.0, tgt_ranks[idx] + 1.0
+        scores = np.where(np.maximum(rs / rt, rt / rs) <= max_rank_ratio, scores, scores - 100.0)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :topn]
+    return np.take_along_axis(idx, order, axis=1)
+
+
+def context_lexicon(Ps, Pt, src_vocab: list[str], tgt_vocab: list[str], src_words: list[str],
+                    tgt_words: list[str], iterations: int = 5, max_rank: int = 3000,
+                    max_rank_ratio: float | None = 2.0, gold=None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Rapp (1999), Fung & Yee (1998): a word and its translation co-occur with translations of each other.
+    ``Ps``/``Pt``: ``ppmi_matrix`` of each language over ``src_vocab``/``tgt_vocab``. The anchors start as the
+    tokens spelled alike in both texts with agreeing frequency ranks (numbers, product names, markup kept
+    in a translated page); each word is described by its PPMI with the anchors alone, words are matched
+    across languages by CSLS among candidates of similar frequency, and the mutual best matches among the
+    ``max_rank`` most frequent words join the anchors for the next of ``iterations`` rounds. No vector space
+    is mapped, so it needs no isomorphism between two monolingual spaces -- what fails on small, distant
+    corpora. Returns (best target per source word: indices into ``tgt_words``, the last round's mutual
+    pairs in ``src_words``/``tgt_words`` indices, one history record per round)."""
+    s_row = {w: i for i, w in enumerate(src_vocab)}
+    t_row = {w: i for i, w in enumerate(tgt_vocab)}
+    src_rows = np.array([s_row[w] for w in src_words])
+    tgt_rows = np.array([t_row[w] for w in tgt_words])
+    seeds = identical_pairs(src_vocab, tgt_vocab, max_rank_ratio)
+    if len(seeds) < 2:
+        raise UnmtError(f"method 'context' starts from {len(seeds)} tokens spelled alike in both texts -- too few "
+                        "anchors (try another method, or more text)")
+    anchors, history, started = seeds, [], time.time()
+    for it in range(iterations + 1):
+        A = context_vectors(Ps, src_rows, anchors[:, 0])
+        B = context_vectors(Pt, tgt_rows, anchors[:, 1])
+        idx = rank_filtered_csls(A, B, src_rows, tgt_rows, max_rank_ratio)
+        r = min(max_rank, len(src_words), len(tgt_words))
+        back = rank_filtered_csls(B[:r], A[:r], tgt_rows[:r], src_rows[:r], max_rank_ratio, topn=1)[:, 0]
+        fwd = rank_filtered_csls(A[:r], B[:r], src_rows[:r], tgt_rows[:r], max_rank_ratio, topn=1)[:, 0]
+        pairs = np.array([(i, j) for _, i, j in combine_directions(fwd, back, "intersect")],
+                         dtype=np.int64).reshape(-1, 2)
+        rec = {"iteration": it, "dictionary_size": int(len(anchors)), "anchors_spelled_alike": int(len(seeds)),
+               "frequency_agreement": round(frequency_agreement_of(idx[:, 0]), 4),
+               "elapsed": round(time.time() - started, 2)}
+        if gold is not None:
+            rec.update(precision_of(idx, gold))
+        history.append(rec)
+        new = np.stack([src_rows[pairs[:, 0]], tgt_rows[pairs[:, 1]]], axis=1) if len(pairs) else seeds[:0]
+        anchors = np.unique(np.vstack([seeds, new]), axis=0)
+    return idx[:, 0], pairs, history
+
+
 def induce_lexicon(S: np.ndarray, T: np.ndarray, src_words: list[str], tgt_words: list[str],
                    method: str = "identical", iterations: int = 5, max_rank: int = 5000,
                    seed_pairs: np.ndarray | None = None, gold=None, max_rank_ratio: float | None = 2.0,
@@ -490,8 +582,16 @@ def align_stage(cfg, layout: RunLayout, checkpoint: Path | None) -> dict:
     from unmt.config import dictionary_for, pair_list
 
     emb = {lang: load_vectors(cfg, lang, layout, checkpoint) for lang in cfg.langs}
+    contexts = None
+    if "context" in cfg.align.methods:  # the co-occurrence counts again: the vectors kept only their SVD
+        from unmt.io import read_lines
+
+        a = cfg.align
+        contexts = {lang: ppmi_matrix(read_lines(layout.text("train", lang))[: a.max_lines], lang, a.max_words,
+                                      a.min_count, a.window) for lang in cfg.langs}
     pairs = pair_list(cfg)
-    return align_embeddings(emb, pairs, {p: dictionary_for(cfg, *p) for p in pairs}, cfg.align, cfg.seed, layout)
+    return align_embeddings(emb, pairs, {p: dictionary_for(cfg, *p) for p in pairs}, cfg.align, cfg.seed, layout,
+                            contexts=contexts)
 
 
 def check_align_config(a) -> None:
@@ -502,6 +602,9 @@ def check_align_config(a) -> None:
     unknown = [m for m in a.methods if m not in UNSUPERVISED]
     if unknown or not a.methods:
         raise UnmtError(f"align.methods: {unknown or 'empty'} -- choose from {', '.join(UNSUPERVISED)}")
+    if "context" in a.methods and a.vectors == "vec":
+        raise UnmtError("align.methods: 'context' reads the text's co-occurrences, which .vec files do not have "
+                        "-- drop 'context' here, or run it in a recipe (align.vectors: ppmi)")
     if "adversarial" in a.methods and a.adversarial_start not in ADVERSARIAL_STARTS:
         raise UnmtError(f"align.adversarial_start: unknown '{a.adversarial_start}' -- use {' or '.join(ADVERSARIAL_STARTS)}")
 
@@ -513,10 +616,11 @@ def train_dictionary(dictionary_test: str | Path) -> Path:
 
 
 def align_embeddings(emb: dict, pairs, dictionaries: dict, a, seed: int, layout: RunLayout,
-                     stage: str = "align") -> dict:
+                     stage: str = "align", contexts: dict | None = None) -> dict:
     """The stage's work on loaded embedding sets ``{lang: (words, vectors)}`` (also `unmt induce-lexicon`),
     for each (src, tgt) in ``pairs``, both directions, written to ``layout``'s folder ``stage``.
-    ``dictionaries``: {(src, tgt): test dictionary path or None}; a missing file means no P@1 for that pair."""
+    ``dictionaries``: {(src, tgt): test dictionary path or None}; a missing file means no P@1 for that pair.
+    ``contexts``: {lang: ``ppmi_matrix``}, needed by the ``context`` method only."""
     from unmt.io import save_array, write_json, write_lines, write_text
 
     for lang, (words, vectors) in emb.items():  # the mine stage builds sentence vectors from these
@@ -525,7 +629,7 @@ def align_embeddings(emb: dict, pairs, dictionaries: dict, a, seed: int, layout:
     results, histories = {}, {}
     for src, tgt in pairs:
         dictionary = dictionaries.get((src, tgt))
-        res, hist = align_pair(emb, src, tgt, dictionary, a, seed, layout, stage)
+        res, hist = align_pair(emb, src, tgt, dictionary, a, seed, layout, stage, contexts)
         results |= res
         histories |= hist
     plot_history(histories, layout.figure(stage, "lexicon_curve"))
@@ -536,7 +640,7 @@ def align_embeddings(emb: dict, pairs, dictionaries: dict, a, seed: int, layout:
 
 
 def align_pair(emb: dict, src: str, tgt: str, dictionary: Path | None, a, seed: int, layout: RunLayout,
-               stage: str) -> tuple[dict, dict]:
+               stage: str, contexts: dict | None = None) -> tuple[dict, dict]:
     """One pair, both directions: every method, the selected mapping and lexicon written, P@1 where the
     test dictionary exists. Returns ({direction: record}, {curve name: history})."""
     from unmt.io import save_array, write_lines
@@ -567,10 +671,22 @@ def align_pair(emb: dict, src: str, tgt: str, dictionary: Path | None, a, seed: 
                "frequency_agreement_random_rotation": null["frequency_agreement"], "methods": {}}
         if p_at_1:
             rec["p@1"] = p_at_1
-        mappings = {}
+        mappings, lexicons = {}, {}
         for method in a.methods:
             started = time.time()
-            W, hist = induce_lexicon(S, T, sw, tw, method, gold=gold.get((s, t)), **options)
+            if method == "context":
+                if not contexts:
+                    raise UnmtError("align.methods: 'context' needs the texts' PPMI contexts -- use it in a recipe "
+                                    "(align.vectors: ppmi), not on .vec files")
+                best, pairs, hist = context_lexicon(contexts[s][1], contexts[t][1], contexts[s][0], contexts[t][0],
+                                                    sw, tw, a.iterations, a.max_rank, a.max_rank_ratio,
+                                                    gold=gold.get((s, t)))
+                lexicons[method] = {w: tw[j] for w, j in zip(sw, best)}
+                # the mine stage maps word vectors: Procrustes on the pairs the contexts found
+                W = procrustes(normalise(S), normalise(T), pairs) if len(pairs) >= 2 else np.eye(S.shape[1], dtype=np.float32)
+                hist[-1]["criterion"] = round(selection_criterion(normalise(S) @ W, normalise(T)), 4)
+            else:
+                W, hist = induce_lexicon(S, T, sw, tw, method, gold=gold.get((s, t)), **options)
             mappings[method] = W
             histories[f"{s}-{t} {method}"] = hist
             rec["methods"][method] = {**hist[-1], "seconds": round(time.time() - started, 1), "history": hist}
@@ -578,10 +694,17 @@ def align_pair(emb: dict, src: str, tgt: str, dictionary: Path | None, a, seed: 
         selected = max(mappings, key=lambda m: rec["methods"][m][key])
         rec["selected"], rec["selected_by"] = selected, a.criterion
         save_array(layout.mapping(s, t, stage), mappings[selected])
-        lexicon = lexicon_from_mapping(S, T, mappings[selected], sw, tw)
+        lexicon = lexicons.get(selected) or lexicon_from_mapping(S, T, mappings[selected], sw, tw)
         write_lines(layout.lexicon(s, t, stage), (f"{w} {v}" for w, v in lexicon.items()))
         if (s, t) in gold:
             rec["no_mapping"] = precision_at_k(normalise(S), normalise(T), gold[(s, t)])
+            # how much identical strings explain: test words with a translation spelled alike, and the part
+            # of the selected lexicon's P@1 that is such a word copied
+            g = gold[(s, t)]
+            hits = [sw[i] for i, js in g.items() if lexicon[sw[i]] in {tw[j] for j in js}]
+            rec["spelled_alike"] = {"test_words": sum(any(sw[i] == tw[j] for j in js) for i, js in g.items()),
+                                    "of": len(g), "p@1_points": round(100 * sum(lexicon[w] == w for w in hits) / len(g), 2),
+                                    "selected_p@1": round(100 * len(hits) / len(g), 2)}
             if len(seeds.get((s, t), ())) >= 2:
                 for name, its in (("supervised_procrustes", 0), ("supervised_refined", a.iterations)):
                     _, hsup = induce_lexicon(S, T, sw, tw, "supervised", seed_pairs=seeds[(s, t)], gold=gold[(s, t)],
@@ -638,5 +761,11 @@ def lexicon_table(results: dict) -> str:
                       for p, r in results.items())
     by = {r.get("selected_by", "muse") for r in results.values()}
     missing = "".join(f"\n{p}: P@1 {r['p@1']}." for p, r in results.items() if isinstance(r.get("p@1"), str))
+    alike = ", ".join(f"{p} {r['spelled_alike']['p@1_points']} of {r['spelled_alike']['selected_p@1']} "
+                      f"({r['spelled_alike']['test_words']} of {r['spelled_alike']['of']} test words have one)"
+                      for p, r in results.items() if "spelled_alike" in r)
+    alike = (f"Identical strings in the selected lexicon's P@1 (a test word translated by itself), points: {alike}.\n"
+             if alike else "")
     return ("\n".join(rows) + f"\n\nSelected by: {', '.join(sorted(by))} (align.criterion). Under a random rotation (no "
-            f"alignment), frequency agreement / MUSE criterion: {nulls}.\n" + (missing.lstrip("\n") + "\n" if missing else ""))
+            f"alignment), frequency agreement / MUSE criterion: {nulls}.\n" + alike
+            + (missing.lstrip("\n") + "\n" if missing else ""))

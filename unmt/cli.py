@@ -290,7 +290,7 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, criterion
 
     if src == tgt:
         raise UnmtError(f"--src and --tgt are both '{src}' -- give two language codes")
-    a = AlignConfig(methods=[m for m in methods.split(",") if m], criterion=criterion, iterations=iterations,
+    a = AlignConfig(vectors="vec", methods=[m for m in methods.split(",") if m], criterion=criterion, iterations=iterations,
                     max_rank=max_rank)
     check_align_config(a)
     emb = {src: read_vec(src_vec, max_words), tgt: read_vec(tgt_vec, max_words)}

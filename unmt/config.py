@@ -36,7 +36,7 @@ def _schedule(default):
 
 Precision = Literal["fp32", "fp16", "bf16"]
 AlignVectors = Literal["ppmi", "encoder", "embedding", "vec"]
-AlignMethod = Literal["identical", "vecmap", "adversarial"]
+AlignMethod = Literal["identical", "vecmap", "adversarial", "context"]
 AdversarialStart = Literal["pca", "identity"]
 AlignCriterion = Literal["frequency", "muse"]
 MineEncoder = Literal["lexicon", "model", "hybrid"]
@@ -92,7 +92,8 @@ class AlignConfig:
     # vec: vec_files in word2vec/fastText text format
     vectors: AlignVectors = "ppmi"
     vec_files: Optional[dict[str, str]] = None
-    # unsupervised methods to run; the best selection criterion gives the lexicon
+    # unsupervised methods to run (identical, vecmap, adversarial, context: unmt/align.py); the best selection
+    # criterion gives the lexicon
     methods: list[AlignMethod] = field(default_factory=lambda: ["identical"], metadata={"nonempty": True})
     # how the methods are ranked without gold data -- frequency: do frequent words translate to words as frequent
     # (Spearman of frequency ranks; the mapped vectors carry no frequency, so no method fits it); muse: mean
@@ -357,6 +358,9 @@ def check_recipe(cfg: RecipeConfig, where: str) -> None:
         if missing:
             raise UnmtError(f"{where}: align.vec_files: no .vec file for {', '.join(missing)} "
                             "-- add {lang: PATH.vec} for each language, or choose another align.vectors")
+    if "context" in cfg.align.methods and cfg.align.vectors != "ppmi":
+        raise UnmtError(f"{where}: align.methods: 'context' reads the text's PPMI contexts, which only align.vectors: "
+                        f"ppmi builds (here '{cfg.align.vectors}') -- set align.vectors: ppmi or drop 'context'")
     if cfg.ablation is not None:
         if not isinstance(cfg.ablation, dict):
             raise UnmtError(f"{where}: ablation: {cfg.ablation!r} is not a mapping of variant name to train "
