@@ -97,12 +97,12 @@ def ppmi_matrix(lines: list[str], lang: str, max_words: int = 10000, min_count: 
 
 
 def word_vectors_ppmi(lines: list[str], lang: str, max_words: int = 10000, min_count: int = 2, window: int = 5,
-                      dim: int = 300) -> tuple[list[str], np.ndarray]:
-    """Monolingual count-based vectors: ``ppmi_matrix``, then a truncated SVD. One language at a time, as
-    MUSE/VecMap assume: the spaces know nothing of each other."""
+                      dim: int = 300, matrix: tuple | None = None) -> tuple[list[str], np.ndarray]:
+    """Monolingual count-based vectors: ``ppmi_matrix`` (or ``matrix``, one already built from these lines),
+    then a truncated SVD. One language at a time, as MUSE/VecMap assume: the spaces know nothing of each other."""
     from scipy.sparse.linalg import svds
 
-    vocab, P = ppmi_matrix(lines, lang, max_words, min_count, window)
+    vocab, P = matrix or ppmi_matrix(lines, lang, max_words, min_count, window)
     n = len(vocab)
     u, sv, _ = svds(P, k=min(dim, n - 2), v0=np.random.RandomState(0).rand(n))  # deterministic start
     keep_rows = [i for i, w in enumerate(vocab) if WORD_RE.match(w)]
@@ -465,11 +465,11 @@ def context_lexicon(Ps, Pt, src_vocab: list[str], tgt_vocab: list[str], src_word
         raise UnmtError(f"method 'context' starts from {len(seeds)} tokens spelled alike in both texts -- too few "
                         "anchors (try another method, or more text)")
     anchors, history, started = seeds, [], time.time()
+    r = min(max_rank, len(src_words), len(tgt_words))
     for it in range(iterations + 1):
         A = context_vectors(Ps, src_rows, anchors[:, 0])
         B = context_vectors(Pt, tgt_rows, anchors[:, 1])
         idx = rank_filtered_csls(A, B, src_rows, tgt_rows, max_rank_ratio)
-        r = min(max_rank, len(src_words), len(tgt_words))
         back = rank_filtered_csls(B[:r], A[:r], tgt_rows[:r], src_rows[:r], max_rank_ratio, topn=1)[:, 0]
         fwd = rank_filtered_csls(A[:r], B[:r], src_rows[:r], tgt_rows[:r], max_rank_ratio, topn=1)[:, 0]
         pairs = np.array([(i, j) for _, i, j in combine_directions(fwd, back, "intersect")],
@@ -581,14 +581,14 @@ def align_stage(cfg, layout: RunLayout, checkpoint: Path | None) -> dict:
     lexicon.S-T.txt, words/vectors per language, results.json/.md and lexicon_curve.png."""
     from unmt.config import dictionary_for, pair_list
 
-    emb = {lang: load_vectors(cfg, lang, layout, checkpoint) for lang in cfg.langs}
     contexts = None
-    if "context" in cfg.align.methods:  # the co-occurrence counts again: the vectors kept only their SVD
+    if "context" in cfg.align.methods:  # the method reads the PPMI matrices the vectors are made from (ppmi only)
         from unmt.io import read_lines
 
         a = cfg.align
         contexts = {lang: ppmi_matrix(read_lines(layout.text("train", lang))[: a.max_lines], lang, a.max_words,
                                       a.min_count, a.window) for lang in cfg.langs}
+    emb = {lang: load_vectors(cfg, lang, layout, checkpoint, contexts and contexts[lang]) for lang in cfg.langs}
     pairs = pair_list(cfg)
     return align_embeddings(emb, pairs, {p: dictionary_for(cfg, *p) for p in pairs}, cfg.align, cfg.seed, layout,
                             contexts=contexts)
@@ -714,7 +714,8 @@ def align_pair(emb: dict, src: str, tgt: str, dictionary: Path | None, a, seed: 
     return results, histories
 
 
-def load_vectors(cfg, lang: str, layout: RunLayout, checkpoint: Path | None) -> tuple[list[str], np.ndarray]:
+def load_vectors(cfg, lang: str, layout: RunLayout, checkpoint: Path | None,
+                 matrix: tuple | None = None) -> tuple[list[str], np.ndarray]:
     from unmt.io import read_lines
 
     a = cfg.align
@@ -725,7 +726,7 @@ def load_vectors(cfg, lang: str, layout: RunLayout, checkpoint: Path | None) -> 
         return read_vec(path, a.max_words)
     lines = read_lines(layout.text("train", lang))[: a.max_lines]
     if a.vectors == "ppmi":
-        return word_vectors_ppmi(lines, lang, a.max_words, a.min_count, a.window, a.dim)
+        return word_vectors_ppmi(lines, lang, a.max_words, a.min_count, a.window, a.dim, matrix)
     if a.vectors in ("encoder", "embedding"):
         from unmt.translate import Translator
 
