@@ -206,6 +206,22 @@ def test_stage_killed_after_its_last_checkpoint_resumes_without_training_more(ti
     assert code(run) == code(tiny_run)
 
 
+def test_a_stage_folder_deleted_by_hand_is_rebuilt(tiny_run, tmp_path):
+    """The manifest still records the stage, its folder is gone: the stage runs again (it used to stop on
+    removing the folder that was no longer there)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    shutil.rmtree(run / "align")
+    r = unmt("align", "recipes/tiny.yaml", "--run-dir", run)
+    assert "[align] running" in r.stdout and (run / "align/results.json").is_file()
+    assert (run / "align/lexicon.en-fr.txt").read_bytes() == (tiny_run / "align/lexicon.en-fr.txt").read_bytes()
+    # a finished fairseq stage, forced: its folder is wiped, so it says it runs, not that it resumes
+    r = unmt("pretrain", "recipes/tiny.yaml", "--run-dir", run, "--force")
+    assert "[pretrain] running (forced)" in r.stdout, r.stdout
+
+
 def test_align_from_the_lm_embedding_table(tiny_run, tmp_path):
     from unmt.align import word_vectors_from_embeddings
     from unmt.layout import RunLayout

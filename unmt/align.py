@@ -38,11 +38,19 @@ Two biases to know: ``identical`` keeps only seeds whose frequency ranks agree w
 so its start already agrees in frequency; refinement then moves on with no frequency in sight. ``context``
 chooses every translation among candidates of similar frequency rank, so its lexicon agrees in frequency by
 construction: for it the frequency criterion is not held-out evidence, and P@1 is what to read.
+Tried as criteria independent of every method and not kept, each scored on held-out words (every tenth of
+the 3,000 most frequent, none spelled alike, left out of every dictionary and anchor set): their round trip
+(word -> translation -> back; a random rotation scores 0.40-0.59, above every method, on lexicon-5's en-de
+and en-zh); their frequency agreement under plain CSLS (context vectors agree in frequency by themselves:
+with the anchors paired at random, 0.29-0.40 against 0.44 paired right on en-zh); and how many of their
+co-occurring pairs translate to co-occurring pairs beyond a frequency-matched shuffle (right order on en-zh
+and en-de, margins of 0.01-0.02 within the shuffle's noise; only 154 such pairs on en-fr).
 """
 from __future__ import annotations
 
 import collections
 import re
+import sys
 import time
 import typing
 from pathlib import Path
@@ -690,6 +698,10 @@ def align_pair(emb: dict, src: str, tgt: str, dictionary: Path | None, a, seed: 
             mappings[method] = W
             histories[f"{s}-{t} {method}"] = hist
             rec["methods"][method] = {**hist[-1], "seconds": round(time.time() - started, 1), "history": hist}
+            last = hist[-1]  # progress: a pair of several methods takes minutes
+            print(f"[align] {s}-{t} {method}: P@1 {last.get('p@1', '-')}, frequency agreement "
+                  f"{last['frequency_agreement']}, MUSE criterion {last.get('criterion', '-')} "
+                  f"({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
         key = CRITERION_KEY[a.criterion]
         selected = max(mappings, key=lambda m: rec["methods"][m][key])
         rec["selected"], rec["selected_by"] = selected, a.criterion

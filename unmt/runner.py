@@ -195,7 +195,9 @@ class Runner:
         resumable = st.resumable and marker.exists() and json.loads(marker.read_text()) == started_with
         if self.manifest.record_of(st.name) is not None or (st.dir.exists() and not resumable):
             self.manifest.forget(st.name)  # first the record, so a kill from here on leaves no stale claim
-            shutil.rmtree(st.dir)
+            if st.dir.exists():  # a folder deleted by hand is already gone
+                shutil.rmtree(st.dir)
+            resumable = False  # a finished stage run again (forced, or stale) starts over, and says so
         st.dir.mkdir(parents=True, exist_ok=True)
         from unmt.io import write_json
 
