@@ -736,7 +736,8 @@ def load_vectors(cfg, lang: str, layout: RunLayout, checkpoint: Path | None,
         if not path:
             raise UnmtError(f"align.vectors is 'vec' but align.vec_files has no file for '{lang}' -- add {lang}: PATH.vec")
         return read_vec(path, a.max_words)
-    lines = read_lines(layout.text("train", lang))[: a.max_lines]
+    # with ``matrix`` (the stage's PPMI counts, context on) the text was read already; only ppmi takes it
+    lines = read_lines(layout.text("train", lang))[: a.max_lines] if matrix is None else None
     if a.vectors == "ppmi":
         return word_vectors_ppmi(lines, lang, a.max_words, a.min_count, a.window, a.dim, matrix)
     if a.vectors in ("encoder", "embedding"):
