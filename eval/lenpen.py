@@ -1,10 +1,15 @@
 """Choose ``evaluate.lenpen`` on the dev set: translate the dev set (or its first LINES lines) in each
 direction with the run's checkpoint at every length penalty asked for (fairseq's --lenpen, with beam
 search) and score it as evaluate does (sacrebleu BLEU and chrF), beside the output's length relative to
-the reference in characters. A model that stops early loses chrF recall and BLEU's brevity penalty; this
-says whether a longer output is also a better one, on text the test score never sees.
+the reference in characters and the share of it in the target language. A model that stops early loses
+chrF recall and BLEU's brevity penalty; this says whether a longer output is also a better one, on text the
+test score never sees.
 
     python -m eval.lenpen runs/en-zh en-zh zh-en --values 1,1.5,2,3
+
+``--vocab-ratios 0,0.05,0.1`` also decodes at each ``train.target_vocab_min_ratio`` (the checkpoint's own
+value is replaced for this sweep only): how much output in the source's language a ratio removes, before
+retraining with it (back-translation decodes with it too, so the recipe's value retrains).
 
 Writes OUT/lenpen.{json,md} (OUT: the run's folder ``analysis``)."""
 from __future__ import annotations
@@ -14,14 +19,17 @@ from pathlib import Path
 
 import click
 
+from eval.language_id import target_share
 from eval.scoring import score_translations
 from unmt.errors import UnmtError
 from unmt.io import read_lines, write_json, write_text
 from unmt.layout import RunLayout
 
 
-def lenpen_sweep(translator, sources: list[str], refs: list[str], src: str, tgt: str, values) -> list[dict]:
-    """One row per length penalty: BLEU, chrF, output/reference length in characters, seconds."""
+def lenpen_sweep(translator, sources: list[str], refs: list[str], src: str, tgt: str, values,
+                 langs: list[str] | None = None) -> list[dict]:
+    """One row per length penalty: BLEU, chrF, output/reference length in characters, share of the output
+    in the target language (among ``langs``; default the checkpoint's), seconds."""
     rows = []
     for lenpen in values:
         started = time.time()
@@ -29,14 +37,25 @@ def lenpen_sweep(translator, sources: list[str], refs: list[str], src: str, tgt:
         scores = score_translations(hyps, refs, tgt)
         rows.append({"direction": f"{src}-{tgt}", "lenpen": lenpen, "bleu": scores["bleu"], "chrf": scores["chrf"],
                      "length_ratio": round(sum(map(len, hyps)) / max(1, sum(map(len, refs))), 3),
+                     "on_target": target_share(hyps, tgt, langs or translator.langs),
                      "seconds": round(time.time() - started, 1)})
     return rows
 
 
+def set_vocab_ratio(translator, ratio: float) -> None:
+    """Decode with ``--target-vocab-min-ratio ratio`` from now on (the search is rebuilt at the next generator)."""
+    translator.task.args.target_vocab_min_ratio = ratio
+    translator.task._target_search = None
+
+
 def sweep_table(rows: list[dict]) -> str:
-    lines = ["| direction | lenpen | BLEU | chrF | output / reference length |", "|---|---|---|---|---|"]
-    lines += [f"| {r['direction']} | {r['lenpen']:g} | {r['bleu']:.2f} | {r['chrf']:.2f} | {r['length_ratio']:.2f} |"
-              for r in rows]
+    ratios = any("vocab_ratio" in r for r in rows)
+    lines = ["| direction |" + (" vocab ratio |" if ratios else "")
+             + " lenpen | BLEU | chrF | output / reference length | in target language % |",
+             "|---|" + ("---|" if ratios else "") + "---|---|---|---|---|"]
+    lines += [f"| {r['direction']} |" + (f" {r.get('vocab_ratio', 0):g} |" if ratios else "")
+              + f" {r['lenpen']:g} | {r['bleu']:.2f} | {r['chrf']:.2f} | {r['length_ratio']:.2f} |"
+              + f" {r.get('on_target', '-')} |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -44,19 +63,18 @@ def sweep_table(rows: list[dict]) -> str:
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("directions", nargs=-1, required=True)
 @click.option("--values", default="1,2", show_default=True, help="length penalties, comma-separated")
+@click.option("--vocab-ratios", default=None,
+              help="also sweep train.target_vocab_min_ratio over these values, comma-separated (default: the checkpoint's)")
 @click.option("--lines", type=int, default=None, help="first N dev lines per direction (default: all)")
 @click.option("--beam", default=4, show_default=True, help="as evaluate.beam (the length penalty needs a beam > 1)")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="default: RUN_DIR/train/checkpoint_last.pt (what evaluate scores by default)")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
-def main(run_dir, directions, values, lines, beam, checkpoint, out):
+def main(run_dir, directions, values, vocab_ratios, lines, beam, checkpoint, out):
     from unmt.translate import Translator
 
-    try:
-        values = [float(v) for v in values.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"'{values}' is not a comma-separated list of numbers, e.g. 1,2,4",
-                                 param_hint="--values") from None
+    values = number_list(values, "--values", "1,2,4")
+    ratios = number_list(vocab_ratios, "--vocab-ratios", "0,0.05,0.1") if vocab_ratios else [None]
     pairs = [d.split("-", 1) for d in directions]
     if any(len(p) != 2 for p in pairs):
         raise click.BadParameter("give directions as SRC-TGT, e.g. en-zh zh-en", param_hint="DIRECTIONS")
@@ -68,7 +86,11 @@ def main(run_dir, directions, values, lines, beam, checkpoint, out):
         for src, tgt in pairs:
             sources = read_lines(layout.text("dev", src), "dev set")[:lines]
             refs = read_lines(layout.text("dev", tgt), "dev set")[:lines]
-            rows += lenpen_sweep(tr, sources, refs, src, tgt, values)
+            for ratio in ratios:
+                if ratio is not None:
+                    set_vocab_ratio(tr, ratio)
+                rows += [r | ({} if ratio is None else {"vocab_ratio": ratio})
+                         for r in lenpen_sweep(tr, sources, refs, src, tgt, values)]
             click.echo(sweep_table([r for r in rows if r["direction"] == f"{src}-{tgt}"]), err=True)
     except UnmtError as e:
         raise click.ClickException(str(e)) from None
@@ -78,6 +100,14 @@ def main(run_dir, directions, values, lines, beam, checkpoint, out):
             + sweep_table(rows))
     write_text(out / "lenpen.md", text)
     click.echo(text)
+
+
+def number_list(text: str, option: str, example: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is not a comma-separated list of numbers, e.g. {example}",
+                                 param_hint=option) from None
 
 
 if __name__ == "__main__":

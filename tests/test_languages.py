@@ -166,6 +166,25 @@ def test_target_vocabulary_search_keeps_each_language_in_its_own_pieces():
     assert chosen[2] == d.index("c")
 
 
+def test_target_mask_leaves_out_pieces_far_more_frequent_in_another_language():
+    import numpy as np
+
+    from unmt.plugin.unmt_backtranslation import target_mask
+
+    # pieces: 0 eos, 1 shared ("Calc"), 2 English "the" quoted in French text, 3 French "le", 4 in neither
+    counts = {"en": np.array([0, 100, 1000, 2, 0]), "fr": np.array([0, 100, 10, 1000, 0])}
+    kept = lambda lang, **kw: (target_mask(lang, counts, eos=0, **kw) == 0).tolist()  # noqa: E731
+    # a count alone keeps "the" in French output: French text has it ten times
+    assert kept("fr", min_count=1, min_ratio=0.0) == [True, True, True, True, False]
+    # the ratio leaves it out (1/100 as frequent in French), keeps shared pieces and French ones
+    assert kept("fr", min_count=1, min_ratio=0.1) == [True, True, False, True, False]
+    assert kept("en", min_count=0, min_ratio=0.1) == [True, True, True, False, True]
+    # shares of each language's text, not raw counts: ten times as much English text changes nothing
+    counts["en"] = counts["en"] * 10
+    assert kept("fr", min_count=1, min_ratio=0.1) == [True, True, False, True, False]
+    assert kept("fr", min_count=1, min_ratio=0.001) == [True, True, True, True, False]
+
+
 # ----------------------------------------------------------------------------- several languages, one model
 @pytest.mark.parametrize("fields, message", [
     ("langs: [en, fr, zh]\npairs: [en-fr, fr-en]\n", "pairs: 'fr-en' is given twice"),

@@ -124,6 +124,27 @@ def test_changed_config_reruns_only_that_stage(tiny_run, tmp_path):
     assert tr.generator.len_penalty == 2.5
 
 
+def test_lenpen_sweep_with_vocab_ratios_keeps_english_words_out_of_french(tiny_run, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "eval.lenpen", str(tiny_run), "en-fr", "--values", "1", "--beam", "2",
+                        "--vocab-ratios", "0,0.1", "--lines", "10", "--out", str(tmp_path)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads((tmp_path / "lenpen.json").read_text())["rows"]
+    assert [(row["direction"], row["vocab_ratio"]) for row in rows] == [("en-fr", 0.0), ("en-fr", 0.1)]
+    assert "| vocab ratio |" in (tmp_path / "lenpen.md").read_text()
+    from eval.lenpen import set_vocab_ratio
+    from unmt.layout import RunLayout
+    from unmt.prepare import lang_token
+    from unmt.translate import Translator
+
+    tr = Translator(tiny_run / "train/checkpoint_last.pt", RunLayout(tiny_run))
+    set_vocab_ratio(tr, 0.1)
+    search = tr.generator.search
+    allowed = lambda lang, piece: bool(search.rows[search.row_of[tr.dict.index(lang_token(lang))]][tr.dict.index(piece)] == 0)  # noqa: E731
+    assert allowed("en", "\u2581the") and not allowed("fr", "\u2581the")
+    assert allowed("fr", "\u2581la") and not allowed("en", "\u2581la")  # 1/16 as frequent in the tiny English text
+
+
 def test_translate_cli_from_stdin_and_file(tiny_run, tmp_path):
     r = unmt("translate", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", input="Open a file.\nSave it.\n")
     assert len(r.stdout.splitlines()) == 2
@@ -255,11 +276,11 @@ def test_report_writes_readme_only_for_the_default_run(tiny_run, tmp_path, monke
     report.main(str(default), readme=str(readme), results_md="results.md")
     text, results = readme.read_text(), json.loads((default / "evaluate/results.json").read_text())
     assert "old" not in text and text.startswith("intro\n") and text.endswith("end\n")
-    margins = {d: s["unmt"]["bleu"] - max(s["copy"]["bleu"], s["word-by-word"]["bleu"])
-               for d, s in results["directions"].items()}
-    verdict = "yes" if all(m > 0 for m in margins.values()) else "no"
-    assert f"Beats both baselines in every direction: {verdict}" in text
-    assert f"en-fr {margins['en-fr']:+.2f}" in text
+    margins = {m: {d: s["unmt"][m] - max(s["copy"][m], s["word-by-word"][m]) for d, s in results["directions"].items()}
+               for m in ("bleu", "chrf")}
+    verdict = {m: "yes" if all(v > 0 for v in margins[m].values()) else "no" for m in margins}
+    assert f"Beats both baselines in every direction: in BLEU {verdict['bleu']}, in chrF {verdict['chrf']}" in text
+    assert f"en-fr {margins['bleu']['en-fr']:+.2f}" in text and f"en-fr {margins['chrf']['en-fr']:+.2f}" in text
     sections = (tmp_path / "results.md").read_text()
     assert "## en-xx" in sections and "## default" in sections  # the other run's section is kept
 

@@ -161,6 +161,10 @@ class TrainConfig:
     # vocabulary): back-translation, dev BLEU, evaluate and translate alike. For pairs in different scripts,
     # where a denoising-trained model otherwise answers in the source's script (plugin docstring)
     target_vocab_min_count: int = _at_least(0, 0, late=True)
+    # and only with pieces at least this share as frequent (per piece of text) in its training text as in any
+    # other language's (0: off): for pairs in one script, whose texts quote each other (French help quotes
+    # English UI strings), where a count alone keeps the source's words and the model answers in them
+    target_vocab_min_ratio: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0, "late": True})
 
 
 @dataclass

@@ -96,6 +96,8 @@ def train(cfg, layout: RunLayout, name: str, restore: Path | None, quiet: bool =
         args += ["--disable-validation"]
     if t.target_vocab_min_count:
         args += ["--target-vocab-min-count", str(t.target_vocab_min_count)]
+    if t.target_vocab_min_ratio:
+        args += ["--target-vocab-min-ratio", str(t.target_vocab_min_ratio)]
     args += model_args(cfg.model) + optim_args(t.lr, t.warmup_updates, t.max_tokens, t.update_freq, cfg.seed)
     return run_fairseq_train(layout.bin_dir, out_dir, args, max_update or t.max_update, restore=restore,
                              quiet=quiet, max_minutes=max_minutes or t.max_minutes, nproc=cfg.nproc,

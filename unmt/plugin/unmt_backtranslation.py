@@ -25,6 +25,9 @@ uses at least N times -- in back-translation, dev BLEU, ``unmt translate``/evalu
 option) and fairseq-generate. A joint vocabulary lets the decoder answer in the source's script, and a
 denoising-trained model does: on en-zh 58% of its zh->en test output was Chinese. The row of the mask is picked
 by the decoder's first input, the target language's tag, so one search object serves every direction.
+``--target-vocab-min-ratio R`` also leaves out the pieces more than 1/R times as frequent (per piece of text)
+in another language's training text: languages in one script quote each other, so a count keeps the
+source's words (``target_mask``).
 """
 from __future__ import annotations
 
@@ -70,6 +73,9 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         parser.add_argument("--target-vocab-min-count", default=0, type=int,
                             help="decode into a language only with pieces seen this often in its training text "
                                  "(0: any piece)")
+        parser.add_argument("--target-vocab-min-ratio", default=0.0, type=float,
+                            help="decode into a language only with pieces at least this share as frequent (per "
+                                 "piece of text) in its training text as in any other language's (0: off)")
 
     def __init__(self, args, common_dict, mono_langs, valid_lang_pairs):
         super().__init__(args, common_dict, mono_langs, valid_lang_pairs)
@@ -113,18 +119,16 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         return generator
 
     def target_vocabulary_search(self) -> "TargetVocabularySearch | None":
-        """The search that keeps each language's output in its own pieces (None: option off)."""
+        """The search that keeps each language's output in its own pieces (None: both options off)."""
         min_count = getattr(self.args, "target_vocab_min_count", 0)
-        if min_count <= 0:
+        min_ratio = getattr(self.args, "target_vocab_min_ratio", 0.0)
+        if min_count <= 0 and min_ratio <= 0:
             return None
         if getattr(self, "_target_search", None) is None:
-            d, masks = self.dictionary, {}
-            for lang in self.mono_langs:
-                counts = piece_counts(os.path.join(self.data[0], lang, "train"), len(d))
-                mask = torch.full((len(d),), -math.inf)
-                mask[torch.from_numpy(counts >= min_count)] = 0.0
-                mask[d.eos()] = 0.0
-                masks[_lang_token_index(d, lang)] = mask
+            d = self.dictionary
+            counts = {lang: piece_counts(os.path.join(self.data[0], lang, "train"), len(d)) for lang in self.mono_langs}
+            masks = {_lang_token_index(d, lang): target_mask(lang, counts, min_count, min_ratio, d.eos())
+                     for lang in self.mono_langs}
             self._target_search = TargetVocabularySearch(d, masks)
         return self._target_search
 
@@ -300,6 +304,26 @@ class TargetVocabularySearch(BeamSearch):
             self.rows, self.row_of = self.rows.to(lprobs), self.row_of.to(lprobs.device)
         lprobs = lprobs + self.rows[self.row_of[prev_output_tokens[:, 0]]].view(bsz, beam, vocab)
         return super().step(step, lprobs, scores, prev_output_tokens, original_batch_idxs)
+
+
+def target_mask(lang: str, counts: dict, min_count: int, min_ratio: float, eos: int) -> torch.Tensor:
+    """The additive mask (0 kept, -inf left out) of the pieces ``lang``'s output may use: seen at least
+    ``min_count`` times in its training text, and at least ``min_ratio`` times as frequent there, per piece of
+    text, as in any other language's. The count alone cannot separate languages that share a script: French
+    help text quotes English UI strings, so it holds "the" a thousand times; the ratio can ("the" is ~1/60 as
+    frequent there as in English)."""
+    import numpy as np
+
+    keep = counts[lang] >= max(min_count, 0)
+    if min_ratio > 0:
+        share = lambda c: c / max(1, c.sum())  # noqa: E731
+        others = [share(c) for other, c in counts.items() if other != lang]
+        if others:
+            keep &= share(counts[lang]) >= min_ratio * np.maximum.reduce(others)
+    mask = torch.full((len(keep),), -math.inf)
+    mask[torch.from_numpy(keep)] = 0.0
+    mask[eos] = 0.0
+    return mask
 
 
 def piece_counts(prefix: str, vocab_size: int):

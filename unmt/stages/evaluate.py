@@ -20,7 +20,7 @@ class Evaluate(Stage):
     def inputs(self):
         from unmt.config import directions
 
-        L = self.layout
+        L, t = self.layout, self.cfg.train
         # best: the best mean dev BLEU (uses the parallel dev set, XLM practice); last: no parallel data
         return {"checkpoint": L.checkpoint(self.train_stage, self.cfg.evaluate.checkpoint),
                 "dict": L.dictionary, "spm.model": L.spm_model, **self.texts("test"),
@@ -28,7 +28,7 @@ class Evaluate(Stage):
                 "align_results": L.results("align"),
                 **({"supervised": L.checkpoint("supervised")} if self.ceiling else {}),
                 # decoding restricted to each language's pieces counts them in the training binaries
-                **({"bin": L.bin_dir} if self.cfg.train.target_vocab_min_count else {})}
+                **({"bin": L.bin_dir} if t.target_vocab_min_count or t.target_vocab_min_ratio else {})}
 
     def outputs(self):
         return {"results": self.layout.results(self.name), "table": self.layout.results(self.name, "md")}
