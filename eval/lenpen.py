@@ -19,17 +19,16 @@ from pathlib import Path
 
 import click
 
-from eval.language_id import target_share
+from eval.language_id import format_share, target_share
 from eval.scoring import score_translations
 from unmt.errors import UnmtError
 from unmt.io import read_lines, write_json, write_text
 from unmt.layout import RunLayout
 
 
-def lenpen_sweep(translator, sources: list[str], refs: list[str], src: str, tgt: str, values,
-                 langs: list[str] | None = None) -> list[dict]:
+def lenpen_sweep(translator, sources: list[str], refs: list[str], src: str, tgt: str, values) -> list[dict]:
     """One row per length penalty: BLEU, chrF, output/reference length in characters, share of the output
-    in the target language (among ``langs``; default the checkpoint's), seconds."""
+    in the target language (among the checkpoint's languages), seconds."""
     rows = []
     for lenpen in values:
         started = time.time()
@@ -37,13 +36,16 @@ def lenpen_sweep(translator, sources: list[str], refs: list[str], src: str, tgt:
         scores = score_translations(hyps, refs, tgt)
         rows.append({"direction": f"{src}-{tgt}", "lenpen": lenpen, "bleu": scores["bleu"], "chrf": scores["chrf"],
                      "length_ratio": round(sum(map(len, hyps)) / max(1, sum(map(len, refs))), 3),
-                     "on_target": target_share(hyps, tgt, langs or translator.langs),
+                     "on_target": target_share(hyps, tgt, translator.langs),
                      "seconds": round(time.time() - started, 1)})
     return rows
 
 
 def set_vocab_ratio(translator, ratio: float) -> None:
     """Decode with ``--target-vocab-min-ratio ratio`` from now on (the search is rebuilt at the next generator)."""
+    if not hasattr(translator.task, "target_vocabulary_search"):
+        raise click.UsageError(f"--vocab-ratios: task {type(translator.task).__name__} of this checkpoint has no "
+                               "restricted decoding -- give a checkpoint of the train stage")
     translator.task.args.target_vocab_min_ratio = ratio
     translator.task._target_search = None
 
@@ -55,7 +57,7 @@ def sweep_table(rows: list[dict]) -> str:
              "|---|" + ("---|" if ratios else "") + "---|---|---|---|---|"]
     lines += [f"| {r['direction']} |" + (f" {r.get('vocab_ratio', 0):g} |" if ratios else "")
               + f" {r['lenpen']:g} | {r['bleu']:.2f} | {r['chrf']:.2f} | {r['length_ratio']:.2f} |"
-              + f" {r.get('on_target', '-')} |" for r in rows]
+              + f" {format_share(r.get('on_target'))} |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
