@@ -42,12 +42,11 @@ def lenpen_sweep(translator, sources: list[str], refs: list[str], src: str, tgt:
 
 
 def set_vocab_ratio(translator, ratio: float) -> None:
-    """Decode with ``--target-vocab-min-ratio ratio`` from now on (the search is rebuilt at the next generator)."""
+    """Decode with ``--target-vocab-min-ratio ratio`` from now on (the task builds that search at the next generator)."""
     if not hasattr(translator.task, "target_vocabulary_search"):
         raise click.UsageError(f"--vocab-ratios: task {type(translator.task).__name__} of this checkpoint has no "
                                "restricted decoding -- give a checkpoint of the train stage")
     translator.task.args.target_vocab_min_ratio = ratio
-    translator.task._target_search = None
 
 
 def sweep_table(rows: list[dict]) -> str:

@@ -124,12 +124,14 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         min_ratio = getattr(self.args, "target_vocab_min_ratio", 0.0)
         if min_count <= 0 and min_ratio <= 0:
             return None
-        if getattr(self, "_target_search", None) is None:
+        # built once per setting (a sweep may change the options on a loaded task: eval.lenpen)
+        if getattr(self, "_target_search_for", None) != (min_count, min_ratio):
             d = self.dictionary
             counts = {lang: piece_counts(os.path.join(self.data[0], lang, "train"), len(d)) for lang in self.mono_langs}
             masks = {_lang_token_index(d, lang): target_mask(lang, counts, min_count, min_ratio, d.eos())
                      for lang in self.mono_langs}
             self._target_search = TargetVocabularySearch(d, masks)
+            self._target_search_for = (min_count, min_ratio)
         return self._target_search
 
     def load_train_dataset(self, data_path: str):
