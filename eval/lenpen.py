@@ -67,12 +67,13 @@ def sweep_table(rows: list[dict]) -> str:
 @click.option("--vocab-ratios", default=None,
               help="also sweep train.target_vocab_min_ratio over these values, comma-separated (default: the checkpoint's)")
 @click.option("--lines", type=int, default=None, help="first N dev lines per direction (default: all)")
-@click.option("--beam", default=4, show_default=True, help="as evaluate.beam (the length penalty needs a beam > 1)")
+@click.option("--beam", type=click.IntRange(min=2), default=None,
+              help="as evaluate.beam (the length penalty needs a beam > 1); default: the run's evaluate beam, else 4")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="default: RUN_DIR/train/checkpoint_last.pt (what evaluate scores by default)")
+              help="default: the checkpoint the run's evaluate stage scored (else train/checkpoint_last.pt)")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
 def main(run_dir, directions, values, vocab_ratios, lines, beam, checkpoint, out):
-    from unmt.translate import Translator
+    from unmt.translate import Translator, run_decoding, scored_checkpoint
 
     values = number_list(values, "--values", "1,2,4")
     ratios = number_list(vocab_ratios, "--vocab-ratios", "0,0.05,0.1") if vocab_ratios else [None]
@@ -80,7 +81,10 @@ def main(run_dir, directions, values, vocab_ratios, lines, beam, checkpoint, out
     if any(len(p) != 2 for p in pairs):
         raise click.BadParameter("give directions as SRC-TGT, e.g. en-zh zh-en", param_hint="DIRECTIONS")
     layout = RunLayout(run_dir)
-    checkpoint = checkpoint or layout.checkpoint("train")
+    checkpoint = checkpoint or scored_checkpoint(layout)
+    if beam is None:
+        beam = run_decoding(layout)[0]
+        beam = beam if beam > 1 else 4
     tr = Translator(checkpoint, layout, beam=beam)
     rows = []
     try:

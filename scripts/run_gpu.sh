@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command for a machine with a GPU: install unmt beside the machine's own CUDA torch, run the GPU
-# recipe (recipes/gpu-en-fr.yaml) end to end, print the results table and training throughput.
+# recipe (recipes/scale/gpu-en-fr.yaml) end to end, print the results table and training throughput.
 #   bash scripts/run_gpu.sh                      # one GPU
 #   NPROC=2 bash scripts/run_gpu.sh              # data-parallel over 2 GPUs (torchrun + fairseq)
 #   WHEELS=/path/to/wheels bash scripts/run_gpu.sh   # offline: pip installs only from that folder
@@ -8,7 +8,7 @@
 # may be missing: mining and lexicon induction then search exactly in torch (unmt/search.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RECIPE=${RECIPE:-recipes/gpu-en-fr.yaml}
+RECIPE=${RECIPE:-recipes/scale/gpu-en-fr.yaml}
 VENV=${VENV:-.venv-gpu}
 PY=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then

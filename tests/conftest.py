@@ -27,6 +27,6 @@ def unmt(*args, cwd=ROOT, check=True, **kw):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("tiny") / "run"
-    r = unmt("run", "recipes/tiny.yaml", "--run-dir", run_dir, "--quiet")
+    r = unmt("run", "recipes/tests/tiny.yaml", "--run-dir", run_dir, "--quiet")
     (run_dir / "run_stdout.txt").write_text(r.stdout)
     return run_dir

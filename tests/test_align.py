@@ -222,6 +222,6 @@ def test_context_method_needs_the_texts():
 
     with pytest.raises(UnmtError, match="'context' reads the text's co-occurrences"):
         check_align_config(AlignConfig(vectors="vec", methods=["context"]))
-    r = unmt("run", "recipes/tiny.yaml", "--set", "align.vectors=encoder", "--set", "align.methods=[context]",
+    r = unmt("run", "recipes/tests/tiny.yaml", "--set", "align.vectors=encoder", "--set", "align.methods=[context]",
              "--dry-run", check=False)
     assert r.returncode != 0 and "align.methods: 'context'" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -235,7 +235,7 @@ def test_wmt_recipe_runs_its_first_stage_on_the_served_corpus(httpserver, tmp_pa
     assert {r["sha256"] for r in manifest["downloads"].values()} >= {sha(d) for d in NEWS.values()}
     # the committed recipe, its corpus path as written (relative, from tmp_path), changed only where a 300-line
     # fixture cannot follow: a 60k vocabulary, 8 GPUs, a FreeDict test dictionary (built without Debian here)
-    unmt("prepare", ROOT / "recipes" / "wmt14-en-fr.yaml", "--run-dir", tmp_path / "run",
+    unmt("prepare", ROOT / "recipes" / "scale" / "wmt14-en-fr.yaml", "--run-dir", tmp_path / "run",
          "--set", "prepare.vocab_size=60", "--set", "nproc=1", "--set", "dictionary_test=null", cwd=tmp_path)
     stage = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["prepare"]
     assert stage["result"]["train.en"] == 300 and stage["config"]["vocab_size"] == 60

@@ -19,7 +19,7 @@ from conftest import ROOT, UNMT, unmt
 from unmt.fairseq_run import log_records
 
 pytestmark = pytest.mark.slow
-TINY = ROOT / "recipes" / "tiny.yaml"
+TINY = ROOT / "recipes" / "tests" / "tiny.yaml"
 STAGES = ["prepare", "pretrain", "align", "mine", "train", "evaluate", "lms", "compress"]
 TIMING = ("wall", "ups", "wps", "gb_free", "train_wall", "bsz_s")  # measured, not computed: may differ
 

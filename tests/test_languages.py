@@ -80,7 +80,7 @@ def test_recipe_with_an_unsegmentable_language_is_one_line(tmp_path):
 
 def run_recipe(tmp_path_factory, recipe: str):
     run_dir = tmp_path_factory.mktemp(recipe) / "run"
-    unmt("run", f"recipes/{recipe}.yaml", "--run-dir", run_dir, "--quiet")
+    unmt("run", f"recipes/tests/{recipe}.yaml", "--run-dir", run_dir, "--quiet")
     return run_dir
 
 

@@ -47,7 +47,7 @@ def test_pretraining_lowers_the_loss(tiny_run, tmp_path):
     # continue the tiny pretraining for a few more updates on the same data: loss must fall
     log = (tiny_run / "pretrain/train.log").read_text()
     first = _losses(log)[-1]
-    r = unmt("run", "recipes/tiny.yaml", "--run-dir", tiny_run, "--quiet")  # everything up to date: no work
+    r = unmt("run", "recipes/tests/tiny.yaml", "--run-dir", tiny_run, "--quiet")  # everything up to date: no work
     assert "[pretrain] up to date" in r.stdout
     cmd = shlex.split((tiny_run / "pretrain/command.txt").read_text())
     save = tmp_path / "more"
@@ -107,7 +107,7 @@ def test_mine_stage_writes_pairs_and_planted_scores(tiny_run):
 
 def test_changed_config_reruns_only_that_stage(tiny_run, tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text((ROOT / "recipes/tiny.yaml").read_text() + "evaluate: {max_lines: 20, beam: 2, lenpen: 2.5}\n")
+    recipe.write_text((ROOT / "recipes/tests/tiny.yaml").read_text() + "evaluate: {max_lines: 20, beam: 2, lenpen: 2.5}\n")
     r = unmt("run", recipe, "--run-dir", tiny_run, "--quiet")
     assert "[train] up to date" in r.stdout and "[evaluate] running" in r.stdout
     # compress reports the new BLEU beside the code lengths without retraining its LMs
@@ -219,7 +219,7 @@ def test_stage_killed_after_its_last_checkpoint_resumes_without_training_more(ti
     (run / "manifest.json").write_text(json.dumps(manifest))
     before = {p: (run / p).read_bytes() for p in ("pretrain/checkpoint_last.pt", "pretrain/train.log",
                                                    "train/checkpoint_last.pt", "train/train.log")}
-    r = unmt("run", "recipes/tiny.yaml", "--run-dir", run, "--quiet")
+    r = unmt("run", "recipes/tests/tiny.yaml", "--run-dir", run, "--quiet")
     assert "[pretrain] resuming" in r.stdout and "[train] resuming" in r.stdout and "[prepare] up to date" in r.stdout
     for p, content in before.items():
         assert (run / p).read_bytes() == content, p
@@ -235,11 +235,11 @@ def test_a_stage_folder_deleted_by_hand_is_rebuilt(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     shutil.rmtree(run / "align")
-    r = unmt("align", "recipes/tiny.yaml", "--run-dir", run)
+    r = unmt("align", "recipes/tests/tiny.yaml", "--run-dir", run)
     assert "[align] running" in r.stdout and (run / "align/results.json").is_file()
     assert (run / "align/lexicon.en-fr.txt").read_bytes() == (tiny_run / "align/lexicon.en-fr.txt").read_bytes()
     # a finished fairseq stage, forced: its folder is wiped, so it says it runs, not that it resumes
-    r = unmt("pretrain", "recipes/tiny.yaml", "--run-dir", run, "--force")
+    r = unmt("pretrain", "recipes/tests/tiny.yaml", "--run-dir", run, "--force")
     assert "[pretrain] running (forced)" in r.stdout, r.stdout
 
 

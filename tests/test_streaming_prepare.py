@@ -30,7 +30,7 @@ def first_lines(lang: str, n: int) -> list[str]:
 
 def test_streamed_prepare_partitions_dedupes_and_trains_shard_by_shard(tmp_path):
     run = tmp_path / "run"
-    unmt("prepare", "recipes/tiny.yaml", "--run-dir", run, "--set", "prepare.shard_lines=150")
+    unmt("prepare", "recipes/tests/tiny.yaml", "--run-dir", run, "--set", "prepare.shard_lines=150")
     layout = RunLayout(run)
     sp = spm.SentencePieceProcessor(model_file=str(layout.spm_model))
     for lang in ("en", "fr"):
@@ -48,7 +48,7 @@ def test_streamed_prepare_partitions_dedupes_and_trains_shard_by_shard(tmp_path)
             seen += sentences
         assert sorted(seen) == sorted(encoded)
     # the training task reads one shard per epoch and validates on the aligned sets beside them
-    unmt("pretrain", "recipes/tiny.yaml", "--run-dir", run, "--set", "prepare.shard_lines=150")
+    unmt("pretrain", "recipes/tests/tiny.yaml", "--run-dir", run, "--set", "prepare.shard_lines=150")
     log = (run / "pretrain" / "train.log").read_text()
     assert re.search(r"shard000/en/train", log) and re.search(r"shard001/en/train", log)
     from unmt.translate import load_model

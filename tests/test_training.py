@@ -54,7 +54,7 @@ def test_torchrun_two_cpu_processes_train_data_parallel(tiny_run, tmp_path):
     run.mkdir()
     for stage in ("prepare", "pretrain", "align", "mine"):
         (run / stage).symlink_to(tiny_run / stage)
-    unmt("train", "recipes/tiny.yaml", "--run-dir", run, "--nproc", "2")
+    unmt("train", "recipes/tests/tiny.yaml", "--run-dir", run, "--nproc", "2")
     log = (run / "train" / "train.log").read_text()
     assert "distributed init (rank 0)" in log and "distributed init (rank 1)" in log
     assert "'distributed_world_size': 2" in log and "'distributed_backend': 'gloo'" in log
@@ -66,7 +66,7 @@ def test_torchrun_two_cpu_processes_train_data_parallel(tiny_run, tmp_path):
 
 
 def test_ablation_writes_one_table_and_one_dev_bleu_plot(tiny_run):
-    r = unmt("run", str(ROOT / "recipes" / "ablation-tiny.yaml"), "--run-dir", tiny_run, "--quiet")
+    r = unmt("run", str(ROOT / "recipes" / "tests" / "ablation-tiny.yaml"), "--run-dir", tiny_run, "--quiet")
     assert "[pretrain] up to date" in r.stdout  # the variants share the run's stages
     report = json.loads((tiny_run / "ablation" / "results.json").read_text())
     assert list(report["variants"]) == ["no-pretrain-no-bt", "full+mined"]
@@ -112,7 +112,7 @@ def test_bf16_recipe_pretrains_trains_and_codes_with_cpu_autocast(tiny_run, tmp_
     if not cpu_bf16_supported():
         pytest.skip("this CPU has no native bf16: precision bf16 falls back to fp32 here")
     recipe = tmp_path / "bf16.yaml"
-    recipe.write_text((ROOT / "recipes" / "tiny.yaml").read_text() + "precision: bf16\n")
+    recipe.write_text((ROOT / "recipes" / "tests" / "tiny.yaml").read_text() + "precision: bf16\n")
     run = tmp_path / "run"
     run.mkdir()
     for stage in ("prepare", "align", "mine"):
@@ -147,7 +147,7 @@ def test_two_nodes_join_one_stage_through_torchrun(tiny_run, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     nodes = f"--nnodes 2 --master_addr 127.0.0.1 --master_port {port}"
-    node0 = subprocess.Popen(UNMT + ["train", "recipes/tiny.yaml", "--run-dir", str(run)], cwd=ROOT, text=True,
+    node0 = subprocess.Popen(UNMT + ["train", "recipes/tests/tiny.yaml", "--run-dir", str(run)], cwd=ROOT, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              env={**os.environ, "UNMT_TORCHRUN": nodes + " --node_rank 0"})
     command = run / "train" / "command.txt"

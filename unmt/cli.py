@@ -112,7 +112,9 @@ def _print_status(r, stages) -> None:
 @main.command()
 @recipe_arg
 @run_dir_opt
-@click.option("--dump-config", is_flag=True, help="Print the fully resolved config (preset + recipe) and exit.")
+@click.option("--dump-config", is_flag=True, help="Print the fully resolved config (preset + recipe + --set) and exit.")
+@click.option("--explain", is_flag=True, help="With --dump-config: each field under a comment saying what it does "
+                                              "and who set it (default, preset, recipe file, --set).")
 @quiet_opt
 @nproc_opt
 @click.option("--until", default=None, metavar="STAGE", help="Run the plan up to and including STAGE.")
@@ -121,12 +123,16 @@ def _print_status(r, stages) -> None:
 @force_opt
 @set_opt
 @clean_errors
-def run(recipe, run_dir, dump_config, quiet, nproc, until, only, dry_run, force, sets):
+def run(recipe, run_dir, dump_config, explain, quiet, nproc, until, only, dry_run, force, sets):
     """Run every stage of RECIPE in dependency order, skipping stages whose outputs are up to date."""
+    if explain and not dump_config:
+        raise UnmtError("--explain: add --dump-config (it explains the dumped config)")
     if dump_config:
-        from unmt.config import dump, load_recipe, parse_overrides
+        from unmt.config import dump, explain as explained, load_recipe, parse_overrides
 
-        click.echo(dump(load_recipe(recipe, parse_overrides(sets) or None)), nl=False)
+        origin: dict = {}
+        cfg = load_recipe(recipe, parse_overrides(sets) or None, origin=origin)
+        click.echo(explained(cfg, origin) if explain else dump(cfg), nl=False)
         return
     if until and only:
         raise UnmtError("--until and --only: give one of them")
@@ -214,36 +220,41 @@ def _register_stage_commands():
 _register_stage_commands()
 
 
-def latest_checkpoint(layout) -> Path:
-    """The last mining round's translation model (train, train2, ...)."""
-    from unmt.layout import round_name
-
-    rnd = 1
-    while layout.checkpoint(round_name("train", rnd + 1)).exists():
-        rnd += 1
-    return layout.checkpoint(round_name("train", rnd))
-
-
 @main.command()
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--src", required=True, help="Source language code (e.g. en).")
 @click.option("--tgt", required=True, help="Target language code (e.g. fr).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Default: the last mining round's trained model in RUN_DIR (train, train2, ...).")
+              help="Default: the checkpoint the run's evaluate stage scored (else the last mining round's).")
 @click.option("-i", "--input", "input_", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Input file (default: stdin).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file (default: stdout); written atomically.")
-@click.option("--beam", default=1, show_default=True)
-@click.option("--lenpen", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
-              help="Length penalty (fairseq's --lenpen): > 1 favours longer output; only with --beam > 1.")
+@click.option("--beam", type=click.IntRange(min=1), default=None,
+              help="Beam size. Default: the beam the run's evaluate stage scored with (evaluate/results.json), "
+                   "else 1 (greedy).")
+@click.option("--lenpen", default=None, type=click.FloatRange(min=0.0),
+              help="Length penalty (fairseq's --lenpen): > 1 favours longer output; only with a beam > 1. "
+                   "Default: the run's evaluate stage's, else 1.")
 @clean_errors
 def translate(run_dir, src, tgt, checkpoint, input_, output, beam, lenpen):
-    """Translate lines from SRC to TGT with a trained checkpoint."""
+    """Translate lines from SRC to TGT with a trained checkpoint, decoding as the run's evaluate stage did
+    (beam, length penalty; the vocabulary restriction comes with the checkpoint), so the output is what the
+    results table scored. --beam and --lenpen override.
+
+    \b
+    echo "Click the Save button." | unmt translate --run-dir runs/default --src en --tgt fr
+    """
     from unmt.io import read_lines, write_lines
     from unmt.layout import RunLayout
-    from unmt.translate import Translator
+    from unmt.translate import Translator, run_decoding, scored_checkpoint
 
+    if src == tgt:
+        raise UnmtError(f"--src and --tgt are both '{src}' -- translate between two different languages")
+    layout = RunLayout(run_dir)
+    beam, lenpen = run_decoding(layout, beam, lenpen)
+    if lenpen != 1.0 and beam == 1:
+        raise UnmtError(f"--lenpen {lenpen:g} acts only in beam search -- add --beam 4 (or the beam you chose it with)")
     if input_:
         lines = read_lines(input_, "input")
     else:
@@ -253,10 +264,7 @@ def translate(run_dir, src, tgt, checkpoint, input_, output, beam, lenpen):
             raise UnmtError(f"stdin: input is not valid UTF-8 (byte {e.start}) -- re-encode it, e.g. `iconv -t UTF-8`") from None
         if not any(l.strip() for l in lines):
             raise UnmtError("stdin: input is empty -- pipe sentences in, one per line, or pass -i FILE")
-    if lenpen != 1.0 and beam == 1:
-        raise UnmtError(f"--lenpen {lenpen} acts only in beam search -- add --beam 4 (or the beam you chose it with)")
-    layout = RunLayout(run_dir)
-    tr = Translator(checkpoint or latest_checkpoint(layout), layout, beam=beam, lenpen=lenpen)
+    tr = Translator(checkpoint or scored_checkpoint(layout), layout, beam=beam, lenpen=lenpen)
     hyps = tr.translate(lines, src, tgt)
     if output:
         write_lines(output, hyps)
@@ -312,28 +320,39 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, criterion
               help="Source pool (default: RUN_DIR/prepare/text/train.SRC).")
 @click.option("--tgt-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Target pool (default: RUN_DIR/prepare/text/train.TGT).")
-@click.option("--encoder", type=click.Choice(["lexicon", "model", "hybrid"]), default="lexicon", show_default=True)
+@click.option("--encoder", type=click.Choice(["lexicon", "model", "hybrid"]), default=None,
+              help="Default: the run's mine stage's (else lexicon).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Model encoder to embed with (default: the run's pretrained LM).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Mined TSV.")
-@click.option("-k", default=4, show_default=True)
-@click.option("--mode", type=click.Choice(["forward", "backward", "max", "intersect"]), default="intersect",
-              show_default=True)
-@click.option("--threshold", default=1.0, show_default=True, help="Minimum ratio margin.")
+@click.option("-k", type=click.IntRange(min=1), default=None, help="Neighbours in the margin. Default: the run's.")
+@click.option("--mode", type=click.Choice(["forward", "backward", "max", "intersect"]), default=None,
+              help="How forward and backward matches combine. Default: the run's (else intersect).")
+@click.option("--threshold", type=float, default=None, help="Minimum ratio margin. Default: the run's (else 1.0).")
 @clean_errors
 def mine_files(run_dir, src, tgt, src_file, tgt_file, encoder, checkpoint, out, k, mode, threshold):
-    """Mine sentence pairs between any two files with a run's encoder (score<TAB>src<TAB>tgt, best first)."""
+    """Mine sentence pairs between any two files with a run's encoder (score<TAB>src<TAB>tgt, best first).
+    Encoder, k, mode and threshold default to what the run's mine stage used (its manifest record)."""
     from unmt.config import MineConfig
     from unmt.io import read_lines, write_lines
     from unmt.layout import RunLayout
+    from unmt.manifest import Manifest
     from unmt.mine import make_encoder, mine_pools
 
+    if src == tgt:
+        raise UnmtError(f"--src and --tgt are both '{src}' -- mine between two different languages")
     layout = RunLayout(run_dir)
+    ran = (Manifest(layout.root).record_of("mine") or {}).get("config", {})
+    given = {"encoder": encoder, "k": k, "mode": mode, "threshold": threshold}
+    import dataclasses
+
+    m = MineConfig(**{f.name: ran[f.name] for f in dataclasses.fields(MineConfig) if f.name in ran},
+                   **{f: v for f, v in given.items() if v is not None})
     s = read_lines(src_file or layout.text("train", src), "source pool")
     t = read_lines(tgt_file or layout.text("train", tgt), "target pool")
-    encode = make_encoder(encoder, layout, src, tgt, {src: s, tgt: t},
+    encode = make_encoder(m.encoder, layout, src, tgt, {src: s, tgt: t},
                           checkpoint=checkpoint or layout.checkpoint("pretrain"))
-    pairs = mine_pools(encode, s, t, src, tgt, MineConfig(k=k, mode=mode, threshold=threshold))
+    pairs = mine_pools(encode, s, t, src, tgt, m)
     n = write_lines(out, (f"{sc:.4f}\t{s[i]}\t{t[j]}" for sc, i, j in pairs))
     click.echo(f"mined {n} pairs -> {out}")
 

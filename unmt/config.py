@@ -21,17 +21,28 @@ from unmt.errors import UnmtError, fail
 from unmt.segment import check_language
 
 
-def _at_least(lo, default, **kw):
-    return field(default=default, metadata={"min": lo, **kw})
+def _at_least(lo, default, help: str, **kw):
+    return field(default=default, metadata={"min": lo, "help": help, **kw})
 
 
-def _prob(default):
-    return field(default=default, metadata={"min": 0.0, "max": 1.0})
+def _prob(default, help: str):
+    return field(default=default, metadata={"min": 0.0, "max": 1.0, "help": help})
 
 
-def _schedule(default):
+def _schedule(default, help: str):
     """An XLM-style ``step:value`` schedule ("0:1,500:0.3") or a constant ("1")."""
-    return field(default=default, metadata={"schedule": True})
+    return field(default=default, metadata={"schedule": True, "help": help})
+
+
+def _opt(default, help: str, **kw):
+    """A field without a range: its type (``Literal`` choices, bool, str...) is the check."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+def _section(cls, help: str):
+    return field(default_factory=cls, metadata={"help": help})
 
 
 Precision = Literal["fp32", "fp16", "bf16"]
@@ -51,187 +62,195 @@ Heldout = Literal["test", "dev"]
 
 @dataclass
 class PrepareConfig:
-    vocab_size: int = _at_least(50, 8000)
-    max_len: int = _at_least(1, 100)        # training lines are cut to this many pieces (bounds BT memory)
-    max_train_lines: Optional[int] = _at_least(1, None)   # per language; None = all
-    max_eval_lines: Optional[int] = _at_least(1, None)    # dev/test lines; None = all
-    # set: stream the training sides (News Crawl scale) -- hash-partitioned into shards of about this many lines,
-    # each deduplicated, encoded and binarized in its own process; memory is set by the shard, not the corpus
-    shard_lines: Optional[int] = _at_least(1, None)
-    spm_sample_lines: int = _at_least(100, 300_000)     # streamed: lines per language SentencePiece trains on
-    workers: Optional[int] = _at_least(1, None)          # streamed: shard processes (None = every core)
+    """Joint SentencePiece vocabulary and fairseq binaries of every language (unmt/prepare.py)."""
+    vocab_size: int = _at_least(50, 8000, "joint SentencePiece vocabulary size (all languages together)")
+    max_len: int = _at_least(1, 100, "training lines are cut to this many pieces (bounds back-translation memory)")
+    max_train_lines: Optional[int] = _at_least(1, None, "training lines per language; null = all")
+    max_eval_lines: Optional[int] = _at_least(1, None, "dev and test lines; null = all")
+    shard_lines: Optional[int] = _at_least(
+        1, None, "stream the training sides in hash-partitioned shards of about this many lines, each deduplicated "
+                 "and binarized in its own process (News Crawl scale); null = in memory")
+    spm_sample_lines: int = _at_least(100, 300_000, "streamed: lines per language SentencePiece trains on")
+    workers: Optional[int] = _at_least(1, None, "streamed: shard processes; null = every core")
 
 
 @dataclass
 class ModelConfig:
-    layers: int = _at_least(1, 3)
-    dim: int = _at_least(8, 256)
-    ffn_dim: int = _at_least(8, 1024)
-    heads: int = _at_least(1, 4)
-    dropout: float = _prob(0.1)
+    """The one shared transformer (encoder-decoder, language tag first) every stage trains."""
+    layers: int = _at_least(1, 3, "encoder and decoder layers (each)")
+    dim: int = _at_least(8, 256, "embedding and hidden size")
+    ffn_dim: int = _at_least(8, 1024, "feed-forward inner size")
+    heads: int = _at_least(1, 4, "attention heads")
+    dropout: float = _prob(0.1, "dropout of every layer")
 
 
 @dataclass
 class PretrainConfig:
-    """Shared denoising LM over both languages (language tag first): BART/mBART-style pretraining."""
-    max_update: int = _at_least(1, 550)     # the bound: same recipe, same number of updates on any machine
-    lr: float = _at_least(0.0, 1e-3, exclusive=True)
-    warmup_updates: int = _at_least(0, 150)
-    max_tokens: int = _at_least(1, 2500)
-    update_freq: int = _at_least(1, 1)
-    word_shuffle: float = _at_least(0.0, 3.0)
-    word_dropout: float = _prob(0.1)
-    word_blank: float = _prob(0.2)
-    # safety net only (fairseq --stop-time-hours): a run it cuts is reported as cut, in the results
-    max_minutes: Optional[float] = _at_least(0.0, 30, exclusive=True)
+    """Shared denoising LM over every language (language tag first): BART/mBART-style pretraining."""
+    max_update: int = _at_least(1, 550, "update budget: the same recipe does the same work on any machine")
+    lr: float = _at_least(0.0, 1e-3, "peak learning rate (inverse-sqrt decay after warm-up)", exclusive=True)
+    warmup_updates: int = _at_least(0, 150, "linear warm-up updates")
+    max_tokens: int = _at_least(1, 2500, "tokens per batch, per language")
+    update_freq: int = _at_least(1, 1, "batches accumulated per update")
+    word_shuffle: float = _at_least(0.0, 3.0, "noise: each word moves up to this many positions (0 = off)")
+    word_dropout: float = _prob(0.1, "noise: share of words dropped")
+    word_blank: float = _prob(0.2, "noise: share of words replaced by a blank")
+    max_minutes: Optional[float] = _at_least(
+        0.0, 30, "wall-clock safety net (fairseq --stop-time-hours); a run it cuts is reported as cut; null = none",
+        exclusive=True)
 
 
 @dataclass
 class AlignConfig:
-    # ppmi: monolingual PPMI+SVD per language; encoder: shared-LM states; embedding: the LM's embedding table;
-    # vec: vec_files in word2vec/fastText text format
-    vectors: AlignVectors = "ppmi"
-    vec_files: Optional[dict[str, str]] = None
-    # unsupervised methods to run (identical, vecmap, adversarial, context: unmt/align.py); the best selection
-    # criterion gives the lexicon
-    methods: list[AlignMethod] = field(default_factory=lambda: ["identical"], metadata={"nonempty": True})
-    # how the methods are ranked without gold data -- frequency: do frequent words translate to words as frequent
-    # (Spearman of frequency ranks; the mapped vectors carry no frequency, so no method fits it); muse: mean
-    # cosine of the CSLS translations (what self-learning maximises, so it favours vecmap); see unmt/align.py
-    criterion: AlignCriterion = "frequency"
-    max_words: int = _at_least(10, 10000)
-    min_count: int = _at_least(1, 2)
-    window: int = _at_least(1, 5)
-    dim: int = _at_least(2, 300)
-    max_lines: Optional[int] = _at_least(1, None)   # per language; None = all training lines
-    iterations: int = _at_least(0, 5)
-    max_rank: int = _at_least(10, 3000)     # refinement dictionary is built among the most frequent words
-    max_rank_ratio: float = _at_least(1.0, 2.0)   # identical-string seeds must have similar frequency ranks
-    adversarial_steps: int = _at_least(1, 3000)
-    adversarial_start: AdversarialStart = "pca"   # pca: principal axes matched (sign by skew); identity: MUSE's
-    stochastic_interval: int = _at_least(1, 10)   # VecMap: iterations without gain before keep_prob doubles
+    """Bilingual lexicon induction without parallel data (unmt/align.py): word vectors, methods, selection."""
+    vectors: AlignVectors = _opt("ppmi", "word vectors: ppmi (monolingual PPMI+SVD), encoder (shared-LM states), "
+                                         "embedding (the LM's table) or vec (vec_files)")
+    vec_files: Optional[dict[str, str]] = _opt(None, "with vectors: vec, {lang: PATH.vec} in word2vec text format")
+    methods: list[AlignMethod] = _opt(["identical"], "unsupervised methods to run (identical, vecmap, adversarial, "
+                                                     "context); the selection criterion picks the lexicon",
+                                      nonempty=True)
+    criterion: AlignCriterion = _opt("frequency", "how methods are ranked without gold data: frequency (frequency-rank "
+                                                  "agreement of the translations) or muse (mean CSLS cosine)")
+    max_words: int = _at_least(10, 10000, "most frequent words per language that get a vector")
+    min_count: int = _at_least(1, 2, "words seen fewer times get no vector")
+    window: int = _at_least(1, 5, "co-occurrence window (ppmi vectors and context), words each side")
+    dim: int = _at_least(2, 300, "vector size after SVD")
+    max_lines: Optional[int] = _at_least(1, None, "training lines read per language; null = all")
+    iterations: int = _at_least(0, 5, "refinement iterations (Procrustes on the induced dictionary)")
+    max_rank: int = _at_least(10, 3000, "the refinement dictionary is built among this many most frequent words")
+    max_rank_ratio: float = _at_least(1.0, 2.0, "identical-string seeds must have frequency ranks within this ratio")
+    adversarial_steps: int = _at_least(1, 3000, "adversarial method: discriminator/mapping steps")
+    adversarial_start: AdversarialStart = _opt("pca", "adversarial method's start: pca (principal axes matched, sign "
+                                                      "by skew) or identity (MUSE's)")
+    stochastic_interval: int = _at_least(1, 10, "VecMap: iterations without gain before keep_prob doubles")
 
 
 @dataclass
 class MineConfig:
     """Margin-scored mining of the two training pools (unmt/mine.py); the pairs warm-start ``train``."""
-    encoder: MineEncoder = "lexicon"        # lexicon: aligned word vectors + translated tokens; model: LM encoder
-    token_weight: float = _prob(0.3)        # share of the hashed translated-token part in a lexicon vector
-    k: int = _at_least(1, 4)
-    mode: DicoMode = "intersect"
-    # faiss: auto (exact up to 200k sentences, IVF above) | flat | ivf | ivfpq | sharded (pools on disk in fp16,
-    # IVF-PQ trained on a sample, searched shard by shard: memory independent of the pool size, unmt/sharded.py)
-    index: IndexKind = "auto"
-    hash_dim: int = _at_least(8, 4096)      # lexicon encoder's hashed-token part (512 = 300 + 212 keeps fp16 at 1 KB)
-    threshold: float = 1.0                  # minimum ratio margin
-    min_tokens: int = _at_least(0, 3)
-    max_length_ratio: float = _at_least(1.0, 2.0)
-    max_pairs: Optional[int] = _at_least(1, None)
-    planted_filler: int = _at_least(0, 5000)      # unrelated sentences per language around the planted dev pairs
-    rounds: int = _at_least(1, 1)                 # CRISS-style: >1 re-encodes with the trained model and mines again
-    later_encoder: LaterEncoder = "hybrid"        # rounds 2+: lexicon + previous round's model encoder (or "model")
-    round_updates: int = _at_least(1, 300)        # fine-tuning updates of each round after the first
-    round_minutes: Optional[float] = _at_least(0.0, 20, exclusive=True)   # its safety net
+    encoder: MineEncoder = _opt("lexicon", "sentence vectors from lexicon (aligned word vectors + translated tokens), "
+                                           "model (the LM encoder) or hybrid (both)")
+    token_weight: float = _prob(0.3, "lexicon encoder: share of the hashed translated-token part")
+    k: int = _at_least(1, 4, "neighbours in the margin score (Artetxe & Schwenk 2019)")
+    mode: DicoMode = _opt("intersect", "how forward and backward best matches combine: forward, backward, max, "
+                                       "intersect")
+    index: IndexKind = _opt("auto", "faiss index: auto (exact up to 200k sentences, IVF above), flat, ivf, ivfpq, "
+                                    "sharded (pools on disk, IVF-PQ, memory independent of pool size)")
+    hash_dim: int = _at_least(8, 4096, "lexicon encoder: size of the hashed-token part")
+    threshold: float = _opt(1.0, "minimum ratio margin of a mined pair")
+    min_tokens: int = _at_least(0, 3, "sentences with fewer tokens are not mined")
+    max_length_ratio: float = _at_least(1.0, 2.0, "pairs whose lengths differ more than this ratio are dropped")
+    max_pairs: Optional[int] = _at_least(1, None, "keep at most this many pairs, best first; null = all")
+    planted_filler: int = _at_least(0, 5000, "unrelated sentences per language around the planted dev pairs (P/R)")
+    rounds: int = _at_least(1, 1, "CRISS-style rounds: > 1 re-encodes with the trained model and mines again")
+    later_encoder: LaterEncoder = _opt("hybrid", "rounds 2+: hybrid (lexicon + previous model) or model")
+    round_updates: int = _at_least(1, 300, "fine-tuning updates of each round after the first")
+    round_minutes: Optional[float] = _at_least(0.0, 20, "each later round's wall-clock safety net; null = none",
+                                               exclusive=True)
 
 
 @dataclass
 class TrainConfig:
     """Denoising + online back-translation (XLM-style ``step:value`` schedules for the lambdas)."""
-    max_update: int = _at_least(1, 700)     # the bound: same recipe, same number of updates on any machine
-    max_minutes: Optional[float] = _at_least(0.0, 60, exclusive=True)   # safety net, reported when it cuts
-    lr: float = _at_least(0.0, 5e-4, exclusive=True)
-    warmup_updates: int = _at_least(0, 100)
-    max_tokens: int = _at_least(1, 1500)
-    update_freq: int = _at_least(1, 1)
-    lambda_dae: str = _schedule("0:1,500:0.3")
-    lambda_bt: str = _schedule("0:0,100:0.5,400:1")   # BT only once the warm start has moved the model off copying
-    word_shuffle: float = _at_least(0.0, 3.0)
-    word_dropout: float = _prob(0.1)
-    word_blank: float = _prob(0.1)
-    init_from_pretrain: bool = True
-    # pseudo-parallel warm start: "wbw" (word-by-word translations from the align lexicon), "mined"
-    # (the mine stage's pairs, both directions), "wbw+mined", or "none"
-    warm_start: WarmStart = "wbw+mined"
-    lambda_warm: str = _schedule("0:1,500:0")    # at weight 0 a batch kind is skipped: later updates are cheaper
-    lambda_mined: str = _schedule("1")
-    validate_interval_updates: int = _at_least(0, 100)   # dev loss, K(Y|X) and (valid_bleu) dev BLEU; 0 = none
-    valid_bleu: bool = True
-    valid_batches: int = _at_least(1, 8)                  # dev batches per validation (~400 sentences per direction)
-    # decode into a language only with pieces its training text uses this often (0: any piece of the joint
-    # vocabulary): back-translation, dev BLEU, evaluate and translate alike. For pairs in different scripts,
-    # where a denoising-trained model otherwise answers in the source's script (plugin docstring)
-    target_vocab_min_count: int = _at_least(0, 0, late=True)
-    # and only with pieces at least this share as frequent (per piece of text) in its training text as in any
-    # other language's (0: off): for pairs in one script, whose texts quote each other (French help quotes
-    # English UI strings), where a count alone keeps the source's words and the model answers in them
-    target_vocab_min_ratio: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0, "late": True})
+    max_update: int = _at_least(1, 700, "update budget: the same recipe does the same work on any machine")
+    max_minutes: Optional[float] = _at_least(0.0, 60, "wall-clock safety net, reported when it cuts; null = none",
+                                             exclusive=True)
+    lr: float = _at_least(0.0, 5e-4, "peak learning rate (inverse-sqrt decay after warm-up)", exclusive=True)
+    warmup_updates: int = _at_least(0, 100, "linear warm-up updates")
+    max_tokens: int = _at_least(1, 1500, "tokens per batch, per language or direction")
+    update_freq: int = _at_least(1, 1, "batches accumulated per update")
+    lambda_dae: str = _schedule("0:1,500:0.3", "weight of the denoising loss, 'step:value,...' or a constant")
+    lambda_bt: str = _schedule("0:0,100:0.5,400:1", "weight of back-translation; it starts once the warm start has "
+                                                    "moved the model off copying")
+    word_shuffle: float = _at_least(0.0, 3.0, "denoising noise: each word moves up to this many positions")
+    word_dropout: float = _prob(0.1, "denoising noise: share of words dropped")
+    word_blank: float = _prob(0.1, "denoising noise: share of words replaced by a blank")
+    init_from_pretrain: bool = _opt(True, "start from the pretrained LM (false: from random weights)")
+    warm_start: WarmStart = _opt("wbw+mined", "pseudo-parallel warm start: wbw (word-by-word translations from the "
+                                              "lexicon), mined (the mine stage's pairs, both ways), wbw+mined, none")
+    lambda_warm: str = _schedule("0:1,500:0", "weight of the word-by-word pairs (at 0 the batch is skipped)")
+    lambda_mined: str = _schedule("1", "weight of the mined pairs")
+    validate_interval_updates: int = _at_least(0, 100, "dev loss, K(Y|X) and dev BLEU every N updates; 0 = never")
+    valid_bleu: bool = _opt(True, "compute dev BLEU (greedy) at each validation")
+    valid_batches: int = _at_least(1, 8, "dev batches per validation (~400 sentences per direction)")
+    target_vocab_min_count: int = _at_least(
+        0, 0, "decode into a language only with pieces its training text uses this often (0 = any piece); for "
+              "pairs in different scripts", late=True)
+    target_vocab_min_ratio: float = field(default=0.0, metadata={
+        "min": 0.0, "max": 1.0, "late": True,
+        "help": "decode into a language only with pieces at least this share as frequent in its own training text "
+                "as in another's (0 = off); for pairs in one script whose texts quote each other"})
 
 
 @dataclass
 class CompressConfig:
     """Code lengths K(X), K(Y), K(X,Y), K(Y|X) (unmt/compress.py): causal LMs the size of the model."""
-    enabled: bool = True                    # a stage of every recipe (after evaluate)
-    lm_updates: int = _at_least(1, 100)     # each monolingual LM; the joint LM gets the sum (same compute)
-    max_tokens: int = _at_least(1, 4096)
-    lr: float = _at_least(0.0, 1e-3, exclusive=True)
-    warmup_updates: int = _at_least(0, 100)
-    eval_interval: int = _at_least(1, 50)   # held-out code length every N updates (the curves)
-    heldout: Heldout = "test"               # held-out text: the test (or dev) side of each language
+    enabled: bool = _opt(True, "run the lms and compress stages (after evaluate)")
+    lm_updates: int = _at_least(1, 100, "updates of each monolingual LM; the joint LM gets their sum (equal compute)")
+    max_tokens: int = _at_least(1, 4096, "tokens per LM batch")
+    lr: float = _at_least(0.0, 1e-3, "LM peak learning rate", exclusive=True)
+    warmup_updates: int = _at_least(0, 100, "LM warm-up updates")
+    eval_interval: int = _at_least(1, 50, "held-out code length every N updates (the curves)")
+    heldout: Heldout = _opt("test", "held-out text the code lengths are measured on: test or dev")
 
 
 @dataclass
 class EvalConfig:
-    beam: int = _at_least(1, 1)
-    # fairseq's --lenpen: beam hypotheses ranked by score / length**lenpen; > 1 lengthens output, which
-    # chrF (recall-weighted) and BLEU's brevity penalty reward when a model stops early. Choose it on dev
-    # (`python -m eval.lenpen`), never on test, and only with beam > 1 (greedy has no length choice; nor has
-    # dev BLEU during training, which is greedy).
-    lenpen: float = _at_least(0.0, 1.0, late=True)
-    batch_size: int = _at_least(1, 64)
-    max_lines: Optional[int] = _at_least(1, None)   # None = the whole test set
-    # last: the final checkpoint (no parallel data touches the model); best: best mean dev BLEU (XLM practice)
-    checkpoint: EvalCheckpoint = "last"
+    """Test-set translation and scoring (unmt/evaluate.py); `unmt translate` decodes the same way."""
+    beam: int = _at_least(1, 1, "beam size (1 = greedy)")
+    lenpen: float = _at_least(0.0, 1.0, "length penalty: hypotheses ranked by score / length**lenpen (> 1: longer); "
+                                        "beam > 1 only; choose on dev with `python -m eval.lenpen`", late=True)
+    batch_size: int = _at_least(1, 64, "sentences per decoding batch")
+    max_lines: Optional[int] = _at_least(1, None, "test lines per direction; null = all")
+    checkpoint: EvalCheckpoint = _opt("last", "last (the final checkpoint: no parallel data touches the model) or "
+                                              "best (best mean dev BLEU, XLM practice)")
 
 
 @dataclass
 class RecipeConfig:
-    name: str = field(default="default", metadata={"pattern": "name"})
-    preset: str = "cpu-default"
-    langs: list[str] = field(default_factory=lambda: ["en", "fr"])
-    # translation pairs "src-tgt" (each trained and scored both ways); null = langs[0] with each other language
-    pairs: Optional[list[str]] = None
-    corpus: str = "corpora/libreoffice-en-fr"
-    # MUSE-format test dictionary for P@1; with several pairs, a path with "{pair}" in it (a pair whose file is
-    # missing reports P@1 as not available); its ".train." sibling seeds the supervised reference
-    dictionary_test: Optional[str] = "corpora/libreoffice-en-fr/dict.en-fr.test.txt"
-    seed: int = 1
-    nproc: int = _at_least(1, 1)            # data-parallel fairseq workers (torchrun): GPUs, or CPU processes
-    # fp32 | fp16 | bf16: mixed precision. GPU: fairseq's --bf16/--fp16. CPU: bf16 = autocast in training
-    # steps where the CPU has native bf16 kernels (unmt/plugin/cpu_bf16.py), otherwise fp32
-    precision: Precision = "fp32"
-    prepare: PrepareConfig = field(default_factory=PrepareConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    align: AlignConfig = field(default_factory=AlignConfig)
-    mine: MineConfig = field(default_factory=MineConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    evaluate: EvalConfig = field(default_factory=EvalConfig)
-    compress: CompressConfig = field(default_factory=CompressConfig)
-    # the ceiling beside the floor: the same model, start and budget trained on the true translations of the
-    # training sides (the corpus's parallel.SRC-TGT.* files, which no unsupervised stage reads), scored as
-    # the "supervised" row of every direction
-    supervised_ceiling: bool = False
-    # ablation: {variant name: train overrides}; `unmt run` then trains/evaluates each variant instead of one model
-    ablation: Optional[dict[str, dict]] = None
+    """A recipe: languages, corpus, and one section per stage."""
+    name: str = field(default="default", metadata={"pattern": "name",
+                                                   "help": "run name; the run folder is runs/<name> by default"})
+    preset: str = _opt("cpu-default", "named preset applied under the recipe (unmt/config.py PRESETS)")
+    langs: list[str] = _opt(["en", "fr"], "language codes; every one is pretrained and denoised")
+    pairs: Optional[list[str]] = _opt(None, "translation pairs 'src-tgt', each trained and scored both ways; "
+                                            "null = langs[0] with each other language")
+    corpus: str = _opt("corpora/libreoffice-en-fr", "corpus folder with {train,dev,test}.LANG files")
+    dictionary_test: Optional[str] = _opt(
+        "corpora/libreoffice-en-fr/dict.en-fr.test.txt",
+        "MUSE-format test dictionary for P@1 ('{pair}' in the path with several pairs); its .train. sibling seeds "
+        "the supervised reference")
+    seed: int = _opt(1, "random seed of every stage")
+    nproc: int = _at_least(1, 1, "data-parallel fairseq workers (torchrun): GPUs, or CPU processes")
+    precision: Precision = _opt("fp32", "fp32, fp16 or bf16; on a CPU bf16 autocasts training steps where the CPU "
+                                        "has native bf16, else runs fp32")
+    prepare: PrepareConfig = _section(PrepareConfig, PrepareConfig.__doc__)
+    model: ModelConfig = _section(ModelConfig, ModelConfig.__doc__)
+    pretrain: PretrainConfig = _section(PretrainConfig, PretrainConfig.__doc__)
+    align: AlignConfig = _section(AlignConfig, AlignConfig.__doc__)
+    mine: MineConfig = _section(MineConfig, MineConfig.__doc__)
+    train: TrainConfig = _section(TrainConfig, TrainConfig.__doc__)
+    evaluate: EvalConfig = _section(EvalConfig, EvalConfig.__doc__)
+    compress: CompressConfig = _section(CompressConfig, CompressConfig.__doc__)
+    supervised_ceiling: bool = _opt(False, "also train the same model on the training sides' true translations "
+                                           "and score it as the 'supervised' row")
+    ablation: Optional[dict[str, dict]] = _opt(None, "{variant: train overrides}: train and evaluate each variant "
+                                                     "instead of one model")
 
 
 # Named presets: partial dicts applied over the dataclass defaults, before the recipe's own fields.
+# A preset is a VecMap-style named setting: what it holds and why is in docs/findings.md.
+_CPU = {"precision": "bf16", "train": {"lr": 1e-3}}
 PRESETS: dict[str, dict] = {
-    # cpu-default: the dataclass defaults (stages bounded by updates, sized to fit 60 minutes on 2 cores),
-    # training steps in bf16 autocast where the CPU has native bf16, and UNMT at lr 1e-3: with ~700
-    # updates, inverse-sqrt decay from 5e-4 left the model under-trained (dev BLEU at update 500:
-    # 13.8/15.8 at 5e-4, 18.1/20.1 at 1e-3; README "Status, plainly")
-    "cpu-default": {"precision": "bf16", "train": {"lr": 1e-3}},
+    # cpu-default: update-bounded stages sized for 2 CPU cores, bf16 autocast where the CPU has it, UNMT
+    # lr 1e-3, and the measured-best choices: context lexicon, decoding restricted by piece-frequency ratio,
+    # beam 4 with length penalty 2 (docs/findings.md, "The default recipe's choices")
+    "cpu-default": {**_CPU, "align": {"methods": ["identical", "context"]},
+                    "train": {**_CPU["train"], "target_vocab_min_ratio": 0.1},
+                    "evaluate": {"beam": 4, "lenpen": 2.0}},
+    # cpu-identical-greedy: cpu-default as it was before those three choices (identical-string lexicon,
+    # unrestricted greedy decoding): the runs published with it (ablation, CRISS) reproduce by name
+    "cpu-identical-greedy": copy.deepcopy(_CPU),
     # gpu: one GPU (H200-class), bf16, a 6-layer 512-d model, big batches; ~6 min pretraining + 8 min UNMT
     # (time-bounded on purpose: the GPU goal is BLEU after 8 minutes)
     "gpu": {
@@ -368,7 +387,7 @@ def check_recipe(cfg: RecipeConfig, where: str) -> None:
     if cfg.ablation is not None:
         if not isinstance(cfg.ablation, dict):
             raise UnmtError(f"{where}: ablation: {cfg.ablation!r} is not a mapping of variant name to train "
-                            "fields -- see recipes/ablation-en-fr.yaml")
+                            "fields -- see recipes/ablation/ablation-en-fr.yaml")
         if not cfg.ablation:
             raise UnmtError(f"{where}: ablation: is empty -- name at least one variant, or remove the section")
         for variant, overrides in cfg.ablation.items():
@@ -446,18 +465,20 @@ def ablation_variant(cfg: RecipeConfig, variant: str, where: str = "recipe") -> 
     return out
 
 
-def _merge(dc, updates: dict, where: str, prefix: str = ""):
+def _merge(dc, updates: dict, where: str, prefix: str = "", origin: dict | None = None):
     """Apply ``updates`` (a recipe's or preset's fields) over config dataclass ``dc``; ``where`` names the
-    file, ``prefix`` the section (``train.``) for the one-line error."""
+    file, ``prefix`` the section (``train.``) for the one-line error. ``origin`` ({dotted field: where}) is
+    told who set each field, for ``--explain``."""
     if not isinstance(updates, dict):
         raise UnmtError(f"{where}: {prefix.rstrip('.') or 'recipe'}: must be a mapping of fields (key: value), "
                         f"got {updates!r}")
     for key, value in updates.items():
         if not isinstance(key, str) or not hasattr(dc, key) or key.startswith("_"):
-            raise UnmtError(f"{where}: {prefix}{key}: unknown field -- see `unmt run RECIPE --dump-config` for the fields")
+            raise UnmtError(f"{where}: {prefix}{key}: unknown field -- see `unmt run RECIPE --dump-config --explain` "
+                            "for the fields")
         current = getattr(dc, key)
         if dataclasses.is_dataclass(current):
-            _merge(current, value, where, f"{prefix}{key}.")
+            _merge(current, value, where, f"{prefix}{key}.", origin)
         else:
             # YAML reads 1e-3 as a string ("1e-3"): accept a number written that way for a number field
             if isinstance(value, str) and isinstance(current, float) and not isinstance(current, bool):
@@ -466,6 +487,8 @@ def _merge(dc, updates: dict, where: str, prefix: str = ""):
                 except ValueError:
                     pass
             setattr(dc, key, tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value)
+            if origin is not None:
+                origin[prefix + key] = where
     return dc
 
 
@@ -491,30 +514,63 @@ def parse_overrides(items) -> dict:
     return out
 
 
-def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -> RecipeConfig:
-    raw: Any = {}
-    where = "recipe"
-    if path is not None:
-        path = Path(path)
-        where = str(path)
-        if not path.is_file():
-            raise fail(path, "recipe not found", "pass a YAML file from recipes/ (e.g. recipes/default.yaml)")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise fail(path, f"is not valid YAML ({str(e).splitlines()[0]})", "fix the syntax") from None
-        except UnicodeDecodeError:
-            raise fail(path, "is not UTF-8 text", "save the recipe as UTF-8") from None
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise fail(path, "recipe not found", "pass a YAML file from recipes/ (e.g. recipes/default.yaml; "
+                                             "recipes/README.md lists them all)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise fail(path, f"is not valid YAML ({str(e).splitlines()[0]})", "fix the syntax") from None
+    except UnicodeDecodeError:
+        raise fail(path, "is not UTF-8 text", "save the recipe as UTF-8") from None
     if not isinstance(raw, dict):
-        raise UnmtError(f"{where}: a recipe is a mapping of fields (name:, preset:, langs:, ...), "
+        raise UnmtError(f"{path}: a recipe is a mapping of fields (name:, preset:, langs:, ...), "
                         f"not a {type(raw).__name__} -- see recipes/default.yaml")
-    preset = raw.get("preset", "cpu-default")
+    return raw
+
+
+def recipe_chain(path: str | Path) -> list[tuple[Path, dict]]:
+    """The recipe and the recipes it extends, base first: [(file, its own fields), ...]. ``extends: FILE``
+    names the base relative to the extending recipe's folder; its fields apply first, the extending
+    recipe's over them (section by section, field by field)."""
+    chain: list[tuple[Path, dict]] = []
+    path = Path(path)
+    while True:
+        if any(path.resolve() == p.resolve() for p, _ in chain):
+            raise UnmtError(f"{chain[-1][0]}: extends: {path} -- recipes extend each other in a circle "
+                            f"({' -> '.join(str(p) for p, _ in chain)}); break the circle")
+        raw = _read_yaml(path)
+        base = raw.pop("extends", None)
+        chain.append((path, raw))
+        if base is None:
+            return chain[::-1]
+        if not isinstance(base, str) or not base:
+            raise UnmtError(f"{path}: extends: {base!r} -- give one recipe file, relative to this one's folder")
+        path = path.parent / base
+
+
+def load_recipe(path: str | Path | None = None, overrides: dict | None = None,
+                origin: dict | None = None) -> RecipeConfig:
+    """Dataclass defaults, then the preset, then each recipe of the ``extends`` chain, then ``--set``.
+    ``origin``, when given, is filled with who set each field that is not at its dataclass default."""
+    chain = recipe_chain(path) if path is not None else []
+    where = str(path) if path is not None else "recipe"
+    overrides = dict(overrides or {})
+    preset, preset_from = "cpu-default", "default"
+    for file, raw in chain:
+        if "preset" in raw:
+            preset, preset_from = raw["preset"], str(file)
+    if "preset" in overrides:
+        preset, preset_from = overrides["preset"], "--set"
     if not isinstance(preset, str) or preset not in PRESETS:
-        raise UnmtError(f"{where}: preset: unknown {preset!r} -- choose one of {', '.join(PRESETS)}")
-    cfg = _merge(RecipeConfig(), PRESETS[preset], f"preset {preset}")
-    cfg = _merge(cfg, raw, where)
+        raise UnmtError(f"{preset_from}: preset: unknown {preset!r} -- choose one of {', '.join(PRESETS)}")
+    cfg = _merge(RecipeConfig(), PRESETS[preset], f"preset {preset}", origin=origin)
+    for file, raw in chain:
+        cfg = _merge(cfg, raw, str(file), origin=origin)
     if overrides:
-        cfg = _merge(cfg, overrides, "--set")
+        cfg = _merge(cfg, overrides, "--set", origin=origin)
+    cfg.preset = preset
     check_recipe(cfg, f"{where} with --set" if overrides else where)
     return cfg
 
@@ -539,3 +595,28 @@ def fingerprint_fields(section) -> dict:
 
 def dump(cfg) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def explain(cfg, origin: dict) -> str:
+    """The resolved config as a recipe (it loads back as the same config), each field under a comment with
+    its help and who set it: the dataclass default, a preset, a recipe file, or ``--set``."""
+    out: list[str] = []
+
+    def walk(dc, indent: str, prefix: str) -> None:
+        for f in dataclasses.fields(dc):
+            value, key = getattr(dc, f.name), prefix + f.name
+            helptext = f.metadata.get("help", "")
+            if dataclasses.is_dataclass(value):
+                out.append(f"{indent}# {helptext}")
+                out.append(f"{indent}{f.name}:")
+                walk(value, indent + "  ", key + ".")
+                continue
+            who = origin.get(key, "derived from langs" if key == "pairs" else "default")
+            out.append(f"{indent}# {helptext} [{who}]")
+            text = yaml.safe_dump({f.name: to_dict(value) if dataclasses.is_dataclass(value) else
+                                   (list(value) if isinstance(value, tuple) else value)},
+                                  default_flow_style=True, width=10**6, sort_keys=False).strip()
+            out.append(indent + text[1:-1])  # {key: value} -> key: value
+    walk(cfg, "", "")
+    return "\n".join(out) + "\n"
+

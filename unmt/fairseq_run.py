@@ -10,6 +10,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from unmt.errors import UnmtError
@@ -63,32 +64,33 @@ def checkpoint_progress(checkpoint: Path | None) -> tuple[int, float]:
     return int(history[-1].get("num_updates", 0)), float((state.get("extra_state") or {}).get("previous_training_time", 0.0))
 
 
+def parse_record(line: str) -> tuple[str, dict | None] | None:
+    """The one reader of fairseq's JSON log lines (``--log-format json``): (logger name, record) for a record
+    line -- ``train_inner`` every ``--log-interval`` updates, ``train`` per epoch, and one per validation
+    subset named after it, its keys prefixed with it (``valid_loss``, ``valid_num_updates``) --, (logger,
+    None) for a record cut short by a kill, None for any other line."""
+    parts = line.rstrip("\n").split(" | ", 3)
+    if len(parts) != 4 or not parts[3].startswith("{"):
+        return None
+    try:
+        return parts[2], json.loads(parts[3])
+    except json.JSONDecodeError:
+        return parts[2], None
+
+
+def record_updates(rec: dict) -> int | None:
+    """The update count a record was logged at (``num_updates``, or ``<subset>_num_updates``)."""
+    return next((int(float(v)) for k, v in rec.items() if k.endswith("num_updates")), None)
+
+
 def log_records(train_log: Path):
-    """(logger name, {field: value}) for every JSON record fairseq wrote (``--log-format json``):
-    ``train_inner`` every ``--log-interval`` updates, ``train`` per epoch, and one per validation subset
-    named after the subset, its keys prefixed with it (``valid_loss``, ``valid_num_updates``)."""
+    """(logger name, record) for every complete JSON record of a stage's fairseq log."""
     if not Path(train_log).exists():
         return
     for line in Path(train_log).read_text(encoding="utf-8", errors="replace").splitlines():
-        parts = line.split(" | ", 3)
-        if len(parts) == 4 and parts[3].startswith("{"):
-            try:
-                yield parts[2], json.loads(parts[3])
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill
-
-
-def _record_update(line: str) -> int | None:
-    parts = line.split(" | ", 3)
-    if len(parts) == 4 and parts[3].startswith("{"):
-        try:
-            rec = json.loads(parts[3])
-        except json.JSONDecodeError:
-            return -1  # cut short by a kill: drop it
-        for k, v in rec.items():
-            if k.endswith("num_updates"):
-                return int(float(v))
-    return None
+        parsed = parse_record(line)
+        if parsed is not None and parsed[1] is not None:
+            yield parsed
 
 
 def truncate_log(train_log: Path, updates: int) -> None:
@@ -97,11 +99,96 @@ def truncate_log(train_log: Path, updates: int) -> None:
     if not train_log.exists():
         return
     lines = train_log.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-    kept = [l for l in lines if (u := _record_update(l)) is None or 0 <= u <= updates]
+
+    def keep(line: str) -> bool:
+        parsed = parse_record(line)
+        if parsed is None:
+            return True
+        if parsed[1] is None:  # cut short by a kill
+            return False
+        u = record_updates(parsed[1])
+        return u is None or u <= updates
+
+    kept = [l for l in lines if keep(l)]
     if len(kept) != len(lines):
         from unmt.io import write_text
 
         write_text(train_log, "".join(kept))
+
+
+def _minutes(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class Progress:
+    """What a person reads while a fairseq stage trains: one line per log interval -- stage, updates of the
+    budget, loss, dev BLEU per direction when validated, elapsed and estimated time left -- as a tqdm bar on
+    a terminal, plain lines otherwise. The raw JSON stays in the stage's train.log."""
+
+    def __init__(self, stage: str, max_update: int, start_update: int, quiet: bool = False, stream=None):
+        self.stage, self.max_update, self.start_update = stage, max_update, start_update
+        self.stream = stream or sys.stdout
+        self.quiet, self.started, self.updates = quiet, time.time(), start_update
+        self.bar = None
+        if not quiet and self.stream.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=max_update, initial=start_update, desc=f"[{stage}]", unit="upd",
+                            file=self.stream, dynamic_ncols=True)
+
+    def timing(self) -> str:
+        elapsed = time.time() - self.started
+        done = self.updates - self.start_update
+        left = elapsed / done * (self.max_update - self.updates) if done > 0 else None
+        return f"{_minutes(elapsed)} elapsed" + (f", ~{_minutes(left)} left" if left is not None else "")
+
+    def line(self, logger: str, rec: dict) -> str | None:
+        """The readable line of one log record (None: a record not worth a line)."""
+        updates = record_updates(rec)
+        if updates is None:
+            return None
+        self.updates = max(self.updates, updates)
+        where = f"[{self.stage}] {updates}/{self.max_update} updates ({100 * updates // max(1, self.max_update)}%)"
+        if logger == "train_inner":
+            return f"{where} | loss {float(rec.get('loss', 'nan')):.3f} | {self.timing()}"
+        prefix = next((k[: -len("num_updates")] for k in rec if k.endswith("num_updates")), "")
+        if logger == "train":  # fairseq's end-of-epoch summary
+            return f"{where} | epoch {rec.get('epoch', '?')} done, train loss {float(rec.get('train_loss', 'nan')):.3f}"
+        if prefix:  # a validation subset: <subset>_loss, <subset>_bleu_<src>-<tgt>
+            subset = "dev" if prefix == "valid_" else f"dev {prefix.rstrip('_')}"
+            bleu = sorted((k[len(prefix) + 5:], v) for k, v in rec.items() if k.startswith(prefix + "bleu_"))
+            dev = f" | {subset} BLEU {', '.join(f'{d} {float(v):.2f}' for d, v in bleu)}" if bleu else ""
+            return f"{where} | {subset} loss {float(rec.get(prefix + 'loss', 'nan')):.3f}{dev}"
+        return None
+
+    def feed(self, raw_line: str) -> None:
+        parsed = parse_record(raw_line)
+        if self.quiet or parsed is None or parsed[1] is None:
+            if not self.quiet and parsed is None and "Error" in raw_line:
+                self._write(raw_line.rstrip()[:300])
+            return
+        text = self.line(*parsed)
+        if text is None:
+            return
+        if self.bar is not None:
+            self.bar.n = min(self.updates, self.max_update)
+            self.bar.set_postfix_str(text.split(" | ", 1)[1] if " | " in text else "", refresh=False)
+            self.bar.refresh()
+            if parsed[0] != "train_inner":
+                self.bar.write(text, file=self.stream)
+        else:
+            self._write(text)
+
+    def _write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def launcher(nproc: int) -> list[str]:
@@ -148,15 +235,19 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: i
         if last.exists():
             truncate_log(log_path, done_updates)
         every = save_every or default_save_interval(max_update)
-        _launch(data, save_dir, args + ["--max-update", str(max_update), "--save-interval-updates", str(every)],
-                restore, quiet, budget, nproc, precision)
+        progress = Progress(save_dir.name, max_update, done_updates if last.exists() else 0, quiet)
+        try:
+            _launch(data, save_dir, args + ["--max-update", str(max_update), "--save-interval-updates", str(every)],
+                    restore, progress, budget, nproc, precision)
+        finally:
+            progress.close()
     updates, seconds = checkpoint_progress(last)
     return {"checkpoint": str(last), "updates": updates,
             "stopped_by": "max_update" if updates >= max_update else "time limit",
             "training_minutes": round((seconds - start_seconds) / 60, 1)}
 
 
-def _launch(data, save_dir, args, restore, quiet, budget, nproc, precision) -> None:
+def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, precision) -> None:
     if budget:
         args = args + ["--stop-time-hours", f"{budget / 3600:.4f}"]
     last = save_dir / "checkpoint_last.pt"
@@ -183,9 +274,7 @@ def _launch(data, save_dir, args, restore, quiet, budget, nproc, precision) -> N
                 log.write(line)
                 log.flush()
                 tail = (tail + [line.rstrip()])[-20:]
-                if not quiet and (" | INFO | " in line and any(f" | {k}" in line for k in ("train_inner |", "valid", "done training"))
-                                  or "Error" in line):
-                    print(line.rstrip()[:300], flush=True)
+                progress.feed(line)
             rc = proc.wait()
         finally:  # interrupted (Ctrl-C, SIGTERM): never leave a trainer running on its own
             if proc.poll() is None:
