@@ -99,11 +99,10 @@ def main(run_dir, directions, values, vocab_ratios, lines, beam, checkpoint, out
             click.echo(sweep_table([r for r in rows if r["direction"] == f"{src}-{tgt}"]), err=True)
     except UnmtError as e:
         raise click.ClickException(str(e)) from None
-    out = out or run_dir / "analysis"
-    write_json(out / "lenpen.json", {"checkpoint": str(checkpoint), "dev_lines": len(sources), "beam": beam, "rows": rows})
+    write_json(layout.analysis("lenpen", "json", out), {"checkpoint": str(checkpoint), "dev_lines": len(sources), "beam": beam, "rows": rows})
     text = (f"`{checkpoint}`, {'all' if lines is None else f'the first {lines}'} dev lines per direction, beam {beam}.\n\n"
             + sweep_table(rows))
-    write_text(out / "lenpen.md", text)
+    write_text(layout.analysis("lenpen", "md", out), text)
     click.echo(text)
 
 

@@ -35,7 +35,7 @@ def main(run_dir, src, tgt, dictionary, checkpoint, lines, out):
     from unmt.translate import Translator
 
     layout = RunLayout(run_dir)
-    checkpoint = checkpoint or run_dir / "pretrain/checkpoint_last.pt"
+    checkpoint = checkpoint or layout.checkpoint("pretrain")
     tr = Translator(checkpoint, layout)
     emb = {}
     for lang in (src, tgt):
@@ -57,10 +57,9 @@ def main(run_dir, src, tgt, dictionary, checkpoint, lines, out):
         rows.append({"layer": layer, "no_mapping_p@1": no_map["p@1"], "seed_pairs": int(len(seeds)),
                      "refined_p@1": refined["p@1"], "frequency_agreement": round(refined["frequency_agreement"], 4),
                      "muse_criterion": round(refined["criterion"], 4)})
-    out = out or run_dir / "analysis"
     result = {"checkpoint": str(checkpoint), "lines": lines, "test_words": len(gold),
               "identical_test_pairs": int(identical), "layers": rows}
-    write_json(out / "lm_lexicon.json", result)
+    write_json(layout.analysis("lm_lexicon", "json", out), result)
     table = ["| layer | P@1 no mapping | mutual-NN seeds | P@1 refined | frequency agreement | MUSE criterion |",
              "|---|---|---|---|---|---|"]
     table += [f"| {r['layer']} | {r['no_mapping_p@1']} | {r['seed_pairs']} | {r['refined_p@1']} | "
@@ -68,7 +67,7 @@ def main(run_dir, src, tgt, dictionary, checkpoint, lines, out):
     text = (f"`{checkpoint}`, {lines} training lines per language, {len(gold)} test words with both sides in "
             f"the vocabularies, {identical} test pairs spelled identically. Layer 0: the embedding table's rows; 1: the embedded "
             "input (scaled, with positions); 2 on: each encoder layer's output.\n\n" + "\n".join(table) + "\n")
-    write_text(out / "lm_lexicon.md", text)
+    write_text(layout.analysis("lm_lexicon", "md", out), text)
     click.echo(text)
 
 

@@ -1,8 +1,9 @@
-"""Write a run's result tables into README.md (between markers) and docs/results.md, from the run's
-own JSON, so published numbers never drift from what the code produced.
+"""Write runs' result tables into docs/results.md (one section per run, from the run's own JSON) and the
+README's two tables (the default recipe's expected numbers, every run at a glance) from docs/results.md,
+so published numbers never drift from what the code produced.
 
-    python -m eval.report runs/default [runs/en-zh ...]   # README gets runs/default's; docs/results.md a
-                                                          # section per run (others' sections kept)
+    python -m eval.report runs/default [runs/en-zh ...]   # a section per run (others' sections kept), then README
+    python -m eval.report                                 # README's tables again from docs/results.md
 """
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from pathlib import Path
 from eval.language_id import format_share, target_share
 from unmt.io import read_lines, write_text
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+# README blocks written here: the default recipe's table, and every run of docs/results.md at a glance
+BLOCKS = ("default", "glance")
+# the sections of docs/results.md the README's default table reads: the default recipe in bf16 and in fp32
+DEFAULT_BF16, DEFAULT_FP32 = "default-bf16", "default"
 
 
 def _figure(png: Path, run_dir: Path, title: str) -> str:
@@ -29,7 +33,9 @@ def _figure(png: Path, run_dir: Path, title: str) -> str:
 
 def precision_used(run_dir: Path) -> str:
     """What the fairseq stages really ran in, from their command lines (bf16 is fp32 on CPUs without bf16)."""
-    flags = {w for p in run_dir.glob("*/command.txt") for w in p.read_text().split()}
+    from unmt.layout import RunLayout
+
+    flags = {w for p in RunLayout(run_dir).commands() for w in p.read_text().split()}
     for flag, name in (("--cpu-bf16", "bf16 autocast on CPU"), ("--bf16", "bf16"), ("--fp16", "fp16")):
         if flag in flags:
             return name
@@ -76,8 +82,10 @@ def baseline_verdict(results: dict) -> str:
 
 def run_summary(run_dir: Path) -> str:
     from unmt.evaluate import results_table
+    from unmt.layout import RunLayout
 
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    L = RunLayout(run_dir)
+    manifest = json.loads(L.manifest.read_text())
     stages = manifest["stages"]
     minutes = sum(s["seconds"] for s in stages.values()) / 60
     timing = ", ".join(f"{k} {v['seconds'] / 60:.1f}" for k, v in stages.items())
@@ -88,44 +96,46 @@ def run_summary(run_dir: Path) -> str:
     out = [f"Run `{run_dir}` ({'-'.join(stages['prepare']['config'].get('langs', []))}), "
            f"{minutes:.1f} minutes of stage time ({timing} min{ceiling}), training in {precision_used(run_dir)}, "
            f"versions: {', '.join(f'{k} {v}' for k, v in versions.items())}. {update_budgets(run_dir, stages)}", ""]
-    if (run_dir / "evaluate/results.json").exists():
-        results = json.loads((run_dir / "evaluate/results.json").read_text())
+    if L.results("evaluate").exists():
+        results = json.loads(L.results("evaluate").read_text())
         out += [baseline_verdict(results), "", results_table(results)]
-    if (run_dir / "ablation/results.md").exists():
-        out += ["Ablation (same data, same update budget):", "", (run_dir / "ablation/results.md").read_text(),
-                _figure(run_dir / "ablation/dev_bleu.png", run_dir, "dev BLEU over updates per variant"), ""]
-    lex = run_dir / "align/results.md"
+    if L.results("ablation", "md").exists():
+        out += ["Ablation (same data, same update budget):", "", L.results("ablation", "md").read_text(),
+                _figure(L.figure("ablation", "dev_bleu"), run_dir, "dev BLEU over updates per variant"), ""]
+    lex = L.results("align", "md")
     if lex.exists():
         out += ["Lexicon induction (align stage):", "", lex.read_text()]
-        if (run_dir / "align/lexicon_curve.png").exists():
-            out += [_figure(run_dir / "align/lexicon_curve.png", run_dir, "P@1 and selection criterion per iteration"), ""]
-    for mined in sorted(run_dir.glob("mine*/results.md")):
+        if L.figure("align", "lexicon_curve").exists():
+            out += [_figure(L.figure("align", "lexicon_curve"), run_dir, "P@1 and selection criterion per iteration"), ""]
+    for mined in L.stage_results("mine*"):
         out += [f"Bitext mining, stage `{mined.parent.name}` (P/R/F1 of recovering the dev pairs planted among "
                 "training sentences):", "", mined.read_text()]
-    if (run_dir / "compress/results.md").exists():
-        out += ["Code lengths (compress stage):", "", (run_dir / "compress/results.md").read_text(),
-                _figure(run_dir / "compress/compression.png", run_dir, "code lengths over LM updates; K(Y|X) vs dev BLEU"), ""]
-        if (run_dir / "compress/saving_vs_bleu.png").exists():
-            out += [_figure(run_dir / "compress/saving_vs_bleu.png", run_dir, "per-pair joint saving vs that pair's test BLEU"), ""]
+    if L.results("compress", "md").exists():
+        out += ["Code lengths (compress stage):", "", L.results("compress", "md").read_text(),
+                _figure(L.figure("compress", "compression"), run_dir, "code lengths over LM updates; K(Y|X) vs dev BLEU"), ""]
+        if L.figure("compress", "saving_vs_bleu").exists():
+            out += [_figure(L.figure("compress", "saving_vs_bleu"), run_dir, "per-pair joint saving vs that pair's test BLEU"), ""]
     return "\n".join(out)
 
 
 def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
     """Where sharing helps and where it hurts: each direction of the multilingual run beside the same pair
     trained alone on the same corpus (same test sentences: the prepare stages read identical test files)."""
+    from unmt.layout import RunLayout
+
     def load(run):
-        manifest = json.loads((run / "manifest.json").read_text())
+        manifest = json.loads(RunLayout(run).manifest.read_text())
         tests = {k: v for k, v in manifest["stages"]["prepare"]["inputs"].items() if k.startswith("corpus:test.")}
-        results = run / "evaluate/results.json"
+        results = RunLayout(run).results("evaluate")
         return tests, json.loads(results.read_text())["directions"] if results.exists() else None
 
     def in_target(run, direction):  # from the hypotheses, among the multilingual run's languages for both runs
         tgt = direction.split("-")[1]
-        hyp = run / "evaluate" / f"test.{direction}.hyp.{tgt}"
+        hyp = RunLayout(run).hypotheses("evaluate", *direction.split("-"))
         return target_share(read_lines(hyp, "hypotheses"), tgt, langs) if hyp.exists() else None
 
     multi_tests, multi_dirs = load(multi)
-    langs = json.loads((multi / "manifest.json").read_text())["stages"]["prepare"]["config"]["langs"]
+    langs = json.loads(RunLayout(multi).manifest.read_text())["stages"]["prepare"]["config"]["langs"]
     rows = ["| direction | multilingual BLEU | alone BLEU | multilingual chrF | alone chrF | better baseline BLEU / chrF | "
             "in target language % multilingual / alone | supervised BLEU multilingual / alone | sharing |",
             "|---|---|---|---|---|---|---|---|---|"]
@@ -159,34 +169,173 @@ def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
             "updates on the true translations), where it trained one.\n\n" + "\n".join(rows) + "\n")
 
 
-def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
-    """README gets the default recipe's summary (a run folder named ``default``), if it is among them;
-    docs/results.md gets one section per run, keeping the sections of runs not given (so re-running one
-    recipe does not drop the others' published numbers)."""
-    summaries = {Path(d).name: run_summary(Path(d)) for d in run_dirs}
-    for d in run_dirs:  # a multilingual run given with bilingual runs on its corpus: where sharing helps or hurts
-        manifest = json.loads((Path(d) / "manifest.json").read_text())
-        if len(manifest["stages"]["prepare"]["config"].get("langs", [])) > 2:
-            others = [Path(o) for o in run_dirs if o != d]
-            sharing = others and sharing_summary(Path(d), others)
-            if sharing:
-                summaries[f"sharing: {Path(d).name} vs each pair alone"] = sharing
-    if "default" in summaries:
-        text = Path(readme).read_text(encoding="utf-8")
-        block = f"{START}\n{summaries['default']}\n{END}"
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-        write_text(readme, text)
-    header = "# Results\n\nWritten by `python -m eval.report` from each run's own JSON.\n\n"
+def read_sections(results_md: str | Path) -> dict[str, str]:
+    """docs/results.md as {section name: body}, in file order."""
     sections: dict[str, str] = {}
     if Path(results_md).exists():
         for part in re.split(r"^## ", Path(results_md).read_text(encoding="utf-8"), flags=re.M)[1:]:
             name, _, body = part.partition("\n")
             sections[name.strip()] = body.strip("\n")
-    # a section's parts may be empty (no compress stage, no lexicon); one blank line between blocks, so
-    # rewriting a section leaves no diff but its numbers
-    sections.update({name: re.sub(r"\n{3,}", "\n\n", body).strip("\n") for name, body in summaries.items()})
-    write_text(results_md, header + "\n\n".join(f"## {name}\n\n{body}" for name, body in sections.items()) + "\n")
-    print("\n\n".join(summaries.values()))
+    return sections
+
+
+_RUN_LINE = re.compile(r"([\d.]+) minutes of stage time \(([^)]*?) min(?:; ([\d.]+) without the supervised ceiling)?\), "
+                       r"training in ([^,]+),")
+_ROW = re.compile(r"^\| (\S+?-\S+?) \| (unmt|copy|word-by-word|supervised) \| ([\d.]+) \| ([\d.]+) \|")
+
+
+def section_facts(body: str) -> dict | None:
+    """What the README needs from one section run_summary wrote: minutes (with and without the ceiling),
+    each stage's minutes, the precision, and the first results table as {direction: {system: (BLEU, chrF)}}.
+    None for a section without a test table (lexicon-only runs, ablations, sharing comparisons)."""
+    head = _RUN_LINE.search(body.split("\n", 1)[0])
+    table: dict[str, dict[str, tuple[float, float]]] = {}
+    in_table = False
+    for line in body.splitlines():
+        if line.startswith("| direction | system | BLEU | chrF |"):
+            if table:
+                break
+            in_table = True
+        elif in_table and (m := _ROW.match(line)):
+            table.setdefault(m[1], {})[m[2]] = (float(m[3]), float(m[4]))
+        elif in_table and not line.startswith("|"):
+            break
+    if not head or not table:
+        return None
+    stages = {k: float(v) for k, v in (part.rsplit(" ", 1) for part in head[2].split(", "))}
+    total = float(head[1])
+    # the ceiling is a stage a recipe adds: minutes are the recipe's without it
+    minutes = float(head[3]) if head[3] else round(total - stages.get("supervised", 0.0), 1)
+    return {"minutes": minutes, "minutes_with_ceiling": total, "stages": stages,
+            "precision": "bf16" if "bf16" in head[4] else head[4], "table": table}
+
+
+def _arrow(direction: str) -> str:
+    return direction.replace("-", "→", 1)
+
+
+def default_block(sections: dict[str, str]) -> str:
+    """The default recipe's test scores beside its baselines and ceiling, in bf16 and in fp32, with minutes."""
+    runs = [(name, facts) for name in (DEFAULT_BF16, DEFAULT_FP32)
+            if name in sections and (facts := section_facts(sections[name]))]
+    if not runs:
+        return "No run of the default recipe is recorded in docs/results.md yet."
+    header = "| direction | system | " + " | ".join(f"BLEU / chrF, {f['precision']} run" for _, f in runs) + " |"
+    rows = [header, "|---|---|" + "---|" * len(runs)]
+    for direction in runs[0][1]["table"]:
+        for system in ("unmt", "copy", "word-by-word", "supervised"):
+            cells = [f["table"].get(direction, {}).get(system) for _, f in runs]
+            if any(cells):
+                rows.append(f"| {_arrow(direction)} | {system} | "
+                            + " | ".join(f"{c[0]:.2f} / {c[1]:.2f}" if c else "-" for c in cells) + " |")
+    timing = []
+    for name, f in runs:
+        biggest = max(f["stages"], key=f["stages"].get)
+        timing.append(f"{f['minutes']:.1f} minutes of stage time in {f['precision']} ({biggest} {f['stages'][biggest]:.1f} "
+                      f"of them; section [{name}](docs/results.md#{name}))")
+    return ("\n".join(rows) + "\n\nOn 2 CPU cores: " + "; ".join(timing) + ". Copy and word-by-word are the "
+            "baselines, supervised the ceiling (same model and budget on true translations). BLEU and chrF are "
+            "sacrebleu's; signatures and tokenized BLEU are in the sections.")
+
+
+def glance_block(sections: dict[str, str]) -> str:
+    """Every run of docs/results.md with a test table: minutes, precision, unmt per direction, and in how many
+    directions it beats both baselines."""
+    rows = ["| run | minutes¹ | training | unmt BLEU / chrF per direction | above both baselines: BLEU, chrF |",
+            "|---|---|---|---|---|"]
+    for name, body in sections.items():
+        f = section_facts(body)
+        if f is None:
+            continue
+        scores, wins = [], [0, 0]
+        for direction, systems in f["table"].items():
+            bleu, chrf = systems["unmt"]
+            scores.append(f"{_arrow(direction)} {bleu:.2f} / {chrf:.2f}")
+            base = [v for k, v in systems.items() if k in ("copy", "word-by-word")]
+            wins[0] += all(bleu > b[0] for b in base)
+            wins[1] += all(chrf > b[1] for b in base)
+        n = len(f["table"])
+        rows.append(f"| [{name}](docs/results.md#{name}) | {f['minutes']:.1f} | {f['precision']} | "
+                    f"{' · '.join(scores)} | {wins[0]}/{n}, {wins[1]}/{n} |")
+    return "\n".join(rows) + ("\n\n¹ Stage time on 2 CPU cores, without the supervised ceiling. Sections named "
+                               "`-identical`, `-context` or `-unrestricted` are earlier settings of a recipe, kept for "
+                               "comparison.")
+
+
+def recipes_block(sections: dict[str, str], root: str | Path = "recipes") -> str:
+    """One row per recipe file: its first comment line, languages, and its run's last measured minutes and
+    unmt BLEU from docs/results.md (the section named after the recipe's run)."""
+    from unmt.config import load_recipe
+
+    root = Path(root)
+    rows = ["| recipe | what it shows | languages | minutes¹ | last measured: unmt BLEU (ceiling recipes: supervised) |",
+            "|---|---|---|---|---|"]
+    files = sorted(root.rglob("*.yaml"), key=lambda p: (len(p.relative_to(root).parts) > 1, str(p)))
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        cfg = load_recipe(path)
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        summary = first.lstrip("# ").strip() if first.startswith("#") else ""
+        facts = section_facts(sections[cfg.name]) if cfg.name in sections else None
+        system = "supervised" if cfg.supervised_ceiling else "unmt"
+        if facts:
+            minutes = facts["minutes_with_ceiling" if cfg.supervised_ceiling else "minutes"]
+            scores = [f"{_arrow(d)} {s[system][0]:.2f}" for d, s in facts["table"].items() if system in s]
+            measured = f"[{' · '.join(scores) or 'see section'}](../docs/results.md#{cfg.name})"
+        elif cfg.name in sections:
+            minutes, measured = None, f"[no test table: see section](../docs/results.md#{cfg.name})"
+        else:
+            minutes, measured = None, "tests only" if rel.startswith("tests/") else "not measured"
+        rows.append(f"| [{rel}]({rel}) | {summary} | {', '.join(cfg.langs)} | "
+                    f"{'-' if minutes is None else f'{minutes:.1f}'} | {measured} |")
+    return "\n".join(rows) + ("\n\n¹ Stage time of the run published in docs/results.md, on 2 CPU cores "
+                               "(its section says which precision).")
+
+
+def write_readme(readme: str | Path, sections: dict[str, str]) -> None:
+    """Replace each ``<!-- NAME:start -->...<!-- NAME:end -->`` block of the README with its table."""
+    text = Path(readme).read_text(encoding="utf-8")
+    for name, block in (("default", default_block(sections)), ("glance", glance_block(sections))):
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{block}\n{end}", text, flags=re.S)
+    write_text(readme, text)
+
+
+def write_recipes_index(index: Path, sections: dict[str, str], root: Path | None = None) -> None:
+    """The generated table of recipes/README.md (of the recipes under ``root``, default: the index's
+    folder), between its ``<!-- recipes:start/end -->`` markers."""
+    if not index.exists():
+        return
+    start, end = "<!-- recipes:start -->", "<!-- recipes:end -->"
+    block = recipes_block(sections, root or index.parent)
+    text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{block}\n{end}",
+                  index.read_text(encoding="utf-8"), flags=re.S)
+    write_text(index, text)
+
+
+def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
+    """docs/results.md gets one section per run given, keeping the sections of runs not given (so re-running
+    one recipe does not drop the others' published numbers); then the README's tables are written from it."""
+    from unmt.layout import RunLayout
+
+    summaries = {Path(d).name: run_summary(Path(d)) for d in run_dirs}
+    for d in run_dirs:  # a multilingual run given with bilingual runs on its corpus: where sharing helps or hurts
+        manifest = json.loads(RunLayout(d).manifest.read_text())
+        if len(manifest["stages"]["prepare"]["config"].get("langs", [])) > 2:
+            others = [Path(o) for o in run_dirs if o != d]
+            sharing = others and sharing_summary(Path(d), others)
+            if sharing:
+                summaries[f"sharing: {Path(d).name} vs each pair alone"] = sharing
+    sections = read_sections(results_md)
+    if summaries:
+        header = "# Results\n\nWritten by `python -m eval.report` from each run's own JSON.\n\n"
+        # a section's parts may be empty (no compress stage, no lexicon); one blank line between blocks, so
+        # rewriting a section leaves no diff but its numbers
+        sections.update({name: re.sub(r"\n{3,}", "\n\n", body).strip("\n") for name, body in summaries.items()})
+        write_text(results_md, header + "\n\n".join(f"## {name}\n\n{body}" for name, body in sections.items()) + "\n")
+    write_readme(readme, sections)
+    write_recipes_index(Path(readme).parent / "recipes" / "README.md", sections)
+    print("\n\n".join(summaries.values()) or f"{readme}: tables written from {results_md}")
 
 
 if __name__ == "__main__":

@@ -307,7 +307,7 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, criterion
                         "-- orthogonal mapping needs the same dimension")
     out.mkdir(parents=True, exist_ok=True)
     res = align_embeddings(emb, [(src, tgt)], {(src, tgt): dict_test}, a, 1, RunLayout(out.parent), out.name)
-    click.echo((out / "results.md").read_text())
+    click.echo(RunLayout(out.parent).results(out.name, "md").read_text())
     click.echo(f"selected: {res} -> {out}")
 
 

@@ -34,7 +34,7 @@ import sentencepiece as spm
 from unmt.errors import UnmtError
 from unmt.fairseq_run import run_fairseq_train
 from unmt.io import read_lines, save_figure, write_json, write_lines, write_text
-from unmt.layout import RunLayout
+from unmt.layout import RunLayout, lm_heldout_text, lm_train_text, train_log_in
 from unmt.prepare import binarize, encode, lang_token
 
 
@@ -72,16 +72,16 @@ def build_lm_data(layout: RunLayout, langs: list[str], heldout: dict[str, list[s
     for lang in langs:
         lines = read_lines(layout.text("train", lang), "training text")
         train += [f"{lang_token(lang)} {p}" for p in encode(sp, lines, max_len)]
-    write_lines(tok / "train.txt", train)
+    write_lines(lm_train_text(tok), train)
     valid, longest = [], 0
     for i, lang in enumerate(langs):  # held-out lines are never cut: every character is coded
         lines = [f"{lang_token(lang)} {p}" for p in encode(sp, heldout[lang])]
         longest = max([longest] + [len(line.split()) + 1 for line in lines])
-        write_lines(tok / f"heldout.{lang}.txt", lines)
+        write_lines(lm_heldout_text(tok, lang), lines)
         valid.append("valid" if i == 0 else f"valid{i}")
     binarize(["--only-source", "--srcdict", str(layout.dictionary),
-              "--trainpref", str(tok / "train.txt"),
-              "--validpref", ",".join(str(tok / f"heldout.{lang}.txt") for lang in langs), "--destdir", str(out)])
+              "--trainpref", str(lm_train_text(tok)),
+              "--validpref", ",".join(str(lm_heldout_text(tok, lang)) for lang in langs), "--destdir", str(out)])
     return valid, longest
 
 
@@ -163,17 +163,17 @@ def train_code_lms(cfg, layout: RunLayout, quiet: bool = True, name: str = "lms"
     """Train the LMs (each language alone, each pair and all languages jointly) and record each one's
     held-out code length over its updates. They read only the prepared text, so a new translation model
     or new test BLEU reuses them: ``compress_stage`` codes with their results."""
-    out_dir, langs = layout.dir(name), list(cfg.langs)
+    langs = list(cfg.langs)
     c = cfg.compress
     heldout = {lang: read_lines(layout.text(c.heldout, lang), "held-out text") for lang in langs}
     result: dict = {"langs": langs, "heldout": c.heldout, "sizes": {lang: text_size(heldout[lang]) for lang in langs},
                     "budget_updates": {}, "curves": {}}
     for lm, group in lm_groups(cfg).items():
-        data = out_dir / f"lm-{lm}" / "data"
+        data = layout.lm_dir(lm, name) / "data"
         valid, longest = build_lm_data(layout, group, heldout, data, cfg.prepare.max_len)
         tokens = {lang: heldout_tokens(data, v) for lang, v in zip(group, valid)}
         updates = c.lm_updates * len(group)  # a joint LM gets its languages' monolingual budgets together
-        log = train_lm(cfg, data, out_dir / f"lm-{lm}", valid, updates, longest, quiet).parent / "train.log"
+        log = train_log_in(train_lm(cfg, data, layout.lm_dir(lm, name), valid, updates, longest, quiet).parent)
         curve = lm_curves(log, valid, group, tokens)
         if not curve:
             raise UnmtError(f"{log}: no validation of the held-out text was logged -- see the log")

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from unmt.errors import UnmtError
+from unmt.layout import checkpoint_in, command_in, train_log_in
 
 PLUGIN = Path(__file__).parent / "plugin"
 
@@ -225,11 +226,11 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: i
     Returns {checkpoint, updates, stopped_by: max_update | time limit, training_minutes}.
     """
     save_dir.mkdir(parents=True, exist_ok=True)
-    last = save_dir / "checkpoint_last.pt"
+    last = checkpoint_in(save_dir)
     _, start_seconds = checkpoint_progress(restore)  # a restored model's time counts: see above
     budget = start_seconds + 60 * max_minutes if max_minutes else None
     done_updates, done_seconds = checkpoint_progress(last)
-    log_path = save_dir / "train.log"
+    log_path = train_log_in(save_dir)
     finished = last.exists() and (done_updates >= max_update or (budget is not None and done_seconds >= budget))
     if not finished:  # a finished checkpoint is not trained again: fairseq would take one more step
         if last.exists():
@@ -250,7 +251,7 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: i
 def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, precision) -> None:
     if budget:
         args = args + ["--stop-time-hours", f"{budget / 3600:.4f}"]
-    last = save_dir / "checkpoint_last.pt"
+    last = checkpoint_in(save_dir)
     resume = []
     if not last.exists() and restore is not None:
         resume = ["--restore-file", str(restore), "--reset-optimizer", "--reset-dataloader",
@@ -262,10 +263,10 @@ def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, pr
            "--skip-invalid-size-inputs-valid-test"] + args + resume
     from unmt.io import write_text
 
-    write_text(save_dir / "command.txt", shlex.join(cmd) + "\n")
+    write_text(command_in(save_dir), shlex.join(cmd) + "\n")
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1",
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, nproc)))))
-    log_path = save_dir / "train.log"
+    log_path = train_log_in(save_dir)
     tail: list[str] = []
     with open(log_path, "a", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

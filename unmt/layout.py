@@ -23,6 +23,39 @@ from pathlib import Path
 
 SPLITS = ("train", "dev", "test")
 
+# fairseq's name for the checkpoint it resumes from (--save-dir/checkpoint_last.pt): a stage that keeps
+# one after a failure can resume
+LAST_CHECKPOINT = "checkpoint_last.pt"
+
+
+# files of a fairseq training folder (a stage's own, or a compression LM's inside the lms stage)
+def checkpoint_in(folder: Path, which: str = "last") -> Path:
+    return Path(folder) / f"checkpoint_{which}.pt"
+
+
+def train_log_in(folder: Path) -> Path:
+    """fairseq's JSON log of the training in ``folder`` (the progress lines on the console are read from it)."""
+    return Path(folder) / "train.log"
+
+
+def command_in(folder: Path) -> Path:
+    """The exact fairseq command line that trained ``folder``."""
+    return Path(folder) / "command.txt"
+
+
+# a folder of text that fairseq-preprocess binarizes (compression LMs, pseudo-parallel pairs)
+def lm_train_text(tok_dir: Path) -> Path:
+    return Path(tok_dir) / "train.txt"
+
+
+def lm_heldout_text(tok_dir: Path, lang: str) -> Path:
+    return Path(tok_dir) / f"heldout.{lang}.txt"
+
+
+def pair_text(tok_dir: Path, kind: str, src: str, tgt: str, lang: str | None = None) -> Path:
+    """Pieces of pseudo-parallel pairs (kind: mined, warm) as fairseq-preprocess reads them (a prefix without ``lang``)."""
+    return Path(tok_dir) / (f"{kind}.{src}-{tgt}.{lang}" if lang else f"{kind}.{src}-{tgt}")
+
 
 def round_name(stage: str, rnd: int) -> str:
     """Mining round r's stage folder: mine, train (r = 1), mine2, train2, ..."""
@@ -86,13 +119,22 @@ class RunLayout:
 
     # -- fairseq training stages -------------------------------------------------------------
     def checkpoint(self, stage: str, which: str = "last") -> Path:
-        return self.dir(stage) / f"checkpoint_{which}.pt"
+        return checkpoint_in(self.dir(stage), which)
 
     def train_log(self, stage: str) -> Path:
-        return self.dir(stage) / "train.log"
+        return train_log_in(self.dir(stage))
 
     def command(self, stage: str) -> Path:
-        return self.dir(stage) / "command.txt"
+        return command_in(self.dir(stage))
+
+    def commands(self) -> list[Path]:
+        """Every fairseq command line the run has written (one per fairseq stage)."""
+        return sorted(self.root.glob(f"*/{command_in(Path()).name}"))
+
+    # -- lms (compression LMs) -----------------------------------------------------------------
+    def lm_dir(self, lm: str, stage: str = "lms") -> Path:
+        """One compression LM's fairseq folder (lm: a language, a pair 'en-fr', or 'joint')."""
+        return self.dir(stage) / f"lm-{lm}"
 
     def pseudo_parallel(self, stage: str, kind: str) -> Path:
         """Folder of a train stage's pseudo-parallel binaries: kind = warm | mined."""
@@ -128,3 +170,11 @@ class RunLayout:
 
     def figure(self, stage: str, name: str) -> Path:
         return self.dir(stage) / f"{name}.png"
+
+    def stage_results(self, pattern: str = "*", ext: str = "md") -> list[Path]:
+        """Every stage's results file whose folder matches ``pattern`` (e.g. ``mine*``), sorted."""
+        return sorted(self.root.glob(f"{pattern}/results.{ext}"))
+
+    # -- analyses that are not stages (python -m eval.lenpen, eval.lm_lexicon) --------------------
+    def analysis(self, name: str, ext: str = "json", folder: Path | None = None) -> Path:
+        return Path(folder or self.dir("analysis")) / f"{name}.{ext}"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from unmt.errors import fail
 from unmt.io import sha256_file, write_json
+from unmt.layout import RunLayout
 
 
 def versions() -> dict:
@@ -49,7 +50,7 @@ def fingerprint(inputs: dict[str, Path]) -> dict[str, str]:
 class Manifest:
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / "manifest.json"
+        self.path = RunLayout(run_dir).manifest
         try:
             self.data = json.loads(self.path.read_text()) if self.path.exists() else {"stages": {}}
         except (json.JSONDecodeError, UnicodeDecodeError):

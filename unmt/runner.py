@@ -23,7 +23,7 @@ import click
 
 from unmt.config import RecipeConfig, ablation_variant
 from unmt.errors import UnmtError
-from unmt.layout import RunLayout, round_name
+from unmt.layout import LAST_CHECKPOINT, RunLayout, round_name
 from unmt.manifest import Manifest, fingerprint
 from unmt.stages import STAGES, Context, Stage
 from unmt.stages.base import jsonable
@@ -222,7 +222,7 @@ class Runner:
 
     def _clean_after_failure(self, st: Stage) -> None:
         """Leave nothing half-written: a fairseq stage keeps what it can resume from, the rest goes."""
-        keep = st.resumable and any(st.dir.rglob("checkpoint_last.pt"))
+        keep = st.resumable and any(st.dir.rglob(LAST_CHECKPOINT))
         if not keep:
             shutil.rmtree(st.dir, ignore_errors=True)
             return

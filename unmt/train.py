@@ -15,7 +15,7 @@ import sentencepiece as spm
 
 from unmt.fairseq_run import model_args, optim_args, run_fairseq_train
 from unmt.io import read_lines, write_lines
-from unmt.layout import RunLayout
+from unmt.layout import RunLayout, pair_text
 from unmt.prepare import binarize, encode
 
 
@@ -39,9 +39,9 @@ def build_warm_data(cfg, layout: RunLayout, out: Path) -> list[str]:
         lines = read_lines(layout.text("train", s))
         pseudo = word_by_word(lines, read_lexicon(layout.lexicon(s, t)), s, t)
         tok = out / "tok"
-        write_lines(tok / f"train.{t}-{s}.{t}", encode(sp, pseudo, cfg.prepare.max_len))
-        write_lines(tok / f"train.{t}-{s}.{s}", encode(sp, lines, cfg.prepare.max_len))
-        pairs.append(binarize_pair(layout, tok / f"train.{t}-{s}", t, s, out))
+        write_lines(pair_text(tok, "train", t, s, t), encode(sp, pseudo, cfg.prepare.max_len))
+        write_lines(pair_text(tok, "train", t, s, s), encode(sp, lines, cfg.prepare.max_len))
+        pairs.append(binarize_pair(layout, pair_text(tok, "train", t, s), t, s, out))
     return pairs
 
 
@@ -56,8 +56,8 @@ def build_mined_data(cfg, layout: RunLayout, mined_tsv: dict[tuple[str, str], Pa
         sides = dict(zip((src, tgt), read_mined(tsv)))
         tok = out / "tok"
         for lang in (src, tgt):
-            write_lines(tok / f"mined.{src}-{tgt}.{lang}", encode(sp, sides[lang], cfg.prepare.max_len))
-        names += [binarize_pair(layout, tok / f"mined.{src}-{tgt}", s, t, out) for s, t in ((src, tgt), (tgt, src))]
+            write_lines(pair_text(tok, "mined", src, tgt, lang), encode(sp, sides[lang], cfg.prepare.max_len))
+        names += [binarize_pair(layout, pair_text(tok, "mined", src, tgt), s, t, out) for s, t in ((src, tgt), (tgt, src))]
     return names
 
 
