@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from unmt.align import induce_lexicon, normalise
+from unmt.config import AlignConfig
 from unmt.search import csls_retrieve
 
 
@@ -53,8 +54,8 @@ def main():
 
     gold = {i: {i} for i in range(0, args.words, 10)}  # every 10th word evaluated
     t0 = time.time()
-    _, hist = induce_lexicon(X, Y, src, tgt, "identical", iterations=args.iterations, max_rank=args.words,
-                             gold=gold, max_rank_ratio=None)
+    a = AlignConfig(iterations=args.iterations, max_rank=args.words, max_rank_ratio=None)
+    _, hist = induce_lexicon(X, Y, src, tgt, "identical", a, gold=gold)
     total = time.time() - t0
     print("iteration  dictionary  P@1    criterion  seconds")
     prev = 0.0

@@ -90,6 +90,7 @@ class PeakRSS(threading.Thread):
 
 
 def one_size(n: int, shard_lines: int | None, vocab_size: int, workers: int, scratch: Path) -> dict:
+    from unmt.config import PrepareConfig
     from unmt.layout import RunLayout
     from unmt.prepare import corpus_files, prepare
 
@@ -101,8 +102,9 @@ def one_size(n: int, shard_lines: int | None, vocab_size: int, workers: int, scr
     peak = PeakRSS()
     peak.start()
     t0 = time.time()
-    stats = prepare(corpus_files(corpus, ("en", "fr")), RunLayout(run), ("en", "fr"), vocab_size, 100,
-                    seed=1, shard_lines=shard_lines, workers=workers, progress=lambda m: print(m, file=sys.stderr))
+    p = PrepareConfig(vocab_size=vocab_size, max_len=100, shard_lines=shard_lines, workers=workers)
+    stats = prepare(corpus_files(corpus, ("en", "fr")), RunLayout(run), ("en", "fr"), p, seed=1,
+                    progress=lambda m: print(m, file=sys.stderr))
     seconds = time.time() - t0
     peak.done.set()
     peak.join()

@@ -8,6 +8,7 @@ import pytest
 from conftest import unmt
 from unmt.align import (adversarial_init, criterion_null, frequency_agreement, induce_lexicon, normalise,
                         precision_at_k, procrustes, read_vec, selection_criterion, vecmap_init, write_vec)
+from unmt.config import AlignConfig
 from unmt.errors import UnmtError
 
 N, D = 1000, 16
@@ -37,8 +38,8 @@ GOLD = {i: {i} for i in range(N)}
 @pytest.mark.parametrize("method", ["identical", "vecmap", "adversarial"])
 def test_unsupervised_method_recovers_orthogonal_map(method):
     X, Y, src, tgt = synthetic_spaces()
-    W, hist = induce_lexicon(X, Y, src, tgt, method, iterations=3, max_rank=N, gold=GOLD, max_rank_ratio=None,
-                             adversarial_steps=300, stochastic_interval=2)
+    a = AlignConfig(iterations=3, max_rank=N, max_rank_ratio=None, adversarial_steps=300, stochastic_interval=2)
+    W, hist = induce_lexicon(X, Y, src, tgt, method, a, gold=GOLD)
     assert hist[-1]["p@1"] >= 95.0, hist[-1]
     np.testing.assert_allclose(W @ W.T, np.eye(D), atol=1e-3)  # orthogonality kept
 
@@ -68,8 +69,8 @@ def test_selection_criterion_tells_related_from_unrelated_spaces(method):
     gains, agreement = {}, {}
     for related in (True, False):  # 48-d: in very few dimensions any dictionary fits a rotation well
         X, Y, src, tgt = synthetic_spaces(related, D=48)
-        W, hist = induce_lexicon(X, Y, src, tgt, method, max_rank=N, gold=GOLD, stochastic_interval=2,
-                                 max_rank_ratio=None, adversarial_steps=300)
+        a = AlignConfig(max_rank=N, stochastic_interval=2, max_rank_ratio=None, adversarial_steps=300)
+        W, hist = induce_lexicon(X, Y, src, tgt, method, a, gold=GOLD)
         S, T = normalise(X), normalise(Y)
         gains[related] = selection_criterion(S @ W, T) - criterion_null(S, T)["criterion"]
         agreement[related] = frequency_agreement(S @ W, T)
@@ -96,7 +97,8 @@ def test_frequency_criterion_ranks_methods_as_p_at_1_does_on_real_vectors():
             emb[lang] = word_vectors_ppmi(f.read().splitlines(), lang)
     (sw, S), (tw, T) = emb["en"], emb["fr"]
     gold, _ = read_dictionary(CORPUS / "dict.en-fr.test.txt", sw, tw)
-    last = {m: induce_lexicon(S, T, sw, tw, m, max_rank=3000, gold=gold)[1][-1] for m in ("identical", "vecmap")}
+    last = {m: induce_lexicon(S, T, sw, tw, m, AlignConfig(max_rank=3000), gold=gold)[1][-1]
+            for m in ("identical", "vecmap")}
     assert last["identical"]["p@1"] > last["vecmap"]["p@1"] + 5
     assert last["identical"]["frequency_agreement"] > last["vecmap"]["frequency_agreement"]
     assert last["identical"]["criterion"] < last["vecmap"]["criterion"]  # MUSE's criterion: the wrong choice

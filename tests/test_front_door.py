@@ -264,3 +264,38 @@ def test_the_name_check_catches_a_spelled_name(tmp_path):
     bad.write_text('from pathlib import Path\n\ndef f(run):\n    """Reads results.json."""\n'
                    '    return Path(run) / "evaluate" / "results.json", {"spm.model": 1}\n')
     assert [t for _, t in _spelled_names(bad)] == ["results.json"]
+
+
+# -- cached runs stay cached ----------------------------------------------------------------------
+@pytest.mark.parametrize("recipe", ["default.yaml", "tests/tiny.yaml", "pairs/en-de.yaml", "pairs/en-zh.yaml",
+                                    "multilingual/multilingual-5.yaml"])
+def test_published_recipes_fingerprint_as_their_runs_did(recipe, tmp_path):
+    """Each stage's config slice and input names, as recorded before the recipes moved into folders and the
+    measured choices into cpu-default (tests/data/stage-configs.json): a run made then is still up to date."""
+    import json
+
+    from unmt.layout import RunLayout
+    from unmt.runner import build_plan
+
+    cfg = load_recipe(ROOT / "recipes" / recipe)
+    recorded = json.loads((ROOT / "tests" / "data" / "stage-configs.json").read_text())[Path(recipe).stem]
+    plan = build_plan(cfg, RunLayout(tmp_path / "run"))
+    assert {s.name: json.loads(json.dumps(s.config())) for s in plan} == \
+        {k: v for k, v in recorded.items() if k != "_inputs"}
+    assert {s.name: sorted(s.inputs()) for s in plan if s.kind != "prepare"} == recorded["_inputs"]
+
+
+def test_a_stage_sees_only_the_files_it_declared(tmp_path):
+    """ctx.layout hands out another stage's file only if the stage declared it: the stage class's inputs()
+    is the one list, checked when a path is built (UNMT_STRICT_READS stays a backstop on every open)."""
+    from unmt.layout import DeclaredLayout, RunLayout
+
+    L = RunLayout(tmp_path)
+    seen = DeclaredLayout(tmp_path, "evaluate", [L.dir("evaluate")], [L.lexicon("en", "fr"), L.bin_dir])
+    assert seen.lexicon("en", "fr") == L.lexicon("en", "fr") and seen.results("evaluate") == L.results("evaluate")
+    assert seen.dictionary == L.dictionary and seen.manifest == L.manifest  # inside a declared folder; run-level
+    for undeclared in (lambda: seen.lexicon("fr", "en"), lambda: seen.text("test", "en"), lambda: seen.spm_model,
+                       lambda: seen.checkpoint("train")):
+        with pytest.raises(UnmtError, match="without declaring it") as e:
+            undeclared()
+        assert "\n" not in str(e.value)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from unmt.align import identical_pairs, induce_lexicon, normalise, procrustes
+from unmt.config import AlignConfig
 from unmt.errors import UnmtError
 from unmt.mine import margin_mine
 from unmt.search import combine_directions, csls_retrieve, knn
@@ -62,8 +63,8 @@ def test_procrustes_recovers_orthogonal_map_from_identical_strings():
     Yp = Y[perm]
     gold = {i: {int(np.where(perm == i)[0][0])} for i in range(n)}
     # synthetic words have no frequency ranks, so no rank filter on the seeds here
-    W, hist = induce_lexicon(X, Yp, src_words, tgt_words, "identical", iterations=3, max_rank=n, gold=gold,
-                             max_rank_ratio=None)
+    W, hist = induce_lexicon(X, Yp, src_words, tgt_words, "identical",
+                             AlignConfig(iterations=3, max_rank=n, max_rank_ratio=None), gold=gold)
     assert len(identical_pairs(src_words, tgt_words, None)) == 40
     assert hist[-1]["p@1"] >= 95.0
     assert hist[-1]["dictionary_size"] > 40

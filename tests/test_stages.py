@@ -257,31 +257,37 @@ def test_align_from_the_lm_embedding_table(tiny_run, tmp_path):
     assert abs(V[0] - table[pieces].mean(0)).max() < 1e-5
 
 
-def test_report_writes_readme_only_for_the_default_run(tiny_run, tmp_path, monkeypatch):
+def test_report_writes_sections_then_readme_tables_from_them(tiny_run, tmp_path, monkeypatch):
     """eval.report: every run gets a docs/results.md section with the baseline verdict computed from its
-    JSON; the README block is the default run's alone (reporting another recipe leaves it as it was)."""
+    JSON; the README's tables are written from those sections -- every run at a glance, and the default
+    recipe's table once a run named default is reported."""
     import shutil
 
     from eval import report
 
     monkeypatch.chdir(tmp_path)
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{report.START}\nold\n{report.END}\nend\n")
+    readme.write_text("intro\n<!-- default:start -->\nold\n<!-- default:end -->\n"
+                      "<!-- glance:start -->\nold\n<!-- glance:end -->\nend\n")
     other = tmp_path / "runs/en-xx"
     shutil.copytree(tiny_run, other)
     report.main(str(other), readme=str(readme), results_md="results.md")
-    assert "old" in readme.read_text() and "## en-xx" in (tmp_path / "results.md").read_text()
+    text = readme.read_text()
+    assert "## en-xx" in (tmp_path / "results.md").read_text() and "old" not in text
+    assert "[en-xx](docs/results.md#en-xx)" in text and "No run of the default recipe" in text
     default = tmp_path / "runs/default"
     shutil.copytree(tiny_run, default)
     report.main(str(default), readme=str(readme), results_md="results.md")
     text, results = readme.read_text(), json.loads((default / "evaluate/results.json").read_text())
-    assert "old" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    assert text.startswith("intro\n") and text.endswith("end\n") and "No run of the default recipe" not in text
+    unmt_en_fr = results["directions"]["en-fr"]["unmt"]
+    assert f"| en→fr | unmt | {unmt_en_fr['bleu']:.2f} / {unmt_en_fr['chrf']:.2f} |" in text
     margins = {m: {d: s["unmt"][m] - max(s["copy"][m], s["word-by-word"][m]) for d, s in results["directions"].items()}
                for m in ("bleu", "chrf")}
     verdict = {m: "yes" if all(v > 0 for v in margins[m].values()) else "no" for m in margins}
-    assert f"Beats both baselines in every direction: in BLEU {verdict['bleu']}, in chrF {verdict['chrf']}" in text
-    assert f"en-fr {margins['bleu']['en-fr']:+.2f}" in text and f"en-fr {margins['chrf']['en-fr']:+.2f}" in text
     sections = (tmp_path / "results.md").read_text()
+    assert f"Beats both baselines in every direction: in BLEU {verdict['bleu']}, in chrF {verdict['chrf']}" in sections
+    assert f"en-fr {margins['bleu']['en-fr']:+.2f}" in sections and f"en-fr {margins['chrf']['en-fr']:+.2f}" in sections
     assert "## en-xx" in sections and "## default" in sections  # the other run's section is kept
 
 

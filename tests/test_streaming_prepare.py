@@ -9,6 +9,7 @@ import pytest
 import sentencepiece as spm
 
 from conftest import CORPUS, unmt
+from unmt.config import PrepareConfig
 from unmt.errors import UnmtError
 from unmt.layout import RunLayout
 from unmt.prepare import corpus_files, prepare, shard_of
@@ -68,8 +69,9 @@ def test_streamed_output_does_not_depend_on_the_worker_count(tmp_path):
     outs = []
     for workers in (1, 2):
         layout = RunLayout(tmp_path / f"w{workers}")
-        stats = prepare(files, layout, ("en", "fr"), 300, 40, 300, 30, 1, None, shard_lines=120,
-                        spm_sample_lines=200, workers=workers, progress=lambda _: None)
+        p = PrepareConfig(vocab_size=300, max_len=40, max_train_lines=300, max_eval_lines=30, shard_lines=120,
+                          spm_sample_lines=200, workers=workers)
+        stats = prepare(files, layout, ("en", "fr"), p, 1, progress=lambda _: None)
         assert stats["train_shards"] == {"en": 3, "fr": 3}
         assert stats["train.en"] == 250 == len(set(layout.text("train", "en").read_text().splitlines()))
         outs.append({p.relative_to(layout.root): p.read_bytes() for p in sorted((layout.root / "prepare").rglob("*"))
@@ -82,5 +84,6 @@ def test_streamed_prepare_names_a_bad_file(tmp_path):
     bad = tmp_path / "train.fr"
     bad.write_bytes("une ligne\n".encode() + b"\xff\xfe latin-1 \xe9t\xe9\n")
     with pytest.raises(UnmtError, match=r"train\.fr.*not valid UTF-8"):
-        prepare({**files, "train.fr": bad}, RunLayout(tmp_path / "run"), ("en", "fr"), 300, 40, 300, 30, 1,
-                shard_lines=120, spm_sample_lines=200, progress=lambda _: None)
+        p = PrepareConfig(vocab_size=300, max_len=40, max_train_lines=300, max_eval_lines=30, shard_lines=120,
+                          spm_sample_lines=200)
+        prepare({**files, "train.fr": bad}, RunLayout(tmp_path / "run"), ("en", "fr"), p, 1, progress=lambda _: None)

@@ -283,7 +283,7 @@ def translate(run_dir, src, tgt, checkpoint, input_, output, beam, lenpen):
 @click.option("--methods", default="identical,vecmap,adversarial", show_default=True,
               help="Comma-separated unsupervised methods; the best selection criterion gives the lexicon.")
 @click.option("--criterion", type=click.Choice(typing.get_args(AlignCriterion)), default="frequency", show_default=True,
-              help="How methods are ranked without gold data (unmt/align.py): frequency-rank agreement of the "
+              help="How methods are ranked without gold data (unmt/align/criteria.py): frequency-rank agreement of the "
                    "translations, or MUSE's mean cosine.")
 @click.option("--max-words", default=50000, show_default=True)
 @click.option("--iterations", default=5, show_default=True, help="Refinement iterations.")
@@ -346,8 +346,8 @@ def mine_files(run_dir, src, tgt, src_file, tgt_file, encoder, checkpoint, out, 
     given = {"encoder": encoder, "k": k, "mode": mode, "threshold": threshold}
     import dataclasses
 
-    m = MineConfig(**{f.name: ran[f.name] for f in dataclasses.fields(MineConfig) if f.name in ran},
-                   **{f: v for f, v in given.items() if v is not None})
+    m = MineConfig(**{**{f.name: ran[f.name] for f in dataclasses.fields(MineConfig) if f.name in ran},
+                      **{f: v for f, v in given.items() if v is not None}})
     s = read_lines(src_file or layout.text("train", src), "source pool")
     t = read_lines(tgt_file or layout.text("train", tgt), "target pool")
     encode = make_encoder(m.encoder, layout, src, tgt, {src: s, tgt: t},

@@ -13,7 +13,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
 import yaml
 
@@ -69,9 +69,10 @@ class PrepareConfig:
     max_eval_lines: Optional[int] = _at_least(1, None, "dev and test lines; null = all")
     shard_lines: Optional[int] = _at_least(
         1, None, "stream the training sides in hash-partitioned shards of about this many lines, each deduplicated "
-                 "and binarized in its own process (News Crawl scale); null = in memory")
-    spm_sample_lines: int = _at_least(100, 300_000, "streamed: lines per language SentencePiece trains on")
-    workers: Optional[int] = _at_least(1, None, "streamed: shard processes; null = every core")
+                 "and binarized in its own process (News Crawl scale); null = in memory", late=True)
+    spm_sample_lines: int = _at_least(100, 300_000, "streamed: lines per language SentencePiece trains on",
+                                      only_if=lambda p: p.shard_lines)
+    workers: Optional[int] = _at_least(1, None, "streamed: shard processes; null = every core", no_effect=True)
 
 
 @dataclass
@@ -102,7 +103,7 @@ class PretrainConfig:
 
 @dataclass
 class AlignConfig:
-    """Bilingual lexicon induction without parallel data (unmt/align.py): word vectors, methods, selection."""
+    """Bilingual lexicon induction without parallel data (unmt/align/): word vectors, methods, selection."""
     vectors: AlignVectors = _opt("ppmi", "word vectors: ppmi (monolingual PPMI+SVD), encoder (shared-LM states), "
                                          "embedding (the LM's table) or vec (vec_files)")
     vec_files: Optional[dict[str, str]] = _opt(None, "with vectors: vec, {lang: PATH.vec} in word2vec text format")
@@ -110,7 +111,8 @@ class AlignConfig:
                                                      "context); the selection criterion picks the lexicon",
                                       nonempty=True)
     criterion: AlignCriterion = _opt("frequency", "how methods are ranked without gold data: frequency (frequency-rank "
-                                                  "agreement of the translations) or muse (mean CSLS cosine)")
+                                                  "agreement of the translations) or muse (mean CSLS cosine)",
+                                     only_if=lambda a: len(a.methods) > 1)
     max_words: int = _at_least(10, 10000, "most frequent words per language that get a vector")
     min_count: int = _at_least(1, 2, "words seen fewer times get no vector")
     window: int = _at_least(1, 5, "co-occurrence window (ppmi vectors and context), words each side")
@@ -136,7 +138,7 @@ class MineConfig:
                                        "intersect")
     index: IndexKind = _opt("auto", "faiss index: auto (exact up to 200k sentences, IVF above), flat, ivf, ivfpq, "
                                     "sharded (pools on disk, IVF-PQ, memory independent of pool size)")
-    hash_dim: int = _at_least(8, 4096, "lexicon encoder: size of the hashed-token part")
+    hash_dim: int = _at_least(8, 4096, "lexicon encoder: size of the hashed-token part", late=True)
     threshold: float = _opt(1.0, "minimum ratio margin of a mined pair")
     min_tokens: int = _at_least(0, 3, "sentences with fewer tokens are not mined")
     max_length_ratio: float = _at_least(1.0, 2.0, "pairs whose lengths differ more than this ratio are dropped")
@@ -583,12 +585,15 @@ def to_dict(cfg) -> dict:
 
 
 def fingerprint_fields(section) -> dict:
-    """A config section as a stage's fingerprint records it. A field marked ``late`` was added after runs
-    were recorded; at its default it computes exactly what those runs did, so it is left out and they stay
-    cached. Any other value is recorded, and reruns what it changes."""
+    """A config section as a stage's fingerprint records it: the one place that decides which fields can
+    change a result, from each field's metadata. ``late``: added after runs were recorded; at its default it
+    computes exactly what those runs did, so it is left out and they stay cached. ``only_if``: a test of the
+    section; the field is left out where it cannot act (a selection criterion with one method). ``no_effect``:
+    never changes an output (a worker count). Any other value is recorded, and reruns what it changes."""
     d = to_dict(section)
     for f in dataclasses.fields(section):
-        if f.metadata.get("late") and getattr(section, f.name) == f.default:
+        m, value = f.metadata, getattr(section, f.name)
+        if m.get("no_effect") or (m.get("late") and value == f.default) or ("only_if" in m and not m["only_if"](section)):
             d.pop(f.name)
     return d
 

@@ -19,6 +19,7 @@ what depends on what.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 SPLITS = ("train", "dev", "test")
@@ -178,3 +179,45 @@ class RunLayout:
     # -- analyses that are not stages (python -m eval.lenpen, eval.lm_lexicon) --------------------
     def analysis(self, name: str, ext: str = "json", folder: Path | None = None) -> Path:
         return Path(folder or self.dir("analysis")) / f"{name}.{ext}"
+
+
+class DeclaredLayout(RunLayout):
+    """The run's layout as one running stage sees it (``ctx.layout``): it hands out a path in another stage's
+    folder only if the stage declared it as an input (or declared a folder holding it, or a file inside it),
+    and says so in one line otherwise. So the stage class's ``inputs()`` is the one list of what its code
+    reads, checked whenever a path is built; ``UNMT_STRICT_READS`` (every file opened) stays a backstop."""
+
+    def __init__(self, root: str | Path, stage: str, own: list[Path], declared: list[Path]):
+        super().__init__(root)
+        self._stage = stage
+        self._own = [Path(p).resolve() for p in own]
+        self._declared = [Path(p).resolve() for p in declared]
+
+    def _allowed(self, path: Path) -> Path:
+        if self.owner(path) is None:  # run-level files, paths outside the run
+            return path
+        p = path.resolve()
+        if any(p == d or d in p.parents or p in d.parents for d in self._own + self._declared):
+            return path
+        from unmt.errors import UnmtError
+
+        raise UnmtError(f"stage {self._stage} uses {path} without declaring it as an input -- add it to the "
+                        "stage's inputs() in unmt/stages/")
+
+    def __getattribute__(self, name):
+        value = super().__getattribute__(name)
+        if name.startswith("_") or name in ("root", "owner"):
+            return value
+        if isinstance(value, Path):  # a property: spm_model, bin_dir, dictionary...
+            return self._allowed(value)
+        if callable(value):
+            @functools.wraps(value)
+            def checked(*args, **kw):
+                out = value(*args, **kw)
+                if isinstance(out, Path):
+                    return self._allowed(out)
+                if isinstance(out, list):
+                    return [self._allowed(p) if isinstance(p, Path) else p for p in out]
+                return out
+            return checked
+        return value

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from unmt.config import PrepareConfig
 from unmt.errors import UnmtError, fail
 from unmt.io import atomic_path, iter_lines, read_lines, write_lines
 from unmt.layout import SPLITS, RunLayout
@@ -103,15 +104,16 @@ def binarize(args: list[str]) -> None:
         raise UnmtError(f"fairseq-preprocess failed: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}")
 
 
-def prepare(files: dict[str, Path], layout: RunLayout, langs, vocab_size: int = 8000,
-            max_len: int = 128, max_train_lines: int | None = None, max_eval_lines: int | None = None,
-            seed: int = 1, directions=None, shard_lines: int | None = None, spm_sample_lines: int = 300_000,
-            workers: int | None = None, progress=print) -> dict:
-    """``files``: {"train.en": path, ...} from ``corpus_files``; writes the prepare stage's files. ``directions``:
-    the (src, tgt) dev/test binaries to write (default: the first two languages, both ways).
+def prepare(files: dict[str, Path], layout: RunLayout, langs, p: PrepareConfig, seed: int = 1, directions=None,
+            progress=print) -> dict:
+    """``files``: {"train.en": path, ...} from ``corpus_files``; writes the prepare stage's files with ``p``'s
+    settings. ``directions``: the (src, tgt) dev/test binaries to write (default: the first two languages,
+    both ways).
 
-    ``shard_lines`` set: the training sides are streamed (``prepare_train_streaming``) -- memory set by the
+    ``p.shard_lines`` set: the training sides are streamed (``prepare_train_streaming``) -- memory set by the
     shard and the SentencePiece sample, not by the corpus. Unset: held in memory, the laptop-corpus path."""
+    vocab_size, max_len, max_train_lines, max_eval_lines = p.vocab_size, p.max_len, p.max_train_lines, p.max_eval_lines
+    shard_lines, spm_sample_lines, workers = p.shard_lines, p.spm_sample_lines, p.workers
     directions = directions or [(langs[0], langs[1]), (langs[1], langs[0])]
     text = read_eval_sets(files, langs, max_eval_lines)
     for k, lines in text.items():

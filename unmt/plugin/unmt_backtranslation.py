@@ -23,7 +23,7 @@ greedy-decodes the dev batches and logs sacreBLEU per direction and ``bleu`` (th
 ``--target-vocab-min-count N`` (0: off) decodes into a language only with the pieces its own training text
 uses at least N times -- in back-translation, dev BLEU, ``unmt translate``/evaluate (the checkpoint carries the
 option) and fairseq-generate. A joint vocabulary lets the decoder answer in the source's script, and a
-denoising-trained model does: on en-zh 58% of its zh->en test output was Chinese. The row of the mask is picked
+denoising-trained model does (docs/findings.md, English-Chinese). The row of the mask is picked
 by the decoder's first input, the target language's tag, so one search object serves every direction.
 ``--target-vocab-min-ratio R`` also leaves out the pieces more than 1/R times as frequent (per piece of text)
 in another language's training text: languages in one script quote each other, so a count keeps the

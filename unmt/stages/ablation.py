@@ -31,5 +31,5 @@ class Ablation(Stage):
         from unmt.config import directions
 
         records = {train: ctx.manifest.record_of(train) or {} for train, _ in self.variants.values()}
-        ablation_report(self.layout, self.variants, [f"{s}-{t}" for s, t in directions(self.cfg)], self.cfg.ablation,
+        ablation_report(ctx.layout, self.variants, [f"{s}-{t}" for s, t in directions(self.cfg)], self.cfg.ablation,
                         records, self.name)

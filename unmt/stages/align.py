@@ -33,11 +33,8 @@ class Align(Stage):
 
     def config(self):
         c = self.cfg
-        # the dictionaries' contents are inputs; their paths are not part of the result. The criterion only
-        # chooses among methods, so with one method it is left out (runs from before it existed stay cached)
+        # the dictionaries' contents are inputs; their paths are not part of the result
         align = fingerprint_fields(c.align)
-        if len(c.align.methods) < 2:
-            align.pop("criterion", None)
         return {**self.langs_config(), "seed": c.seed, **align}
 
     def inputs(self):
@@ -75,4 +72,4 @@ class Align(Stage):
         from unmt.align import align_stage
 
         checkpoint = ctx.input("checkpoint") if "checkpoint" in self.inputs() else None
-        return align_stage(self.cfg, self.layout, checkpoint)
+        return align_stage(self.cfg, ctx.layout, checkpoint)

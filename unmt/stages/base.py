@@ -95,12 +95,16 @@ def jsonable(config: dict) -> dict:
 
 
 class Context:
-    """What ``Stage.run`` sees: its declared input files by name, the manifest, and how loud to be.
-    Asking for a file the stage did not declare is a programming error, raised at once."""
+    """What ``Stage.run`` sees: its declared input files by name (``input``), the run's layout limited to them
+    and to the stage's own folder (``layout``), the manifest, and how loud to be. Asking for a file the
+    stage did not declare is a programming error, raised at once."""
 
     def __init__(self, stage: Stage, quiet: bool, manifest):
+        from unmt.layout import DeclaredLayout
+
         self.stage, self.quiet, self.manifest = stage, quiet, manifest
         self._inputs = stage.inputs()
+        self.layout = DeclaredLayout(stage.layout.root, stage.name, [stage.dir], list(self._inputs.values()))
 
     def input(self, name: str) -> Path:
         if name not in self._inputs:

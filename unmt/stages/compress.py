@@ -40,4 +40,4 @@ class Compress(Stage):
 
         models = {name: stages for name, stages in self.models.items()
                   if all(ctx.input(f"{name}:{part}").exists() for part in ("checkpoint", "train_log", "evaluate"))}
-        return compress_stage(self.cfg, self.layout, ctx.input("lms"), models, self.name)
+        return compress_stage(self.cfg, ctx.layout, ctx.input("lms"), models, self.name)

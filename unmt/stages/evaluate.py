@@ -37,4 +37,4 @@ class Evaluate(Stage):
         from unmt.evaluate import evaluate_run
 
         ceiling = ctx.input("supervised") if self.ceiling else None
-        return evaluate_run(self.cfg, self.layout, ctx.input("checkpoint"), self.name, supervised=ceiling) and None
+        return evaluate_run(self.cfg, ctx.layout, ctx.input("checkpoint"), self.name, supervised=ceiling) and None

@@ -27,4 +27,4 @@ class CodeLMs(Stage):
     def run(self, ctx):
         from unmt.compress import train_code_lms
 
-        train_code_lms(self.cfg, self.layout, ctx.quiet, self.name)
+        train_code_lms(self.cfg, ctx.layout, ctx.quiet, self.name)

@@ -2,7 +2,7 @@
 CRISS-style recipe re-encodes with round r-1's translation model (``mine.later_encoder``)."""
 from __future__ import annotations
 
-from unmt.config import MineConfig, fingerprint_fields
+from unmt.config import fingerprint_fields
 from unmt.layout import round_name
 from unmt.stages.base import Stage, register_stage
 
@@ -25,8 +25,6 @@ class Mine(Stage):
         c = self.cfg
         # the round count and the training budgets of later rounds do not change what this round computes
         skip = {"rounds", "round_updates", "round_minutes", "later_encoder" if self.round == 1 else "encoder"}
-        if c.mine.hash_dim == MineConfig().hash_dim:  # added later: at its default it is what every earlier run computed
-            skip.add("hash_dim")
         return {**self.langs_config(), "seed": c.seed, "round": self.round,
                 **{k: v for k, v in fingerprint_fields(c.mine).items() if k not in skip}}
 
@@ -54,4 +52,4 @@ class Mine(Stage):
         from unmt.mine import mine_stage
 
         checkpoint = ctx.input("checkpoint") if self.encoder != "lexicon" else None
-        return mine_stage(self.cfg, self.layout, self.name, checkpoint, self.encoder)
+        return mine_stage(self.cfg, ctx.layout, self.name, checkpoint, self.encoder)

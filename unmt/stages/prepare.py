@@ -20,9 +20,7 @@ class Prepare(Stage):
 
     def config(self):
         c = self.cfg
-        # workers never change the output; the streaming fields, added later, only matter when shard_lines is set
-        skip = {"workers"} | (set() if c.prepare.shard_lines else {"shard_lines", "spm_sample_lines"})
-        return {**self.langs_config(), "seed": c.seed, **{k: v for k, v in fingerprint_fields(c.prepare).items() if k not in skip}}
+        return {**self.langs_config(), "seed": c.seed, **fingerprint_fields(c.prepare)}
 
     def inputs(self):
         from unmt.prepare import corpus_files
@@ -41,6 +39,4 @@ class Prepare(Stage):
 
         c = self.cfg
         files = {name.split(":", 1)[1]: ctx.input(name) for name in self.inputs()}
-        return prepare(files, self.layout, tuple(c.langs), c.prepare.vocab_size, c.prepare.max_len,
-                       c.prepare.max_train_lines, c.prepare.max_eval_lines, c.seed,
-                       directions(c), c.prepare.shard_lines, c.prepare.spm_sample_lines, c.prepare.workers)
+        return prepare(files, ctx.layout, tuple(c.langs), c.prepare, c.seed, directions(c))

@@ -23,4 +23,4 @@ class Pretrain(Stage):
     def run(self, ctx):
         from unmt.pretrain import pretrain
 
-        return pretrain(self.cfg, self.layout, self.dir, ctx.quiet)
+        return pretrain(self.cfg, ctx.layout, self.dir, ctx.quiet)

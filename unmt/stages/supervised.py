@@ -65,4 +65,4 @@ class Supervised(Stage):
             tsv[(s, t)] = self.dir / f"parallel.{s}-{t}.tsv"  # the mined-pairs format the train stage reads
             write_lines(tsv[(s, t)], (f"1.0\t{a}\t{b}" for a, b in pairs))
         restore = ctx.input("restore") if self.restore else None
-        return train(cfg, self.layout, self.name, restore, ctx.quiet, tsv)
+        return train(cfg, ctx.layout, self.name, restore, ctx.quiet, tsv)

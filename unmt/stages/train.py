@@ -55,4 +55,4 @@ class Train(Stage):
 
         mined = ({(s, t): ctx.input(f"mined.{s}-{t}") for s, t in pair_list(self.cfg)}
                  if "mined" in self.cfg.train.warm_start else None)
-        return train(self.cfg, self.layout, self.name, restore, ctx.quiet, mined, self.max_update, self.max_minutes)
+        return train(self.cfg, ctx.layout, self.name, restore, ctx.quiet, mined, self.max_update, self.max_minutes)
