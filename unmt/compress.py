@@ -34,7 +34,7 @@ import sentencepiece as spm
 from unmt.errors import UnmtError
 from unmt.fairseq_run import run_fairseq_train
 from unmt.io import read_lines, save_figure, write_json, write_lines, write_text
-from unmt.layout import RunLayout, lm_heldout_text, lm_train_text, train_log_in
+from unmt.layout import RunLayout, lm_heldout_text, lm_train_text, tok_dir, train_log_in
 from unmt.prepare import binarize, encode, lang_token
 
 
@@ -67,7 +67,7 @@ def build_lm_data(layout: RunLayout, langs: list[str], heldout: dict[str, list[s
     subset per held-out language (valid, valid1, ...). Returns the valid subset names and the longest
     held-out line in tokens (the LM's context must hold it, or fairseq would skip that line)."""
     sp = spm.SentencePieceProcessor(model_file=str(layout.spm_model))
-    tok = out / "tok"
+    tok = tok_dir(out)
     train = []
     for lang in langs:
         lines = read_lines(layout.text("train", lang), "training text")
@@ -169,7 +169,7 @@ def train_code_lms(cfg, layout: RunLayout, quiet: bool = True, name: str = "lms"
     result: dict = {"langs": langs, "heldout": c.heldout, "sizes": {lang: text_size(heldout[lang]) for lang in langs},
                     "budget_updates": {}, "curves": {}}
     for lm, group in lm_groups(cfg).items():
-        data = layout.lm_dir(lm, name) / "data"
+        data = layout.lm_data(lm, name)
         valid, longest = build_lm_data(layout, group, heldout, data, cfg.prepare.max_len)
         tokens = {lang: heldout_tokens(data, v) for lang, v in zip(group, valid)}
         updates = c.lm_updates * len(group)  # a joint LM gets its languages' monolingual budgets together

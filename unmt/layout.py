@@ -53,6 +53,16 @@ def lm_heldout_text(tok_dir: Path, lang: str) -> Path:
     return Path(tok_dir) / f"heldout.{lang}.txt"
 
 
+def tok_dir(folder: Path) -> Path:
+    """Where a stage keeps the SentencePiece text it binarizes into ``folder``."""
+    return Path(folder) / "tok"
+
+
+def fairseq_binary(folder: Path, src: str, tgt: str, lang: str, split: str = "train") -> Path:
+    """fairseq-preprocess's name for one side of a binarized pair (its own naming, kept as it writes it)."""
+    return Path(folder) / f"{split}.{src}-{tgt}.{lang}.bin"
+
+
 def pair_text(tok_dir: Path, kind: str, src: str, tgt: str, lang: str | None = None) -> Path:
     """Pieces of pseudo-parallel pairs (kind: mined, warm) as fairseq-preprocess reads them (a prefix without ``lang``)."""
     return Path(tok_dir) / (f"{kind}.{src}-{tgt}.{lang}" if lang else f"{kind}.{src}-{tgt}")
@@ -111,6 +121,19 @@ class RunLayout:
     def mono_bin(self, lang: str) -> Path:
         return self.bin_dir / lang
 
+    # streamed preparation (prepare.shard_lines): fairseq's online-BT task reads bin/shard*/ one per epoch
+    @property
+    def shard_scratch(self) -> Path:
+        """The hash-partitioned training lines before each shard is deduplicated and binarized (removed after)."""
+        return self.root / "prepare" / ".shards"
+
+    def shard_lines(self, lang: str, shard: int, deduplicated: bool = False) -> Path:
+        return self.shard_scratch / (f"{lang}.{shard:03d}" + (".dedup" if deduplicated else ""))
+
+    def shard_bin(self, shard: int, lang: str) -> Path:
+        """A shard's binaries of one language, as a prefix (``train`` -> train.bin, train.idx)."""
+        return self.bin_dir / f"shard{shard:03d}" / lang / "train"
+
     def text(self, split: str, lang: str) -> Path:
         return self.root / "prepare" / "text" / f"{split}.{lang}"
 
@@ -137,9 +160,17 @@ class RunLayout:
         """One compression LM's fairseq folder (lm: a language, a pair 'en-fr', or 'joint')."""
         return self.dir(stage) / f"lm-{lm}"
 
+    def lm_data(self, lm: str, stage: str = "lms") -> Path:
+        """That LM's fairseq binaries (its SentencePiece text in ``tok_dir`` of it)."""
+        return self.lm_dir(lm, stage) / "data"
+
     def pseudo_parallel(self, stage: str, kind: str) -> Path:
         """Folder of a train stage's pseudo-parallel binaries: kind = warm | mined."""
         return self.dir(stage) / kind
+
+    def parallel_pairs(self, stage: str, src: str, tgt: str) -> Path:
+        """The supervised ceiling's true pairs, in the mined-pairs format the train stage reads."""
+        return self.dir(stage) / f"parallel.{src}-{tgt}.tsv"
 
     # -- align ------------------------------------------------------------------------------
     def words(self, lang: str, stage: str = "align") -> Path:

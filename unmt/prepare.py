@@ -225,12 +225,12 @@ def prepare_train_streaming(files, layout: RunLayout, langs, max_len: int, max_t
     ``bin/shardNNN/{lang}/train.{bin,idx}`` (fairseq's online-BT task reads the ``shard*`` folders one per
     epoch, so every language has the same count) and ``text/train.{lang}`` (the shards' lines, concatenated).
     ``max_train_lines`` here counts lines before deduplication (the in-memory path counts after)."""
-    scratch = layout.root / "prepare" / ".shards"
+    scratch = layout.shard_scratch
     shutil.rmtree(scratch, ignore_errors=True)
     stats = {}
     jobs = []
     for lang in langs:
-        paths = [scratch / f"{lang}.{i:03d}" for i in range(count)]
+        paths = [layout.shard_lines(lang, i) for i in range(count)]
         scratch.mkdir(parents=True, exist_ok=True)
         handles = [p.open("w", encoding="utf-8") for p in paths]
         try:
@@ -241,7 +241,7 @@ def prepare_train_streaming(files, layout: RunLayout, langs, max_len: int, max_t
                 h.close()
         progress(f"[prepare] {lang}: partitioned into {count} shard(s)")
         jobs += [(lang, i, str(p), str(layout.spm_model), str(layout.dictionary),
-                  str(layout.bin_dir / f"shard{i:03d}" / lang / "train"), max_len) for i, p in enumerate(paths)]
+                  str(layout.shard_bin(i, lang)), max_len) for i, p in enumerate(paths)]
     done: dict[tuple[str, int], tuple[int, int]] = {}
     # an executor, not multiprocessing.Pool: a worker killed (out of memory) fails the stage instead of hanging it;
     # spawned, not forked: a worker holds its shard, not a copy of this process (SentencePiece's sample, torch)
@@ -259,7 +259,7 @@ def prepare_train_streaming(files, layout: RunLayout, langs, max_len: int, max_t
     for lang in langs:
         with atomic_path(layout.text("train", lang)) as tmp, tmp.open("wb") as out:
             for i in range(count):
-                with open(scratch / f"{lang}.{i:03d}.dedup", "rb") as f:
+                with open(layout.shard_lines(lang, i, deduplicated=True), "rb") as f:
                     shutil.copyfileobj(f, out)
         stats[lang] = {"lines": sum(done[lang, i][0] for i in range(count)),
                        "tokens": sum(done[lang, i][1] for i in range(count)), "shards": count}

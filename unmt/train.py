@@ -15,7 +15,7 @@ import sentencepiece as spm
 
 from unmt.fairseq_run import model_args, optim_args, run_fairseq_train
 from unmt.io import read_lines, write_lines
-from unmt.layout import RunLayout, pair_text
+from unmt.layout import RunLayout, fairseq_binary, pair_text, tok_dir
 from unmt.prepare import binarize, encode
 
 
@@ -38,7 +38,7 @@ def build_warm_data(cfg, layout: RunLayout, out: Path) -> list[str]:
     for s, t in directions(cfg):
         lines = read_lines(layout.text("train", s))
         pseudo = word_by_word(lines, read_lexicon(layout.lexicon(s, t)), s, t)
-        tok = out / "tok"
+        tok = tok_dir(out)
         write_lines(pair_text(tok, "train", t, s, t), encode(sp, pseudo, cfg.prepare.max_len))
         write_lines(pair_text(tok, "train", t, s, s), encode(sp, lines, cfg.prepare.max_len))
         pairs.append(binarize_pair(layout, pair_text(tok, "train", t, s), t, s, out))
@@ -54,7 +54,7 @@ def build_mined_data(cfg, layout: RunLayout, mined_tsv: dict[tuple[str, str], Pa
     names = []
     for (src, tgt), tsv in mined_tsv.items():
         sides = dict(zip((src, tgt), read_mined(tsv)))
-        tok = out / "tok"
+        tok = tok_dir(out)
         for lang in (src, tgt):
             write_lines(pair_text(tok, "mined", src, tgt, lang), encode(sp, sides[lang], cfg.prepare.max_len))
         names += [binarize_pair(layout, pair_text(tok, "mined", src, tgt), s, t, out) for s, t in ((src, tgt), (tgt, src))]
@@ -78,12 +78,12 @@ def train(cfg, layout: RunLayout, name: str, restore: Path | None, quiet: bool =
             "--word-blanking-prob", str(t.word_blank)]
     if "mined" in t.warm_start:
         mined = layout.pseudo_parallel(name, "mined")
-        if not (mined / f"train.{last[0]}-{last[1]}.{last[1]}.bin").exists():
+        if not fairseq_binary(mined, last[0], last[1], last[1]).exists():
             build_mined_data(cfg, layout, mined_tsv, mined)
         args += ["--mined-data", str(mined), "--mined-pairs", ",".join(dirs), "--lambda-mined", t.lambda_mined]
     if "wbw" in t.warm_start:
         warm = layout.pseudo_parallel(name, "warm")
-        if not (warm / f"train.{last[1]}-{last[0]}.{last[0]}.bin").exists():
+        if not fairseq_binary(warm, last[1], last[0], last[0]).exists():
             build_warm_data(cfg, layout, warm)
         args += ["--warm-data", str(warm), "--warm-pairs", ",".join(f"{g}-{s}" for s, g in directions(cfg)),
                  "--lambda-warm", t.lambda_warm]

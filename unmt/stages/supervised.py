@@ -62,7 +62,7 @@ class Supervised(Stage):
             sides = [read_lines(ctx.input(f"parallel.{s}-{t}.{x}"), "parallel text") for x in (s, t)]
             pairs = [(a.strip(), b.strip()) for a, b in zip(*sides) if a.strip() and b.strip()]
             pairs = pairs[: cfg.prepare.max_train_lines] if cfg.prepare.max_train_lines else pairs
-            tsv[(s, t)] = self.dir / f"parallel.{s}-{t}.tsv"  # the mined-pairs format the train stage reads
+            tsv[(s, t)] = ctx.layout.parallel_pairs(self.name, s, t)
             write_lines(tsv[(s, t)], (f"1.0\t{a}\t{b}" for a, b in pairs))
         restore = ctx.input("restore") if self.restore else None
         return train(cfg, ctx.layout, self.name, restore, ctx.quiet, tsv)
