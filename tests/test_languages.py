@@ -209,7 +209,7 @@ def test_pairs_default_to_the_first_language_with_each_other_one(tmp_path):
     from unmt.config import directions, load_recipe
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("preset: tiny\nlangs: [en, fr, zh]\ncorpus: corpora/libreoffice-5\n"
+    recipe.write_text("preset: tiny\nname: t\nlangs: [en, fr, zh]\ncorpus: corpora/libreoffice-5\n"
                       "dictionary_test: corpora/libreoffice-5/dict.{pair}.test.txt\n")
     cfg = load_recipe(recipe)
     assert cfg.pairs == ["en-fr", "en-zh"]

@@ -330,6 +330,11 @@ def test_every_invalid_recipe_value_is_a_one_line_error_before_anything_runs(tin
     ("preset: tiny\nmine: {index: bogus}\n", "mine.index"),
     ("preset: tiny\ntrain: {max_minutes: abc}\n", "train.max_minutes"),
     ("- tiny\n", "mapping"),
+    ("", "is empty"),
+    ("# only a comment\n", "is empty"),
+    ("preset: tiny\nlangs: [en, fr]\n", "does not set name or corpus"),
+    ("name: t\npreset: tiny\ncorpus: corpora/libreoffice-en-fr\npreset: cpu-default\n", "line 4: 'preset' is given twice"),
+    ("name: t\ncorpus: corpora/libreoffice-en-fr\ntrain: {lr: 1, lr: 2}\n", "line 3: 'lr' is given twice"),
 ])
 def test_bad_recipe_through_the_real_cli(tmp_path, content, needle):
     recipe = tmp_path / "r.yaml"
@@ -458,3 +463,13 @@ def test_atomic_write_applies_the_umask(tmp_path):
 def test_copied_run_folder_stays_up_to_date(tiny_run, tmp_path):
     shutil.copytree(tiny_run, tmp_path / "copy")
     assert would_run(tmp_path / "copy") == set()
+
+
+@pytest.mark.parametrize("content", ["", "# a recipe still to write\n"])
+def test_an_empty_recipe_leaves_a_finished_run_untouched(tiny_run, tmp_path, content):
+    before = _snapshot(tiny_run)
+    recipe = tmp_path / "empty.yaml"
+    recipe.write_text(content)
+    r = unmt("run", recipe, "--run-dir", tiny_run, check=False)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is empty" in r.stderr and str(recipe) in r.stderr
+    assert _snapshot(tiny_run) == before

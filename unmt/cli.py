@@ -266,6 +266,12 @@ def translate(run_dir, src, tgt, checkpoint, input_, output, beam, lenpen):
             raise UnmtError("stdin: input is empty -- pipe sentences in, one per line, or pass -i FILE")
     tr = Translator(checkpoint or scored_checkpoint(layout), layout, beam=beam, lenpen=lenpen)
     hyps = tr.translate(lines, src, tgt)
+    if tr.cut:
+        from unmt.translate import MAX_SOURCE_PIECES
+
+        click.echo(f"note: {tr.cut} of {len(lines)} input lines had more than {MAX_SOURCE_PIECES} pieces and were "
+                   f"translated from their first {MAX_SOURCE_PIECES} (the model's length) -- split long lines at "
+                   "sentence ends to translate all of them", err=True)
     if output:
         write_lines(output, hyps)
     else:

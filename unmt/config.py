@@ -516,16 +516,46 @@ def parse_overrides(items) -> dict:
     return out
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key, line: int):
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+# what every recipe must name itself (or through the recipe it extends): an empty or comments-only file would
+# otherwise be the default recipe under the default name, and rerun that run's folder
+REQUIRED = ("name", "corpus")
+
+
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise fail(path, "recipe not found", "pass a YAML file from recipes/ (e.g. recipes/default.yaml; "
                                              "recipes/README.md lists them all)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except _DuplicateKey as e:
+        raise UnmtError(f"{path}: line {e.line}: '{e.key}' is given twice -- keep one (YAML would silently use "
+                        "the last)") from None
     except yaml.YAMLError as e:
         raise fail(path, f"is not valid YAML ({str(e).splitlines()[0]})", "fix the syntax") from None
     except UnicodeDecodeError:
         raise fail(path, "is not UTF-8 text", "save the recipe as UTF-8") from None
+    if raw is None:
+        raise UnmtError(f"{path}: is empty -- a recipe names at least {' and '.join(REQUIRED)} "
+                        "(see recipes/default.yaml)")
     if not isinstance(raw, dict):
         raise UnmtError(f"{path}: a recipe is a mapping of fields (name:, preset:, langs:, ...), "
                         f"not a {type(raw).__name__} -- see recipes/default.yaml")
@@ -574,6 +604,11 @@ def load_recipe(path: str | Path | None = None, overrides: dict | None = None,
         cfg = _merge(cfg, overrides, "--set", origin=origin)
     cfg.preset = preset
     check_recipe(cfg, f"{where} with --set" if overrides else where)
+    missing = [k for k in REQUIRED if chain and not any(k in raw for _, raw in chain) and k not in overrides]
+    if missing:
+        raise UnmtError(f"{where}: does not set {' or '.join(missing)} -- a recipe names at least "
+                        f"{' and '.join(REQUIRED)} (its run folder and its text), so that a file left empty "
+                        "cannot rerun another run; see recipes/default.yaml")
     return cfg
 
 

@@ -60,8 +60,13 @@ def checkpoint_progress(checkpoint: Path | None) -> tuple[int, float]:
         return 0, 0.0
     import torch
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    history = state.get("optimizer_history") or [{}]
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        history = state.get("optimizer_history") or [{}]
+    except Exception as e:  # noqa: BLE001 -- a truncated or foreign file, whatever unpickling raises
+        raise UnmtError(f"{checkpoint}: cannot be read as a fairseq checkpoint "
+                        f"({(str(e).splitlines() or [type(e).__name__])[0][:200]}) -- delete it and run the stage "
+                        "again (it starts over)") from None
     return int(history[-1].get("num_updates", 0)), float((state.get("extra_state") or {}).get("previous_training_time", 0.0))
 
 
@@ -219,22 +224,25 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: i
                       quiet: bool = False, max_minutes: float | None = None, nproc: int = 1,
                       precision: str = "fp32", save_every: int | None = None) -> dict:
     """Train into ``save_dir`` for ``max_update`` updates; resume there if a previous run was killed, else
-    start from ``restore``. ``max_minutes`` is a safety net on this stage's own training time, also when
-    resuming or restoring (fairseq measures --stop-time-hours on the time stored in the checkpoint it
-    started from); the result says whether it cut the stage.
+    start from ``restore``. ``max_minutes`` is a safety net on each attempt's training time (fairseq measures
+    --stop-time-hours on the time stored in the checkpoint it starts from); the result says whether it cut
+    the stage, and a cut stage run again goes on towards ``max_update``.
 
     Returns {checkpoint, updates, stopped_by: max_update | time limit, training_minutes}.
     """
     save_dir.mkdir(parents=True, exist_ok=True)
     last = checkpoint_in(save_dir)
     _, start_seconds = checkpoint_progress(restore)  # a restored model's time counts: see above
-    budget = start_seconds + 60 * max_minutes if max_minutes else None
     done_updates, done_seconds = checkpoint_progress(last)
+    # the net bounds each attempt, from the time stored in the checkpoint it starts from: a stage it cut
+    # resumes towards its update budget when run again, instead of stopping at once
+    budget = max(start_seconds, done_seconds) + 60 * max_minutes if max_minutes else None
     log_path = train_log_in(save_dir)
-    finished = last.exists() and (done_updates >= max_update or (budget is not None and done_seconds >= budget))
+    finished = last.exists() and done_updates >= max_update
     if not finished:  # a finished checkpoint is not trained again: fairseq would take one more step
-        if last.exists():
-            truncate_log(log_path, done_updates)
+        # a killed attempt's records after the state resumed from go (none at all without a checkpoint: the
+        # stage then starts over, and its log with it), so curves never count a validation twice
+        truncate_log(log_path, done_updates)
         every = save_every or default_save_interval(max_update)
         progress = Progress(save_dir.name, max_update, done_updates if last.exists() else 0, quiet)
         try:

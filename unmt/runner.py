@@ -24,7 +24,7 @@ import click
 from unmt.config import RecipeConfig, ablation_variant
 from unmt.errors import UnmtError
 from unmt.layout import LAST_CHECKPOINT, RunLayout, round_name
-from unmt.manifest import Manifest, fingerprint
+from unmt.manifest import Manifest, cut_short, fingerprint
 from unmt.stages import STAGES, Context, Stage
 from unmt.stages.base import jsonable
 
@@ -193,11 +193,13 @@ class Runner:
         started_with = {"config": config, "inputs": digests}
         marker = self.layout.started(st.name)
         resumable = st.resumable and marker.exists() and json.loads(marker.read_text()) == started_with
+        cut = not force and resumable and cut_short(self.manifest.record_of(st.name)) == why  # nothing else changed
         if self.manifest.record_of(st.name) is not None or (st.dir.exists() and not resumable):
             self.manifest.forget(st.name)  # first the record, so a kill from here on leaves no stale claim
-            if st.dir.exists():  # a folder deleted by hand is already gone
-                shutil.rmtree(st.dir)
-            resumable = False  # a finished stage run again (forced, or stale) starts over, and says so
+            if not cut:  # a stage its safety net cut goes on from its checkpoint; any other starts over
+                if st.dir.exists():  # a folder deleted by hand is already gone
+                    shutil.rmtree(st.dir)
+                resumable = False  # a finished stage run again (forced, or stale) starts over, and says so
         st.dir.mkdir(parents=True, exist_ok=True)
         from unmt.io import write_json
 

@@ -35,8 +35,10 @@ def load_model(checkpoint: Path, layout: RunLayout):
     try:
         models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
             [str(checkpoint)], arg_overrides={"data": str(data_dir), "user_dir": str(Path(__file__).parent / "plugin")})
-    except (RuntimeError, EOFError, OSError) as e:
-        msg = str(e).splitlines()[0][:200]
+    except UnmtError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- whatever a file that is no checkpoint raises (pickle, zip, KeyError)
+        msg = (str(e).splitlines() or [type(e).__name__])[0][:200]
         if "size mismatch" in str(e):
             raise fail(checkpoint, f"was trained with another dictionary than {data_dir}/dict.txt ({msg})",
                        "translate with the prepare/ directory of the run that trained this checkpoint") from None
@@ -80,6 +82,10 @@ def scored_checkpoint(layout: RunLayout) -> Path:
     return layout.checkpoint(round_name("train", rnd))
 
 
+# source lines are cut to this many pieces (the model has 256 positions: tag, pieces, end of line)
+MAX_SOURCE_PIECES = 250
+
+
 class Translator:
     """A trained checkpoint with the run's SentencePiece model and dictionary (``layout``: the run's files)."""
 
@@ -93,6 +99,7 @@ class Translator:
         self.langs = langs
         self.lang_ids = {self.dict.index(lang_token(l)) for l in langs}
         self.beam, self.lenpen = beam, lenpen
+        self.cut = 0  # input lines cut to MAX_SOURCE_PIECES so far
 
     @functools.cached_property
     def generator(self):
@@ -116,12 +123,14 @@ class Translator:
             raise UnmtError(f"unknown language '{lang}': this model knows {','.join(self.langs)} -- pick one of those")
         return idx
 
-    def encode(self, line: str, src_idx: int, max_len: int = 250) -> torch.Tensor:
-        pieces = " ".join(self.sp.encode(line, out_type=str)[:max_len])
+    def encode(self, line: str, src_idx: int, max_len: int = MAX_SOURCE_PIECES) -> torch.Tensor:
+        pieces = self.sp.encode(line, out_type=str)
+        self.cut += len(pieces) > max_len  # the model's positions end there: said by whoever reads ``cut``
+        pieces = " ".join(pieces[:max_len])
         ids = self.dict.encode_line(pieces, add_if_not_exist=False, append_eos=True).long()
         return torch.cat([torch.tensor([src_idx]), ids])
 
-    def batches(self, lines: list[str], lang: str, batch_size: int = 64, max_len: int = 250,
+    def batches(self, lines: list[str], lang: str, batch_size: int = 64, max_len: int = MAX_SOURCE_PIECES,
                 longest_first: bool = False):
         """The one batched encoder every model pass uses (translate, sentence and word vectors, K(Y|X)):
         yields (line indices, padded ``__lang__ pieces </s>`` tokens, lengths) on the model's device."""

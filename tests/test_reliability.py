@@ -1,0 +1,65 @@
+"""Reliability, the last mile: what a kill, a stray file or an odd input must not do."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import unmt
+from unmt.fairseq_run import log_records, record_updates
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01 random bytes \xff" * 40, b"not a checkpoint, just text\n"])
+def test_a_file_that_is_no_checkpoint_is_one_line(tiny_run, tmp_path, content):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(content)
+    r = unmt("translate", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "--checkpoint", bad,
+             input="hello\n", check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and str(bad) in lines[0] and "cannot be read as a fairseq checkpoint" in lines[0]
+
+
+def test_an_overlong_input_line_is_translated_and_said_to_be_cut(tiny_run):
+    long_line = " ".join(["Click"] * 5000)
+    r = unmt("translate", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", input=f"Save the file.\n{long_line}\n")
+    assert len(r.stdout.splitlines()) == 2
+    assert "1 of 2 input lines had more than 250 pieces" in r.stderr
+
+
+def test_a_stage_killed_before_its_first_checkpoint_logs_each_validation_once(tiny_run, tmp_path):
+    """Killed while fairseq wrote its first checkpoint: validation logged, no checkpoint_last.pt. The resumed
+    stage starts over, and its log with it, so no validation is counted twice (curves, compress results)."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["stages"].pop("pretrain")  # no record: killed before it finished
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    for ckpt in (run / "pretrain").glob("checkpoint_*.pt"):
+        ckpt.unlink()
+    before = [(name, record_updates(rec)) for name, rec in log_records(run / "pretrain" / "train.log")]
+    assert any(name == "valid" for name, _ in before)  # the dead attempt's log has validations
+    r = unmt("run", "recipes/tests/tiny.yaml", "--run-dir", run, "--until", "pretrain", "--quiet")
+    assert "[pretrain] resuming" in r.stdout
+    after = [(name, record_updates(rec)) for name, rec in log_records(run / "pretrain" / "train.log")]
+    assert after == before  # each record once, as in the uninterrupted run
+
+
+def test_a_stage_its_safety_net_cut_is_not_up_to_date_and_resumes_to_its_budget(tmp_path):
+    run = tmp_path / "run"
+    args = ("run", "recipes/tests/tiny.yaml", "--run-dir", run, "--until", "pretrain", "--quiet",
+            "--set", "pretrain.max_minutes=0.01", "--set", "pretrain.max_update=40")
+
+    def pretrain_result():
+        return json.loads((run / "manifest.json").read_text())["stages"]["pretrain"]["result"]
+
+    unmt(*args)
+    first = pretrain_result()
+    if first["stopped_by"] != "time limit":
+        pytest.skip("this machine trains 40 tiny updates within 0.6 s: nothing to cut")
+    dry = unmt(*args, "--dry-run").stdout
+    assert "cut by its max_minutes safety net" in next(l for l in dry.splitlines() if l.startswith("pretrain"))
+    r = unmt(*args)
+    assert "[pretrain] resuming (cut by its max_minutes safety net" in r.stdout
+    assert pretrain_result()["updates"] > first["updates"]  # went on from its checkpoint, not from scratch
