@@ -63,3 +63,38 @@ def test_a_stage_its_safety_net_cut_is_not_up_to_date_and_resumes_to_its_budget(
     r = unmt(*args)
     assert "[pretrain] resuming (cut by its max_minutes safety net" in r.stdout
     assert pretrain_result()["updates"] > first["updates"]  # went on from its checkpoint, not from scratch
+
+
+class _CreatesAFile:
+    """What a hostile checkpoint can hold: unpickling it calls open(path, "w")."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_a_checkpoint_that_would_run_code_on_load_is_refused(tiny_run, tmp_path):
+    import torch
+
+    marker = tmp_path / "created-on-load"
+    state = torch.load(tiny_run / "train" / "checkpoint_last.pt", map_location="cpu", weights_only=False)  # ours
+    state["extra_state"]["payload"] = _CreatesAFile(str(marker))
+    evil = tmp_path / "evil.pt"
+    torch.save(state, evil)
+    assert not marker.exists()
+    for command in (["translate", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "--checkpoint", evil],
+                    ["mine-files", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "--encoder", "model",
+                     "--checkpoint", evil, "--out", tmp_path / "mined.tsv"]):
+        r = unmt(*command, input="hello\n", check=False)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and "refused" in lines[0] and str(evil) in lines[0], r.stderr
+    assert not marker.exists()
+    from unmt.errors import UnmtError
+    from unmt.fairseq_run import checkpoint_progress
+
+    with pytest.raises(UnmtError, match="refused"):
+        checkpoint_progress(evil)  # what resuming a stage reads
+    assert not marker.exists()
+    assert checkpoint_progress(tiny_run / "train" / "checkpoint_last.pt")[0] > 0  # our own files still load

@@ -4,7 +4,6 @@ from __future__ import annotations
 import errno
 import functools
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -48,12 +47,11 @@ def _exit_on_sigterm(*_):
 
 def _setup_process():
     """What the ``unmt`` program sets for itself (never at import, so importing unmt changes nothing):
-    fairseq checkpoints pickle argparse objects; torch/fairseq deprecation chatter would bury our one-line
-    errors (fairseq's own log is kept per stage)."""
+    torch/fairseq deprecation chatter would bury our one-line errors (fairseq's own log is kept per stage).
+    Checkpoints are read with ``weights_only`` (``unmt.fairseq_run.read_checkpoint``)."""
     import signal
     import warnings
 
-    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     for category in (UserWarning, FutureWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -53,20 +53,45 @@ def optim_args(lr, warmup, max_tokens, update_freq, seed) -> list[str]:
             "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--seed", str(seed)]
 
 
+# the only Python objects a fairseq checkpoint of ours holds besides tensors and containers: its training
+# arguments. Anything else found while unpickling is refused: it could run code on load.
+CHECKPOINT_GLOBALS = ("argparse.Namespace",)
+
+
+def read_checkpoint(checkpoint: Path) -> dict:
+    """A checkpoint's contents, unpickled with ``weights_only=True`` (tensors, containers and the globals of
+    CHECKPOINT_GLOBALS only), so a file someone sent cannot run code when it is read. Any other file is a
+    one-line error naming it."""
+    import argparse
+    import pickle
+
+    import torch
+
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        text = str(e)
+        found = next((l.strip() for l in text.splitlines() if "Unsupported global" in l or "GLOBAL" in l), None)
+        if found:
+            raise UnmtError(f"{checkpoint}: refused -- unpickling it would create objects a checkpoint does not "
+                            f"hold ({found[:160]}), which can run code: load only checkpoints you trust, and "
+                            "never this one") from None
+        raise UnmtError(f"{checkpoint}: cannot be read as a fairseq checkpoint ({text.splitlines()[0][:160]}) "
+                        "-- it is corrupt or not a checkpoint") from None
+    except Exception as e:  # noqa: BLE001 -- a truncated or foreign file, whatever reading it raises
+        raise UnmtError(f"{checkpoint}: cannot be read as a fairseq checkpoint "
+                        f"({(str(e).splitlines() or [type(e).__name__])[0][:160]}) -- it is corrupt or not a "
+                        "checkpoint") from None
+
+
 def checkpoint_progress(checkpoint: Path | None) -> tuple[int, float]:
     """(updates, training seconds) stored in a fairseq checkpoint; (0, 0) if there is none.
     fairseq's --stop-time-hours counts the stored seconds too."""
     if checkpoint is None or not Path(checkpoint).exists():
         return 0, 0.0
-    import torch
-
-    try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        history = state.get("optimizer_history") or [{}]
-    except Exception as e:  # noqa: BLE001 -- a truncated or foreign file, whatever unpickling raises
-        raise UnmtError(f"{checkpoint}: cannot be read as a fairseq checkpoint "
-                        f"({(str(e).splitlines() or [type(e).__name__])[0][:200]}) -- delete it and run the stage "
-                        "again (it starts over)") from None
+    state = read_checkpoint(checkpoint)
+    history = (state.get("optimizer_history") if isinstance(state, dict) else None) or [{}]
     return int(history[-1].get("num_updates", 0)), float((state.get("extra_state") or {}).get("previous_training_time", 0.0))
 
 

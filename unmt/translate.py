@@ -8,13 +8,13 @@ from __future__ import annotations
 import copy
 import functools
 
-import os
 from pathlib import Path
 
 import sentencepiece as spm
 import torch
 
 from unmt.errors import UnmtError, fail
+from unmt.fairseq_run import read_checkpoint
 from unmt.generation import make_generator
 from unmt.layout import RunLayout
 from unmt.prepare import lang_token
@@ -22,7 +22,8 @@ from unmt.prepare import lang_token
 
 def load_model(checkpoint: Path, layout: RunLayout):
     """Load a fairseq checkpoint against the run's dictionary; explain a vocabulary mismatch in one line."""
-    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # fairseq checkpoints pickle argparse objects
+    import argparse
+
     from fairseq import checkpoint_utils
 
     import unmt.plugin  # noqa: F401  registers our tasks so their checkpoints load
@@ -30,11 +31,14 @@ def load_model(checkpoint: Path, layout: RunLayout):
     checkpoint, data_dir = Path(checkpoint), layout.bin_dir
     if not checkpoint.exists():
         raise fail(checkpoint, "checkpoint not found", "train first (`unmt train`) or pass --checkpoint")
+    # read safely first (weights_only): a file that would run code is refused before fairseq unpickles it
+    read_checkpoint(checkpoint)
     if not layout.dictionary.exists():
         raise fail(layout.dictionary, "dictionary not found", "run `unmt prepare` for this run directory")
     try:
-        models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
-            [str(checkpoint)], arg_overrides={"data": str(data_dir), "user_dir": str(Path(__file__).parent / "plugin")})
+        with torch.serialization.safe_globals([argparse.Namespace]):  # fairseq's own torch.load, weights only
+            models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
+                [str(checkpoint)], arg_overrides={"data": str(data_dir), "user_dir": str(Path(__file__).parent / "plugin")})
     except UnmtError:
         raise
     except Exception as e:  # noqa: BLE001 -- whatever a file that is no checkpoint raises (pickle, zip, KeyError)
