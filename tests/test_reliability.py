@@ -98,3 +98,17 @@ def test_a_checkpoint_that_would_run_code_on_load_is_refused(tiny_run, tmp_path)
         checkpoint_progress(evil)  # what resuming a stage reads
     assert not marker.exists()
     assert checkpoint_progress(tiny_run / "train" / "checkpoint_last.pt")[0] > 0  # our own files still load
+
+
+def test_the_sentencepiece_model_is_the_same_bytes_in_any_run_folder(tmp_path):
+    """spm.model once recorded a random scratch folder's path, so every identical re-prepare changed its
+    sha256 and with it every later stage's input digest."""
+    import hashlib
+
+    digests = []
+    for name in ("a", "b/deeper"):
+        run = tmp_path / name / "run"
+        unmt("prepare", "recipes/tests/tiny.yaml", "--run-dir", run, "--quiet")
+        digests.append(hashlib.sha256((run / "prepare" / "spm.model").read_bytes()).hexdigest())
+        assert not list((run / "prepare").glob(".spm-input*"))  # the scratch folder is gone
+    assert digests[0] == digests[1]

@@ -7,13 +7,13 @@ binaries in its own folder, and the aligned dev (fairseq's "valid") and test set
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -51,33 +51,50 @@ def corpus_files(corpus: Path, langs) -> dict[str, Path]:
     return files
 
 
+@contextlib.contextmanager
+def _working_directory(path: Path):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
 def train_sentencepiece(lines_by_lang: dict[str, list[str]], prefix: Path, vocab_size: int, seed: int) -> None:
     """Joint model over an equal number of lines per language, so neither language owns the vocabulary."""
     n = min(len(v) for v in lines_by_lang.values())
     rng = random.Random(seed)
     sample = [line for v in lines_by_lang.values() for line in rng.sample(v, n)]
-    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".spm-input.") as scratch:  # removed afterwards
-        tmp = Path(scratch) / "input.txt"
-        tmp.write_text("\n".join(sample) + "\n", encoding="utf-8")
-        try:
-            spm.SentencePieceTrainer.train(
-                input=str(tmp), model_prefix=str(prefix), vocab_size=vocab_size,
-                character_coverage=character_coverage(lines_by_lang),
-                model_type="unigram", input_sentence_size=2_000_000, shuffle_input_sentence=True,
-                num_threads=2, minloglevel=2, bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
-            )
-        except RuntimeError as e:
-            need = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", str(e))
-            if need:
-                raise UnmtError(f"prepare.vocab_size {vocab_size} is fewer pieces than the characters this corpus "
-                                f"needs ({need.group(2)}: Chinese or Japanese text has thousands) -- raise "
-                                "prepare.vocab_size in the recipe") from None
-            if "Vocabulary size too high" not in str(e):
-                raise UnmtError(f"{prefix}.model: SentencePiece training failed ({str(e).splitlines()[0][:200]}) "
-                                "-- check free disk space and the corpus") from None
-            most = str(e).rsplit("<=", 1)[-1].strip(" .")
-            raise UnmtError(f"prepare.vocab_size {vocab_size} is more pieces than this corpus has (at most {most}) "
-                            "-- lower prepare.vocab_size in the recipe") from None
+    # the model records the paths it was trained from: relative ones, from a scratch folder of a fixed name,
+    # so the same text gives the same spm.model bytes in any run folder (and every digest downstream with it)
+    scratch = prefix.parent / ".spm-input"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    (scratch / "input.txt").write_text("\n".join(sample) + "\n", encoding="utf-8")
+    try:
+        with _working_directory(scratch):
+            try:
+                spm.SentencePieceTrainer.train(
+                    input="input.txt", model_prefix=os.path.join("..", prefix.name), vocab_size=vocab_size,
+                    character_coverage=character_coverage(lines_by_lang),
+                    model_type="unigram", input_sentence_size=2_000_000, shuffle_input_sentence=True,
+                    num_threads=2, minloglevel=2, bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
+                )
+            except RuntimeError as e:
+                need = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", str(e))
+                if need:
+                    raise UnmtError(f"prepare.vocab_size {vocab_size} is fewer pieces than the characters this corpus "
+                                    f"needs ({need.group(2)}: Chinese or Japanese text has thousands) -- raise "
+                                    "prepare.vocab_size in the recipe") from None
+                if "Vocabulary size too high" not in str(e):
+                    raise UnmtError(f"{prefix}.model: SentencePiece training failed ({str(e).splitlines()[0][:200]}) "
+                                    "-- check free disk space and the corpus") from None
+                most = str(e).rsplit("<=", 1)[-1].strip(" .")
+                raise UnmtError(f"prepare.vocab_size {vocab_size} is more pieces than this corpus has (at most {most}) "
+                                "-- lower prepare.vocab_size in the recipe") from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_dictionary(sp: spm.SentencePieceProcessor, path: Path, langs) -> None:
