@@ -317,6 +317,13 @@ def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, pr
     if rc != 0:
         for tmp in save_dir.glob("*.pt.tmp"):  # fairseq's half-written checkpoint (full disk, killed mid-save)
             tmp.unlink()
+        # fairseq writes one checkpoint atomically and copies it to its other names (best, last): a copy cut
+        # short by a full disk would otherwise stay behind looking finished
+        for ckpt in save_dir.glob("checkpoint_*.pt"):
+            try:
+                read_checkpoint(ckpt)
+            except UnmtError:
+                ckpt.unlink()
         err = next((l for l in reversed(tail) if "Error" in l), tail[-1] if tail else f"exit code {rc}")
         raise UnmtError(f"{log_path}: fairseq training failed: {err.strip()[:300]} -- see the log for the full trace")
     if not last.exists():

@@ -28,6 +28,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.filename is None:  # a full disk is raised by write() and close() without a name: give it one
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
