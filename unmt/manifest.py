@@ -77,16 +77,6 @@ class Manifest:
             return f"input changed ({', '.join(changed)})"
         return cut_short(rec)
 
-
-def cut_short(rec: dict | None) -> str | None:
-    """Why a recorded fairseq stage is not done although it finished: its max_minutes safety net stopped it
-    before its update budget (it resumes from its last checkpoint to the budget)."""
-    result = (rec or {}).get("result") or {}
-    if result.get("stopped_by") != "time limit":
-        return None
-    return (f"cut by its max_minutes safety net at {result.get('updates', '?')} updates, before the update "
-            "budget: resumes from its last checkpoint")
-
     def record(self, stage: str, digests: dict[str, str], outputs: dict[str, Path], config: dict,
                started: float, result: dict | None = None) -> None:
         self.data["stages"][stage] = {
@@ -105,3 +95,13 @@ def cut_short(rec: dict | None) -> str | None:
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.path, self.data)
+
+
+def cut_short(rec: dict | None) -> str | None:
+    """Why a recorded fairseq stage is not done although it finished: its max_minutes safety net stopped it
+    before its update budget (it resumes from its last checkpoint to the budget)."""
+    result = (rec or {}).get("result") or {}
+    if result.get("stopped_by") != "time limit":
+        return None
+    return (f"cut by its max_minutes safety net at {result.get('updates', '?')} updates, before the update "
+            "budget: resumes from its last checkpoint")
