@@ -34,15 +34,15 @@ def test_a_stage_killed_before_its_first_checkpoint_logs_each_validation_once(ti
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     manifest = json.loads((run / "manifest.json").read_text())
-    manifest["stages"].pop("pretrain")  # no record: killed before it finished
+    manifest["stages"].pop("train")  # no record: killed before it finished
     (run / "manifest.json").write_text(json.dumps(manifest))
-    for ckpt in (run / "pretrain").glob("checkpoint_*.pt"):
+    for ckpt in (run / "train").glob("checkpoint_*.pt"):
         ckpt.unlink()
-    before = [(name, record_updates(rec)) for name, rec in log_records(run / "pretrain" / "train.log")]
+    before = [(name, record_updates(rec)) for name, rec in log_records(run / "train" / "train.log")]
     assert any(name == "valid" for name, _ in before)  # the dead attempt's log has validations
-    r = unmt("run", "recipes/tests/tiny.yaml", "--run-dir", run, "--until", "pretrain", "--quiet")
-    assert "[pretrain] resuming" in r.stdout
-    after = [(name, record_updates(rec)) for name, rec in log_records(run / "pretrain" / "train.log")]
+    r = unmt("run", "recipes/tests/tiny.yaml", "--run-dir", run, "--until", "train", "--quiet")
+    assert "[train] resuming" in r.stdout
+    after = [(name, record_updates(rec)) for name, rec in log_records(run / "train" / "train.log")]
     assert after == before  # each record once, as in the uninterrupted run
 
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from unmt.errors import UnmtError
-from unmt.layout import checkpoint_in, command_in, train_log_in
+from unmt.layout import checkpoint_in, checkpoints_in, command_in, train_log_in
 
 PLUGIN = Path(__file__).parent / "plugin"
 
@@ -319,7 +319,7 @@ def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, pr
             tmp.unlink()
         # fairseq writes one checkpoint atomically and copies it to its other names (best, last): a copy cut
         # short by a full disk would otherwise stay behind looking finished
-        for ckpt in save_dir.glob("checkpoint_*.pt"):
+        for ckpt in checkpoints_in(save_dir):
             try:
                 read_checkpoint(ckpt)
             except UnmtError:

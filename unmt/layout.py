@@ -34,6 +34,11 @@ def checkpoint_in(folder: Path, which: str = "last") -> Path:
     return Path(folder) / f"checkpoint_{which}.pt"
 
 
+def checkpoints_in(folder: Path) -> list[Path]:
+    """Every checkpoint fairseq left in ``folder`` (last, best, and any interval one)."""
+    return sorted(Path(folder).glob("checkpoint_*.pt"))
+
+
 def train_log_in(folder: Path) -> Path:
     """fairseq's JSON log of the training in ``folder`` (the progress lines on the console are read from it)."""
     return Path(folder) / "train.log"
