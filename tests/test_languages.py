@@ -199,7 +199,8 @@ def test_target_mask_leaves_out_pieces_far_more_frequent_in_another_language():
 ])
 def test_recipe_languages_and_pairs_are_checked_in_one_line(tmp_path, fields, message):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(f"preset: tiny\nname: t\ncorpus: corpora/libreoffice-5\n{fields}")
+    corpus = "" if "corpus:" in fields else "corpus: corpora/libreoffice-5\n"  # a key given once (twice is an error)
+    recipe.write_text(f"preset: tiny\nname: t\n{corpus}{fields}")
     r = unmt("run", recipe, "--run-dir", tmp_path / "run", check=False)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "run").exists()

@@ -310,6 +310,10 @@ def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, pr
                 tail = (tail + [line.rstrip()])[-20:]
                 progress.feed(line)
             rc = proc.wait()
+            # stopped mid-epoch (its max_minutes net), fairseq finishes and saves, then can abort in
+            # interpreter teardown ("terminate called without an active exception"): the training is done
+            if rc != 0 and any("done training in" in line for line in tail) and last.exists():
+                rc = 0
         finally:  # interrupted (Ctrl-C, SIGTERM): never leave a trainer running on its own
             if proc.poll() is None:
                 proc.terminate()
