@@ -653,8 +653,7 @@ def explain(cfg, origin: dict) -> str:
                 continue
             who = origin.get(key, "derived from langs" if key == "pairs" else "default")
             out.append(f"{indent}# {helptext} [{who}]")
-            text = yaml.safe_dump({f.name: to_dict(value) if dataclasses.is_dataclass(value) else
-                                   (list(value) if isinstance(value, tuple) else value)},
+            text = yaml.safe_dump({f.name: list(value) if isinstance(value, tuple) else value},
                                   default_flow_style=True, width=10**6, sort_keys=False).strip()
             out.append(indent + text[1:-1])  # {key: value} -> key: value
     walk(cfg, "", "")

@@ -257,8 +257,8 @@ def prepare_train_streaming(files, layout: RunLayout, langs, max_len: int, max_t
             for h in handles:
                 h.close()
         progress(f"[prepare] {lang}: partitioned into {count} shard(s)")
-        jobs += [(lang, i, str(p), str(layout.spm_model), str(layout.dictionary),
-                  str(layout.shard_bin(i, lang)), max_len) for i, p in enumerate(paths)]
+        jobs += [(lang, i, str(p), str(layout.shard_lines(lang, i, deduplicated=True)), str(layout.spm_model),
+                  str(layout.dictionary), str(layout.shard_bin(i, lang)), max_len) for i, p in enumerate(paths)]
     done: dict[tuple[str, int], tuple[int, int]] = {}
     # an executor, not multiprocessing.Pool: a worker killed (out of memory) fails the stage instead of hanging it;
     # spawned, not forked: a worker holds its shard, not a copy of this process (SentencePiece's sample, torch)
@@ -289,11 +289,11 @@ def _prepare_shard(job) -> tuple[str, int, int, int]:
     from fairseq.binarizer import FileBinarizer, VocabularyDatasetBinarizer
     from fairseq.data import Dictionary
 
-    lang, i, path, spm_model, dict_path, out_prefix, max_len = job
+    lang, i, path, dedup_path, spm_model, dict_path, out_prefix, max_len = job
     with open(path, encoding="utf-8") as f:
         lines = list(dict.fromkeys(line.rstrip("\n") for line in f))
     os.unlink(path)
-    write_lines(path + ".dedup", lines)
+    write_lines(dedup_path, lines)
     sp = spm.SentencePieceProcessor(model_file=spm_model)
     tok, n_tokens = path + ".tok", 0
     with open(tok, "w", encoding="utf-8") as f:

@@ -56,14 +56,18 @@ def load_model(checkpoint: Path, layout: RunLayout):
     return model, task
 
 
+def _evaluated(layout: RunLayout) -> dict:
+    """The run's evaluate stage's results.json ({} before evaluation): what it decoded and scored."""
+    import json
+
+    path = layout.results("evaluate")
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def run_decoding(layout: RunLayout, beam: int | None = None, lenpen: float | None = None) -> tuple[int, float]:
     """The decoding to use with a run's model: what is given, else what the run's evaluate stage scored with
     (its results.json), else greedy. The vocabulary restriction needs no default: the checkpoint carries it."""
-    import json
-
-    scored = {}
-    if layout.results("evaluate").exists():
-        scored = json.loads(layout.results("evaluate").read_text(encoding="utf-8")).get("decoding", {})
+    scored = _evaluated(layout).get("decoding", {})
     return (beam if beam is not None else int(scored.get("beam", 1)),
             lenpen if lenpen is not None else float(scored.get("lenpen", 1.0)))
 
@@ -71,15 +75,12 @@ def run_decoding(layout: RunLayout, beam: int | None = None, lenpen: float | Non
 def scored_checkpoint(layout: RunLayout) -> Path:
     """The checkpoint the run's evaluate stage scored (last or best, of the last mining round); before
     evaluation, the last mining round's final checkpoint (train, train2, ...)."""
-    import json
-
     from unmt.layout import round_name
 
-    if layout.results("evaluate").exists():
-        scored = Path(json.loads(layout.results("evaluate").read_text(encoding="utf-8")).get("checkpoint", ""))
-        here = layout.dir(scored.parent.name) / scored.name  # the run folder may have moved since
-        if scored.name and here.exists():
-            return here
+    scored = Path(_evaluated(layout).get("checkpoint", ""))
+    here = layout.dir(scored.parent.name) / scored.name  # the run folder may have moved since
+    if scored.name and here.exists():
+        return here
     rnd = 1
     while layout.checkpoint(round_name("train", rnd + 1)).exists():
         rnd += 1
