@@ -22,7 +22,7 @@ import click
 from eval.language_id import format_share, target_share
 from eval.scoring import score_translations
 from unmt.errors import UnmtError
-from unmt.io import read_lines, write_json, write_text
+from unmt.io import read_lines, write_results, write_text
 from unmt.layout import RunLayout
 
 
@@ -99,7 +99,7 @@ def main(run_dir, directions, values, vocab_ratios, lines, beam, checkpoint, out
             click.echo(sweep_table([r for r in rows if r["direction"] == f"{src}-{tgt}"]), err=True)
     except UnmtError as e:
         raise click.ClickException(str(e)) from None
-    write_json(layout.analysis("lenpen", "json", out), {"checkpoint": str(checkpoint), "dev_lines": len(sources), "beam": beam, "rows": rows})
+    write_results(layout.analysis("lenpen", "json", out), {"checkpoint": layout.in_run(checkpoint), "dev_lines": len(sources), "beam": beam, "rows": rows})
     text = (f"`{checkpoint}`, {'all' if lines is None else f'the first {lines}'} dev lines per direction, beam {beam}.\n\n"
             + sweep_table(rows))
     write_text(layout.analysis("lenpen", "md", out), text)

@@ -57,7 +57,7 @@ def main(run_dir, src, tgt, dictionary, checkpoint, lines, out):
         rows.append({"layer": layer, "no_mapping_p@1": no_map["p@1"], "seed_pairs": int(len(seeds)),
                      "refined_p@1": refined["p@1"], "frequency_agreement": round(refined["frequency_agreement"], 4),
                      "muse_criterion": round(refined["criterion"], 4)})
-    result = {"checkpoint": str(checkpoint), "lines": lines, "test_words": len(gold),
+    result = {"checkpoint": layout.in_run(checkpoint), "lines": lines, "test_words": len(gold),
               "identical_test_pairs": int(identical), "layers": rows}
     write_json(layout.analysis("lm_lexicon", "json", out), result)
     table = ["| layer | P@1 no mapping | mutual-NN seeds | P@1 refined | frequency agreement | MUSE criterion |",

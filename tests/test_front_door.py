@@ -190,15 +190,6 @@ def test_translate_decodes_as_the_run_was_evaluated_without_flags(tiny_run, tmp_
     assert greedy != out  # so the default above was not greedy by chance
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--src", "en", "--tgt", "en"], "both 'en'"),
-    (["--src", "en", "--tgt", "fr", "--beam", "0"], "--beam"),
-])
-def test_translate_refuses_bad_options_in_one_line(tiny_run, args, needle):
-    r = unmt("translate", "--run-dir", tiny_run, *args, input="hello\n", check=False)
-    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
-
-
 # -- progress a person reads -----------------------------------------------------------------------
 def test_progress_lines_from_a_real_training_log(tiny_run):
     from unmt.fairseq_run import Progress

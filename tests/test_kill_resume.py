@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, UNMT, unmt
-from unmt.fairseq_run import log_records
+from unmt.fairseq_run import log_records, untimed
 
 pytestmark = pytest.mark.slow
 TINY = ROOT / "recipes" / "tests" / "tiny.yaml"
 STAGES = ["prepare", "pretrain", "align", "mine", "train", "evaluate", "lms", "compress"]
-TIMING = ("wall", "ups", "wps", "gb_free", "train_wall", "bsz_s")  # measured, not computed: may differ
 
 
 def checkpoint_weights(path: Path) -> dict:
@@ -36,8 +35,7 @@ def same_weights(a: Path, b: Path) -> bool:
 
 
 def records(log: Path) -> list:
-    return [(name, {k: v for k, v in rec.items() if not any(t in k for t in TIMING)})
-            for name, rec in log_records(log)]
+    return [(name, untimed(rec)) for name, rec in log_records(log)]
 
 
 def _untimed(x):
@@ -118,6 +116,75 @@ def test_kill_during_a_stage_then_resume_equals_an_uninterrupted_run(stage, refe
     for ck in ("pretrain/checkpoint_last.pt", "train/checkpoint_last.pt", "train/checkpoint_best.pt",
                "lms/lm-joint/checkpoint_last.pt"):
         assert same_weights(run / ck, reference / ck), ck
+    ours, theirs = outputs(run), outputs(reference)
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert ours[key] == theirs[key], key
+
+
+# Loaded by every Python the test's `unmt run` starts (PYTHONPATH): in the fairseq trainer whose --save-dir is
+# $HOLD_SAVE_IN, the first checkpoint save announces itself in $HOLD_MARKER and then waits to be killed, so
+# the kill lands exactly between the validation fairseq logged and the checkpoint it was about to write.
+HOLD_FIRST_SAVE = """
+import importlib.abc, importlib.machinery, os, sys, time
+
+class _HoldFirstSave(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "fairseq.checkpoint_utils":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run_module = spec.loader.exec_module
+
+        def exec_module(module):
+            run_module(module)
+            save = module.save_checkpoint
+
+            def held_save(cfg, *args, **kwargs):
+                if os.path.abspath(cfg.save_dir) == os.environ["HOLD_SAVE_IN"]:
+                    open(os.environ["HOLD_MARKER"], "w").close()
+                    time.sleep(600)
+                return save(cfg, *args, **kwargs)
+
+            module.save_checkpoint = held_save
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+if os.environ.get("HOLD_SAVE_IN"):
+    sys.meta_path.insert(0, _HoldFirstSave())
+"""
+
+
+@pytest.mark.parametrize("save_dir", ["pretrain", "train", "lms/lm-joint"])
+def test_kill_while_the_first_checkpoint_is_written(save_dir, reference, tmp_path):
+    """The window the issue found: validation logged, no checkpoint_last.pt yet. The resumed stage starts
+    over, its log with it: no validation is counted twice, and every output equals an uninterrupted run's."""
+    run, hooks, marker = tmp_path / "run", tmp_path / "hooks", tmp_path / "saving"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(HOLD_FIRST_SAVE)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")]),
+               HOLD_SAVE_IN=str(run / save_dir), HOLD_MARKER=str(marker))
+    proc = subprocess.Popen(UNMT + ["run", str(TINY), "--run-dir", str(run), "--quiet"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        started = time.time()
+        while not marker.exists():
+            assert proc.poll() is None, f"the run ended before {save_dir} saved a checkpoint"
+            assert time.time() - started < 900, f"no checkpoint save in {save_dir} within 15 minutes"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (run / save_dir / "checkpoint_last.pt").exists()
+    if save_dir != "pretrain":  # pretraining does not validate: the stages that do had logged it
+        assert any(name.startswith("valid") for name, _ in records(run / save_dir / "train.log"))
+    unmt("run", TINY, "--run-dir", run, "--quiet")
+    log, ref = records(run / save_dir / "train.log"), records(reference / save_dir / "train.log")
+    assert log == ref
+    validations = [(name, r[f"{name}_num_updates"]) for name, r in log if f"{name}_num_updates" in r]
+    assert len(validations) == len(set(validations))  # each validation once
+    assert same_weights(run / save_dir / "checkpoint_last.pt", reference / save_dir / "checkpoint_last.pt")
     ours, theirs = outputs(run), outputs(reference)
     assert ours.keys() == theirs.keys()
     for key in ours:

@@ -10,15 +10,51 @@ from conftest import unmt
 from unmt.fairseq_run import log_records, record_updates
 
 
-@pytest.mark.parametrize("content", [b"\x00\x01 random bytes \xff" * 40, b"not a checkpoint, just text\n"])
-def test_a_file_that_is_no_checkpoint_is_one_line(tiny_run, tmp_path, content):
-    bad = tmp_path / "model.pt"
-    bad.write_bytes(content)
-    r = unmt("translate", "--run-dir", tiny_run, "--src", "en", "--tgt", "fr", "--checkpoint", bad,
-             input="hello\n", check=False)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+TRANSLATE = ["translate", "--run-dir", "{run}", "--src", "en", "--tgt", "fr"]
+RECIPE = ["run", "{tmp}/r.yaml", "--run-dir", "{run}"]
+
+# each bad input: the command ({run}: a finished tiny run, {tmp}: a folder holding `files`), the files, and
+# what its one line must say
+BAD_INPUTS = {
+    "empty recipe": (RECIPE, {"r.yaml": b""}, ["r.yaml", "is empty"]),
+    "comments-only recipe": (RECIPE, {"r.yaml": b"# a recipe still to write\n"}, ["r.yaml", "is empty"]),
+    "recipe without a corpus": (RECIPE, {"r.yaml": b"name: x\npreset: tiny\n"}, ["r.yaml", "does not set corpus"]),
+    "recipe that is a list": (RECIPE, {"r.yaml": b"- name: x\n"}, ["r.yaml", "a recipe is a mapping"]),
+    "key given twice": (RECIPE, {"r.yaml": b"name: x\ncorpus: c\nname: y\n"}, ["r.yaml", "line 3", "'name' is given twice"]),
+    "recipe value out of range": (RECIPE + ["--set", "train.max_update=0"], {"r.yaml": b"preset: tiny\nname: x\ncorpus: c\n"},
+                                  ["train.max_update"]),
+    "checkpoint of random bytes": (TRANSLATE + ["--checkpoint", "{tmp}/m.pt"], {"m.pt": b"\x00\x01 random \xff" * 40},
+                                   ["m.pt", "cannot be read as a fairseq checkpoint"]),
+    "checkpoint that is text": (TRANSLATE + ["--checkpoint", "{tmp}/m.pt"], {"m.pt": b"not a checkpoint\n"},
+                                ["m.pt", "cannot be read as a fairseq checkpoint"]),
+    "missing checkpoint": (TRANSLATE + ["--checkpoint", "{tmp}/none.pt"], {}, ["none.pt", "not found"]),
+    "beam 0": (TRANSLATE + ["--beam", "0"], {}, ["'--beam'", "x>=1"]),
+    "negative length penalty": (TRANSLATE + ["--beam", "4", "--lenpen", "-1"], {}, ["'--lenpen'", "x>=0"]),
+    "length penalty without a beam": (TRANSLATE + ["--beam", "1", "--lenpen", "2"], {}, ["--lenpen", "--beam"]),
+    "source = target": (["translate", "--run-dir", "{run}", "--src", "en", "--tgt", "en"], {}, ["both 'en'"]),
+    "unknown language": (["translate", "--run-dir", "{run}", "--src", "en", "--tgt", "xx"], {}, ["'xx'", "en,fr"]),
+    "input not UTF-8": (TRANSLATE + ["-i", "{tmp}/in.txt"], {"in.txt": b"caf\xe9\n"}, ["in.txt", "UTF-8"]),
+    "missing input": (TRANSLATE + ["-i", "{tmp}/absent.txt"], {}, ["absent.txt"]),
+    "unknown option": (TRANSLATE + ["--bean", "4"], {}, ["--bean"]),
+}
+
+
+def _snapshot(run) -> dict:
+    return {str(p.relative_to(run)): (p.stat().st_size, p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_and_leaves_a_finished_run_untouched(case, tiny_run, tmp_path):
+    args, files, needles = BAD_INPUTS[case]
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    before = _snapshot(tiny_run)
+    r = unmt(*[a.format(run=tiny_run, tmp=tmp_path) for a in args], input="hello\n", check=False)
     lines = [l for l in r.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and str(bad) in lines[0] and "cannot be read as a fairseq checkpoint" in lines[0]
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert all(n in lines[0] for n in needles), (needles, lines[0])
+    assert r.stdout == ""
+    assert _snapshot(tiny_run) == before
 
 
 def test_an_overlong_input_line_is_translated_and_said_to_be_cut(tiny_run):

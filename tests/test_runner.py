@@ -18,6 +18,7 @@ import pytest
 from conftest import ROOT, unmt
 from unmt.config import RecipeConfig, load_recipe
 from unmt.errors import UnmtError
+from unmt.manifest import NOT_CONTENT
 from unmt.runner import Runner, reads_checked
 
 TINY = ROOT / "recipes" / "tests" / "tiny.yaml"
@@ -190,10 +191,14 @@ def test_changing_a_declared_input_reruns_its_readers_and_what_follows(tiny_run)
     assert [s.name for s in runner.plan] == list(DEPENDS)
     for stage in runner.plan:
         for name, path in stage.inputs().items():
-            target = path if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())[0]
+            target = path if path.is_file() else sorted(p for p in path.rglob("*")
+                                                        if p.is_file() and not p.name.endswith(NOT_CONTENT))[0]
             original = target.read_bytes()
+            # a log is read for its records (a curve): change one; any other file, by a byte
+            change = (b'2026-01-01 00:00:00 | INFO | valid | {"valid_loss": "1.5", "valid_num_updates": "99"}\n'
+                      if target.suffix == ".log" else b"\n")
             try:
-                target.write_bytes(original + b"\n")
+                target.write_bytes(original + change)
                 readers = {s.name for s in runner.plan
                            if any(target == p or (p.is_dir() and target.is_relative_to(p)) for p in s.inputs().values())}
                 assert stage.name in readers
@@ -201,6 +206,23 @@ def test_changing_a_declared_input_reruns_its_readers_and_what_follows(tiny_run)
             finally:
                 target.write_bytes(original)
     assert would_run(tiny_run) == set()
+
+
+def test_logs_and_timings_rewritten_rerun_nothing(tiny_run):
+    """What the clock or the folder's path wrote is no input: a log's lines that are no record, its timings,
+    a folder's preprocess.log and a results' timings file change nothing downstream."""
+    log, prep = tiny_run / "train" / "train.log", tiny_run / "prepare" / "bin" / "preprocess.log"
+    originals = {p: p.read_bytes() for p in (log, prep)}
+    try:
+        text = originals[log].decode()
+        retimed = "\n".join(l.replace('"train_wall": "', '"train_wall": "9') for l in text.split("\n"))
+        assert retimed != text
+        log.write_text(retimed + "2026-01-01 00:00:00 | INFO | fairseq_cli.train | another machine\n")
+        prep.write_bytes(originals[prep] + b"Namespace(destdir='/elsewhere')\n")
+        assert would_run(tiny_run) == set()
+    finally:
+        for p, b in originals.items():
+            p.write_bytes(b)
 
 
 # fields a recipe may change only together with another (check_recipe's cross-field rules)
@@ -381,16 +403,54 @@ def test_a_second_run_on_the_same_folder_is_refused(tiny_run):
     assert "up to date" in unmt("run", TINY, "--run-dir", tiny_run).stdout  # free again afterwards
 
 
+def mount_tmpfs(mnt: Path, size: str) -> None:
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 64 KB tmpfs: a real ENOSPC (and, remounted, a real read-only file system)."""
     mnt = tmp_path / "disk"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+    mount_tmpfs(mnt, "64k")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _pages(path: Path) -> int:
+    return -(-path.stat().st_size // 4096) * 4096
+
+
+def test_full_disk_while_fairseq_copies_a_checkpoint_names_it_and_leaves_no_partial_file(tiny_run, tmp_path):
+    """fairseq saves an LM's first checkpoint once and copies it to checkpoint_best.pt: on a disk with room
+    for the first write but not the copy, the copy fails. No truncated checkpoint may stay behind, and the
+    one-line error names the file."""
+    from unmt.fairseq_run import read_checkpoint
+
+    lms = tiny_run / "lms"
+    ckpt = max(_pages(p) for p in lms.rglob("checkpoint_last.pt"))
+    rest = sum(_pages(p) for p in tiny_run.rglob("*") if p.is_file() and p.suffix != ".pt"
+               and not p.is_relative_to(tiny_run / "compress"))  # every file but the checkpoints (and compress)
+    rest += sum(_pages(p) for p in tiny_run.glob("*/*.pt") if not p.is_relative_to(lms))
+    mnt = tmp_path / "disk"
+    mount_tmpfs(mnt, str(rest + ckpt * 3 // 2 + (256 << 10)))  # the first LM's data and one save, not two
+    try:
+        run = mnt / "run"
+        shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("lms", "compress"))
+        r = unmt("run", TINY, "--run-dir", run, "--only", "lms", "--quiet", check=False)
+        assert r.returncode == 2, r.stdout + r.stderr
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1 and lines[0].startswith(f"error: {run / 'lms'}/lm-"), r.stderr
+        assert lines[0].split(": ")[1].endswith("/checkpoint_best.pt"), lines[0]
+        assert "could not be written" in lines[0] and "No space left on device" in lines[0], lines[0]
+        assert not list(run.rglob("*.tmp"))
+        for p in (run / "lms").rglob("*.pt"):
+            read_checkpoint(p)  # every checkpoint left is whole
+        assert "lms" not in json.loads((run / "manifest.json").read_text())["stages"]
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_full_disk_is_a_one_line_error_and_leaves_no_temp_file(small_disk):
@@ -458,6 +518,29 @@ def test_atomic_write_applies_the_umask(tmp_path):
         os.umask(old)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_a_run_recorded_with_the_earlier_digests_stays_up_to_date(tiny_run, tmp_path):
+    """Runs recorded before folder digests left logs out (and logs were hashed byte for byte) are not
+    retrained for it; a real change is still seen."""
+    from unmt.manifest import digest
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    plan = Runner(load_recipe(TINY), run).plan
+    rewritten = 0
+    for st in plan:
+        for name, path in st.inputs().items():
+            old = digest(path, legacy=True)
+            rewritten += old != manifest["stages"][st.name]["inputs"][name]
+            manifest["stages"][st.name]["inputs"][name] = old
+    assert rewritten >= 3  # prepare/bin (preprocess.log) and the train.log compress reads, at least
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert would_run(run) == set()
+    with open(run / "prepare" / "bin" / "dict.txt", "a") as f:
+        f.write("zzz 1\n")
+    assert "pretrain" in would_run(run)
 
 
 def test_copied_run_folder_stays_up_to_date(tiny_run, tmp_path):

@@ -85,7 +85,29 @@ set_opt = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                             "The run records the resolved config, so a changed field reruns what depends on it.")
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """click's own errors (an option out of its range, a missing argument, an unknown option) in one line,
+    like every other bad input, instead of the usage text and a second line."""
+
+    def main(self, *args, **kwargs):
+        kwargs.pop("standalone_mode", None)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `unmt`: its help, as a request for it
+                click.echo(ctx.get_help())
+                sys.exit(0)
+            see = f" -- see `{ctx.command_path} --help`" if ctx is not None else ""
+            click.echo(f"error: {e.format_message().rstrip('.')}{see}", err=True)
+            sys.exit(2)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=OneLineErrors)
 @click.version_option(package_name="unmt")
 def main():
     """Unsupervised machine translation from monolingual text: prepare -> pretrain -> align -> mine -> train

@@ -33,7 +33,7 @@ import sentencepiece as spm
 
 from unmt.errors import UnmtError
 from unmt.fairseq_run import run_fairseq_train
-from unmt.io import read_lines, save_figure, write_json, write_lines, write_text
+from unmt.io import read_lines, save_figure, write_lines, write_results, write_text
 from unmt.layout import RunLayout, lm_heldout_text, lm_train_text, tok_dir, train_log_in
 from unmt.prepare import binarize, encode, lang_token
 
@@ -94,7 +94,7 @@ def heldout_tokens(data_dir: Path, subset: str) -> int:
 
 
 def train_lm(cfg, data_dir: Path, out_dir: Path, valid: list[str], updates: int, context: int,
-             quiet: bool = True) -> Path:
+             quiet: bool = True, run_root: Path | None = None) -> Path:
     """A causal transformer LM the size of the translation model's decoder, trained by fairseq."""
     c, m = cfg.compress, cfg.model
     context = max(256, context)
@@ -110,7 +110,7 @@ def train_lm(cfg, data_dir: Path, out_dir: Path, valid: list[str], updates: int,
             "--criterion", "cross_entropy", "--seed", str(cfg.seed), "--valid-subset", ",".join(valid),
             "--validate-interval-updates", str(c.eval_interval), "--validate-interval", "100000"]
     return Path(run_fairseq_train(data_dir, out_dir, args, updates, quiet=quiet, nproc=1, precision=cfg.precision,
-                                  save_every=c.eval_interval)["checkpoint"])
+                                  save_every=c.eval_interval, run_root=run_root)["checkpoint"])
 
 
 def lm_curves(train_log: Path, valid: list[str], langs: list[str], tokens: dict[str, int]) -> list[dict]:
@@ -173,13 +173,14 @@ def train_code_lms(cfg, layout: RunLayout, quiet: bool = True, name: str = "lms"
         valid, longest = build_lm_data(layout, group, heldout, data, cfg.prepare.max_len)
         tokens = {lang: heldout_tokens(data, v) for lang, v in zip(group, valid)}
         updates = c.lm_updates * len(group)  # a joint LM gets its languages' monolingual budgets together
-        log = train_log_in(train_lm(cfg, data, layout.lm_dir(lm, name), valid, updates, longest, quiet).parent)
+        log = train_log_in(train_lm(cfg, data, layout.lm_dir(lm, name), valid, updates, longest, quiet,
+                                            layout.root).parent)
         curve = lm_curves(log, valid, group, tokens)
         if not curve:
             raise UnmtError(f"{log}: no validation of the held-out text was logged -- see the log")
         result["curves"][lm] = curve
         result["budget_updates"][lm] = updates
-    write_json(layout.results(name), result)
+    write_results(layout.results(name), result)
     return result
 
 
@@ -209,7 +210,7 @@ def compress_stage(cfg, layout: RunLayout, lms: Path, translations: dict | None 
         result["conditional"] = result["conditional_by_model"][main_model]
         result["translation_curve"] = read_valid_log(layout.train_log(translations[main_model][0]))
         result["saving_vs_bleu"] = saving_vs_bleu(result, translations[main_model][1], layout)
-    write_json(layout.results(name), result)
+    write_results(layout.results(name), result)
     write_text(layout.results(name, "md"), compress_table(result))
     plot_compression(result, layout.figure(name, "compression"))
     if len(result.get("saving_vs_bleu", [])) > 1:
@@ -299,7 +300,7 @@ def conditional_report(cfg, layout: RunLayout, train: str, evaluate: str, result
 
     checkpoint = layout.checkpoint(train)
     tr = Translator(checkpoint, layout)  # one load serves both directions
-    out = {"checkpoint": str(checkpoint)}
+    out = {"checkpoint": layout.in_run(checkpoint)}
     same_text = cfg.compress.heldout == "test"  # then K(Y) from the LMs is on exactly these lines
     for s, t in directions(cfg):
         bits = conditional_bits(tr, test[s], test[t], s, t)

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from eval.baselines import copy_baseline, word_by_word
 from eval.language_id import format_share, target_share
 from eval.scoring import score_translations
-from unmt.io import read_lines, write_json, write_lines, write_text
+from unmt.io import read_lines, write_lines, write_results, write_text
 from unmt.layout import RunLayout
 
 
@@ -36,7 +36,7 @@ def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: 
     tr = Translator(checkpoint, layout, beam=e.beam, lenpen=e.lenpen)
     ceiling = Translator(supervised, layout, beam=e.beam, lenpen=e.lenpen) if supervised else None
     test = {l: read_lines(layout.text("test", l), "test set")[: e.max_lines] for l in cfg.langs}
-    results = {"test_sentences": len(test[cfg.langs[0]]), "checkpoint": str(checkpoint), "directions": {},
+    results = {"test_sentences": len(test[cfg.langs[0]]), "checkpoint": layout.in_run(checkpoint), "directions": {},
                "decoding": {"beam": e.beam, "lenpen": e.lenpen},
                "reference_on_target": {l: target_share(test[l], l, cfg.langs) for l in cfg.langs}}
     for s, t in directions(cfg):
@@ -60,7 +60,7 @@ def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: 
         lex = json.loads(layout.results("align").read_text())
         results["lexicon_p@1"] = {d: r["methods"][r["selected"]].get("p@1") for d, r in lex.items()}
         results["lexicon_method"] = {d: r["selected"] for d, r in lex.items()}
-    write_json(layout.results(name), results)
+    write_results(layout.results(name), results)
     write_text(layout.results(name, "md"), results_table(results))
     return results
 

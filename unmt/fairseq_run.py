@@ -5,6 +5,7 @@ sees the exact fairseq command line (it is also written to ``<stage>/command.txt
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -62,7 +63,6 @@ def read_checkpoint(checkpoint: Path) -> dict:
     """A checkpoint's contents, unpickled with ``weights_only=True`` (tensors, containers and the globals of
     CHECKPOINT_GLOBALS only), so a file someone sent cannot run code when it is read. Any other file is a
     one-line error naming it."""
-    import argparse
     import pickle
 
     import torch
@@ -95,6 +95,53 @@ def checkpoint_progress(checkpoint: Path | None) -> tuple[int, float]:
     return int(history[-1].get("num_updates", 0)), float((state.get("extra_state") or {}).get("previous_training_time", 0.0))
 
 
+# fairseq's meters that read a clock (words/s, updates/s, wall and training time): measured, not computed
+CLOCK_METERS = {"TimeMeter": "init", "StopwatchMeter": "sum"}
+
+
+def _relative_to_run(x, roots: tuple[str, ...]):
+    """``x`` with every string that is a path inside the run folder (spelled as any of ``roots``) made
+    relative to it."""
+    if isinstance(x, dict):
+        return {k: _relative_to_run(v, roots) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_relative_to_run(v, roots) for v in x]
+    if isinstance(x, argparse.Namespace):  # fairseq keeps a model's and a task's arguments as one
+        return argparse.Namespace(**_relative_to_run(vars(x), roots))
+    for root in roots:
+        if isinstance(x, str) and x.startswith(root + os.sep):
+            return x[len(root) + 1:]
+    return x
+
+
+def strip_volatile(checkpoint: Path, run_root: Path | None = None) -> None:
+    """Rewrite a checkpoint fairseq wrote so that the same training on the same machine gives the same bytes:
+    its clock readings (timing meters, stored training time) are zeroed and the paths of the run folder in its
+    arguments are made relative to that folder, so a run in another folder writes the same file. Weights,
+    optimizer, learning-rate and data-iterator state are untouched: resuming from it continues exactly.
+    Saved through a file object (torch names the archive inside a file after the file otherwise)."""
+    import torch
+
+    from unmt.io import atomic_path
+
+    state = read_checkpoint(checkpoint)
+    before = repr(state.get("cfg")), repr(state.get("extra_state"))
+    extra = state.get("extra_state") or {}
+    if "previous_training_time" in extra:
+        extra["previous_training_time"] = 0.0
+    for meters in (extra.get("metrics") or {}).values():
+        for entry in meters:
+            field = CLOCK_METERS.get(entry[2]) if len(entry) == 4 and isinstance(entry[3], dict) else None
+            if field in entry[3]:
+                entry[3][field] = 0
+    if run_root is not None and isinstance(state.get("cfg"), dict):
+        state["cfg"] = _relative_to_run(state["cfg"], (str(run_root), str(Path(run_root).resolve())))
+    if (repr(state.get("cfg")), repr(extra)) == before:
+        return  # already stripped: leave the file (and its time stamp) alone
+    with atomic_path(checkpoint) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+
+
 def parse_record(line: str) -> tuple[str, dict | None] | None:
     """The one reader of fairseq's JSON log lines (``--log-format json``): (logger name, record) for a record
     line -- ``train_inner`` every ``--log-interval`` updates, ``train`` per epoch, and one per validation
@@ -122,6 +169,24 @@ def log_records(train_log: Path):
         parsed = parse_record(line)
         if parsed is not None and parsed[1] is not None:
             yield parsed
+
+
+# the ends of a record's keys that read a clock or the machine (words/s, updates/s, seconds, free memory)
+CLOCK_KEYS = ("wps", "ups", "wall", "gb_free")
+
+
+def untimed(rec: dict) -> dict:
+    """A log record without what the clock or the machine measured: what the same training logs again."""
+    return {k: v for k, v in rec.items() if not k.endswith(CLOCK_KEYS)}
+
+
+def log_digest(train_log: Path) -> str:
+    """sha256 of a fairseq log's records without their timings: a stage that reads a log (a curve) is stale
+    when its records change, not when the same training ran at another speed."""
+    import hashlib
+
+    records = [(name, untimed(rec)) for name, rec in log_records(train_log)]
+    return "log:" + hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
 
 
 def truncate_log(train_log: Path, updates: int) -> None:
@@ -247,15 +312,17 @@ def default_save_interval(max_update: int) -> int:
 
 def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: int, restore: Path | None = None,
                       quiet: bool = False, max_minutes: float | None = None, nproc: int = 1,
-                      precision: str = "fp32", save_every: int | None = None) -> dict:
+                      precision: str = "fp32", save_every: int | None = None, run_root: Path | None = None) -> dict:
     """Train into ``save_dir`` for ``max_update`` updates; resume there if a previous run was killed, else
     start from ``restore``. ``max_minutes`` is a safety net on each attempt's training time (fairseq measures
     --stop-time-hours on the time stored in the checkpoint it starts from); the result says whether it cut
-    the stage, and a cut stage run again goes on towards ``max_update``.
+    the stage, and a cut stage run again goes on towards ``max_update``. Once fairseq is done, its checkpoints
+    lose their clock readings and the paths of ``run_root`` (strip_volatile): the same training, the same bytes.
 
     Returns {checkpoint, updates, stopped_by: max_update | time limit, training_minutes}.
     """
     save_dir.mkdir(parents=True, exist_ok=True)
+    remove_partial_checkpoints(save_dir)  # a killed attempt's half-written save: resume from what was whole
     last = checkpoint_in(save_dir)
     _, start_seconds = checkpoint_progress(restore)  # a restored model's time counts: see above
     done_updates, done_seconds = checkpoint_progress(last)
@@ -276,9 +343,29 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: i
         finally:
             progress.close()
     updates, seconds = checkpoint_progress(last)
+    for ckpt in checkpoints_in(save_dir):
+        strip_volatile(ckpt, run_root)
     return {"checkpoint": str(last), "updates": updates,
             "stopped_by": "max_update" if updates >= max_update else "time limit",
             "training_minutes": round((seconds - start_seconds) / 60, 1)}
+
+
+def remove_partial_checkpoints(save_dir: Path) -> list[Path]:
+    """Remove what a failed or killed save left in ``save_dir``; return the checkpoints it was writing.
+    fairseq writes a checkpoint as ``<name>.tmp`` and renames it, and our plugin copies it to its other
+    names the same way (unmt/plugin/atomic_copy.py): a ``.tmp`` is a write cut short. A checkpoint that does
+    not read (written by a fairseq without that plugin) goes too."""
+    unwritten = []
+    for tmp in sorted(save_dir.glob("*.pt.tmp")):
+        tmp.unlink()
+        unwritten.append(tmp.with_suffix(""))
+    for ckpt in checkpoints_in(save_dir):
+        try:
+            read_checkpoint(ckpt)
+        except UnmtError:
+            ckpt.unlink()
+            unwritten.append(ckpt)
+    return unwritten
 
 
 def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, precision) -> None:
@@ -301,34 +388,41 @@ def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, pr
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, nproc)))))
     log_path = train_log_in(save_dir)
     tail: list[str] = []
-    with open(log_path, "a", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    log_error = None  # a log we could not write (a full disk): fairseq's own failure, if any, says more
+    log = open(log_path, "a", encoding="utf-8")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        for line in proc.stdout:
+            if log_error is None:
+                try:
+                    log.write(line)
+                    log.flush()
+                except OSError as e:
+                    log_error = e
+            tail = (tail + [line.rstrip()])[-20:]
+            progress.feed(line)
+        rc = proc.wait()
+        # stopped mid-epoch (its max_minutes net), fairseq finishes and saves, then can abort in
+        # interpreter teardown ("terminate called without an active exception"): the training is done
+        if rc != 0 and any("done training in" in line for line in tail) and last.exists():
+            rc = 0
+    finally:  # interrupted (Ctrl-C, SIGTERM): never leave a trainer running on its own
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
         try:
-            for line in proc.stdout:
-                log.write(line)
-                log.flush()
-                tail = (tail + [line.rstrip()])[-20:]
-                progress.feed(line)
-            rc = proc.wait()
-            # stopped mid-epoch (its max_minutes net), fairseq finishes and saves, then can abort in
-            # interpreter teardown ("terminate called without an active exception"): the training is done
-            if rc != 0 and any("done training in" in line for line in tail) and last.exists():
-                rc = 0
-        finally:  # interrupted (Ctrl-C, SIGTERM): never leave a trainer running on its own
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
+            log.close()
+        except OSError as e:  # what it still held could not be written either
+            log_error = log_error or e
     if rc != 0:
-        for tmp in save_dir.glob("*.pt.tmp"):  # fairseq's half-written checkpoint (full disk, killed mid-save)
-            tmp.unlink()
-        # fairseq writes one checkpoint atomically and copies it to its other names (best, last): a copy cut
-        # short by a full disk would otherwise stay behind looking finished
-        for ckpt in checkpoints_in(save_dir):
-            try:
-                read_checkpoint(ckpt)
-            except UnmtError:
-                ckpt.unlink()
-        err = next((l for l in reversed(tail) if "Error" in l), tail[-1] if tail else f"exit code {rc}")
-        raise UnmtError(f"{log_path}: fairseq training failed: {err.strip()[:300]} -- see the log for the full trace")
+        err = next((l for l in reversed(tail) if "Error" in l), tail[-1] if tail else f"exit code {rc}").strip()
+        unwritten = remove_partial_checkpoints(save_dir)
+        if unwritten:
+            raise UnmtError(f"{unwritten[0]}: could not be written ({err[:200]}); the partial file is removed -- "
+                            f"free space or fix the file system, then run again: the stage resumes (log: {log_path})")
+        if log_error is None:
+            raise UnmtError(f"{log_path}: fairseq training failed: {err[:300]} -- see the log for the full trace")
+    if log_error is not None:
+        raise OSError(log_error.errno, log_error.strerror, str(log_path))
     if not last.exists():
         raise UnmtError(f"{last}: fairseq exited without writing a checkpoint -- see {log_path}")

@@ -52,6 +52,44 @@ def write_json(path, obj) -> None:
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
 
 
+# a result's keys that are wall-clock measurements: results.json holds what the same recipe reproduces byte
+# for byte, and these go beside it (results.timings.json)
+TIMING_KEYS = ("seconds", "elapsed", "training_minutes")
+
+
+def split_timings(x):
+    """(``x`` without its TIMING_KEYS at any depth, those timings in the same nesting or None if none)."""
+    if isinstance(x, dict):
+        kept, timed = {}, {}
+        for k, v in x.items():
+            if k in TIMING_KEYS:
+                timed[k] = v
+                continue
+            kept[k], t = split_timings(v)
+            if t is not None:
+                timed[k] = t
+        return kept, (timed or None)
+    if isinstance(x, list):
+        parts = [split_timings(v) for v in x]
+        timed = [t for _, t in parts]
+        return [k for k, _ in parts], (timed if any(t is not None for t in timed) else None)
+    return x, None
+
+
+def timings_path(results: Path) -> Path:
+    """The file beside a results file that holds the times measured while making it."""
+    results = Path(results)
+    return results.with_name(f"{results.stem}.timings.json")
+
+
+def write_results(path, results: dict) -> None:
+    """A stage's (or analysis's) results as JSON, its wall-clock timings split off beside it (timings_path)."""
+    kept, timed = split_timings(results)
+    write_json(path, kept)
+    if timed is not None:
+        write_json(timings_path(path), timed)
+
+
 def write_text(path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

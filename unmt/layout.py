@@ -85,6 +85,14 @@ class RunLayout:
     def dir(self, stage: str) -> Path:
         return self.root / stage
 
+    def in_run(self, path: Path) -> str:
+        """``path`` as results record it: relative to the run folder if inside it, so the same run in another
+        folder writes the same results (and a moved run still finds it)."""
+        try:
+            return str(Path(path).relative_to(self.root))
+        except ValueError:
+            return str(path)
+
     def owner(self, path: Path) -> str | None:
         """The stage folder a path in this run lives in (None outside the run or for run-level files)."""
         try:

@@ -30,15 +30,27 @@ def versions() -> dict:
     return out
 
 
-def digest(path: Path) -> str:
-    """sha256 of a file, or of a folder's files (relative names and contents, in sorted order)."""
+# a folder's files that record how it was made, not what it holds: left out of its digest (fairseq-preprocess
+# writes its arguments, with the run folder's path, into preprocess.log)
+NOT_CONTENT = (".log", ".timings.json")
+
+
+def digest(path: Path, legacy: bool = False) -> str:
+    """sha256 of a file, or of a folder's files (relative names and contents, in sorted order, logs and
+    timings left out). ``legacy``: as runs recorded before 2026-12 (every file, logs byte for byte), so
+    their stages stay up to date."""
     path = Path(path)
     if not path.exists():
         return "absent"  # an optional input (Stage.optional_inputs) that is not there
+    if path.suffix == ".log" and not legacy:  # a fairseq log read for its records (curves): see log_digest
+        from unmt.fairseq_run import log_digest
+
+        return log_digest(path)
     if not path.is_dir():
         return sha256_file(path)
     h = hashlib.sha256()
-    for f in sorted(x for x in path.rglob("*") if x.is_file()):
+    for f in sorted(x for x in path.rglob("*") if x.is_file()
+                    and (legacy or not x.name.endswith(NOT_CONTENT))):
         h.update(f"{f.relative_to(path)}\0{sha256_file(f)}\n".encode())
     return "dir:" + h.hexdigest()
 
@@ -59,7 +71,8 @@ class Manifest:
     def record_of(self, stage: str) -> dict | None:
         return self.data["stages"].get(stage)
 
-    def why_stale(self, stage: str, digests: dict[str, str], config: dict, outputs: dict[str, Path]) -> str | None:
+    def why_stale(self, stage: str, digests: dict[str, str], config: dict, outputs: dict[str, Path],
+                  inputs: dict[str, Path] | None = None) -> str | None:
         """None if ``stage`` is up to date, else the reason it must run (``digests``: its inputs' fingerprint)."""
         rec = self.record_of(stage)
         if not rec:
@@ -72,7 +85,8 @@ class Manifest:
         if missing:
             return f"output missing ({', '.join(missing)})"
         old = rec.get("inputs", {})
-        changed = [n for n in sorted(set(digests) | set(old)) if digests.get(n) != old.get(n)]
+        changed = [n for n in sorted(set(digests) | set(old)) if digests.get(n) != old.get(n)
+                   and not (inputs and n in inputs and digest(inputs[n], legacy=True) == old.get(n))]
         if changed:
             return f"input changed ({', '.join(changed)})"
         return cut_short(rec)
@@ -84,7 +98,9 @@ class Manifest:
             "outputs": {n: str(Path(p).relative_to(self.run_dir)) for n, p in outputs.items()},
             "config": config, "versions": versions(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-            "seconds": round(time.time() - started, 1), **({"result": result} if result else {}),
+            "seconds": round(time.time() - started, 1),
+            **({"result": {k: RunLayout(self.run_dir).in_run(v) if k == "checkpoint" else v for k, v in result.items()}}
+               if result else {}),
         }
         self.save()
 

@@ -24,4 +24,4 @@ def pretrain(cfg, layout: RunLayout, out_dir: Path, quiet: bool = False) -> dict
             "--word-blanking-prob", str(p.word_blank)]
     args += model_args(cfg.model) + optim_args(p.lr, p.warmup_updates, p.max_tokens, p.update_freq, cfg.seed)
     return run_fairseq_train(layout.bin_dir, Path(out_dir), args, p.max_update, quiet=quiet,
-                             max_minutes=p.max_minutes, nproc=cfg.nproc, precision=cfg.precision)
+                             max_minutes=p.max_minutes, nproc=cfg.nproc, precision=cfg.precision, run_root=layout.root)

@@ -164,7 +164,7 @@ class Runner:
             elif missing:
                 why = f"input missing ({', '.join(missing)})"
             else:
-                why = self.manifest.why_stale(st.name, fingerprint(inputs), jsonable(st.config()), st.outputs())
+                why = self.manifest.why_stale(st.name, fingerprint(inputs), jsonable(st.config()), st.outputs(), inputs)
             if why:
                 running.add(st.name)
             out.append((st, why))
@@ -186,7 +186,7 @@ class Runner:
             hint = f"run stage {p.name} first (`unmt run RECIPE --until {p.name}`)" if p else "check the recipe's paths"
             raise UnmtError(f"{inputs[missing[0]]}: input '{missing[0]}' of stage {st.name} is missing -- {hint}")
         digests = fingerprint(inputs)  # hashed once: the staleness check, the resume marker and the record
-        why = "forced" if force else self.manifest.why_stale(st.name, digests, config, outputs)
+        why = "forced" if force else self.manifest.why_stale(st.name, digests, config, outputs, inputs)
         if why is None:
             click.echo(f"[{st.name}] up to date, skipped (outputs in {st.dir})")
             return

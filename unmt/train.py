@@ -101,7 +101,8 @@ def train(cfg, layout: RunLayout, name: str, restore: Path | None, quiet: bool =
     args += model_args(cfg.model) + optim_args(t.lr, t.warmup_updates, t.max_tokens, t.update_freq, cfg.seed)
     return run_fairseq_train(layout.bin_dir, out_dir, args, max_update or t.max_update, restore=restore,
                              quiet=quiet, max_minutes=max_minutes or t.max_minutes, nproc=cfg.nproc,
-                             precision=cfg.precision, save_every=t.validate_interval_updates or None)
+                             precision=cfg.precision, save_every=t.validate_interval_updates or None,
+                             run_root=layout.root)
 
 
 def valid_records(train_log: Path):

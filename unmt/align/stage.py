@@ -65,7 +65,7 @@ def align_embeddings(emb: dict, pairs, dictionaries: dict, a, seed: int, layout:
     for each (src, tgt) in ``pairs``, both directions, written to ``layout``'s folder ``stage``.
     ``dictionaries``: {(src, tgt): test dictionary path or None}; a missing file means no P@1 for that pair.
     ``contexts``: {lang: ``ppmi_matrix``}, needed by the ``context`` method only."""
-    from unmt.io import save_array, write_json, write_lines, write_text
+    from unmt.io import save_array, write_lines, write_results, write_text
 
     for lang, (words, vectors) in emb.items():  # the mine stage builds sentence vectors from these
         write_lines(layout.words(lang, stage), words)
@@ -77,7 +77,7 @@ def align_embeddings(emb: dict, pairs, dictionaries: dict, a, seed: int, layout:
         results |= res
         histories |= hist
     plot_history(histories, layout.figure(stage, "lexicon_curve"))
-    write_json(layout.results(stage), results)
+    write_results(layout.results(stage), results)
     write_text(layout.results(stage, "md"), lexicon_table(results))
     return {pair: {"selected": r["selected"], **{k: v for k, v in r["methods"][r["selected"]].items()
                                                   if k.startswith("p@")}} for pair, r in results.items()}
