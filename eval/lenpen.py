@@ -66,7 +66,7 @@ def sweep_table(rows: list[dict]) -> str:
 @click.option("--values", default="1,2", show_default=True, help="length penalties, comma-separated")
 @click.option("--vocab-ratios", default=None,
               help="also sweep train.target_vocab_min_ratio over these values, comma-separated (default: the checkpoint's)")
-@click.option("--lines", type=int, default=None, help="first N dev lines per direction (default: all)")
+@click.option("--lines", type=click.IntRange(min=1), default=None, help="first N dev lines per direction (default: all)")
 @click.option("--beam", type=click.IntRange(min=2), default=None,
               help="as evaluate.beam (the length penalty needs a beam > 1); default: the run's evaluate beam, else 4")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -36,6 +36,11 @@ BAD_INPUTS = {
     "input not UTF-8": (TRANSLATE + ["-i", "{tmp}/in.txt"], {"in.txt": b"caf\xe9\n"}, ["in.txt", "UTF-8"]),
     "missing input": (TRANSLATE + ["-i", "{tmp}/absent.txt"], {}, ["absent.txt"]),
     "unknown option": (TRANSLATE + ["--bean", "4"], {}, ["--bean"]),
+    "no words to map": (["induce-lexicon", "--src-vec", "{tmp}/s.vec", "--tgt-vec", "{tmp}/s.vec", "--out", "{tmp}/o",
+                         "--max-words", "0"], {"s.vec": b"1 2\na 0.1 0.2\n"}, ["'--max-words'", "x>=1"]),
+    "negative mining threshold": (["mine-files", "--run-dir", "{run}", "--src", "en", "--tgt", "fr", "--out", "{tmp}/m.tsv",
+                                   "--threshold", "-1"],
+                                  {}, ["'--threshold'", "x>=0"]),
 }
 
 

@@ -311,9 +311,10 @@ def translate(run_dir, src, tgt, checkpoint, input_, output, beam, lenpen):
 @click.option("--criterion", type=click.Choice(typing.get_args(AlignCriterion)), default="frequency", show_default=True,
               help="How methods are ranked without gold data (unmt/align/criteria.py): frequency-rank agreement of the "
                    "translations, or MUSE's mean cosine.")
-@click.option("--max-words", default=50000, show_default=True)
-@click.option("--iterations", default=5, show_default=True, help="Refinement iterations.")
-@click.option("--max-rank", default=15000, show_default=True, help="Refinement dictionary among this many words.")
+@click.option("--max-words", type=click.IntRange(min=1), default=50000, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=0), default=5, show_default=True, help="Refinement iterations.")
+@click.option("--max-rank", type=click.IntRange(min=1), default=15000, show_default=True,
+              help="Refinement dictionary among this many words.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
 @clean_errors
 def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, criterion, max_words, iterations, max_rank, out):
@@ -337,6 +338,37 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, criterion
     click.echo(f"selected: {res} -> {out}")
 
 
+@main.command()
+@click.argument("sweep_file", metavar="SWEEP", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The sweep folder (default: sweeps/NAME, NAME from the sweep file).")
+@click.option("--executor", "kind", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+              help="local: submitit's LocalExecutor, one job at a time; slurm: every job submitted at once.")
+@click.option("--partition", default=None, help="Slurm partition.")
+@click.option("--dry-run", is_flag=True, help="List the runs and where their corpora are, run nothing.")
+@click.option("--table", is_flag=True, help="Only gather the table from the runs there are.")
+@clean_errors
+def sweep(sweep_file, out, kind, partition, dry_run, table):
+    """Run one recipe over many language pairs (natural and cipher), each seed a job; one results table.
+    See unmt/sweep.py for the sweep file and the folder it writes."""
+    from unmt.sweep import corpus_of, gather, load_sweep, point_langs, run_sweep
+
+    s = load_sweep(sweep_file)
+    out = out or Path("sweeps") / s.name
+    if dry_run:
+        for p, seed in s.runs():
+            corpus = corpus_of(s, p, out)
+            state = "ready" if (corpus / "manifest.json").exists() else "to build"
+            click.echo(f"{p.name}-s{seed}: {'-'.join(point_langs(p))}, corpus {corpus} ({state})")
+        return
+    if table:
+        result = gather(s, out)
+    else:
+        result = run_sweep(s, out, kind, partition)
+    click.echo((out / "results.md").read_text(encoding="utf-8"))
+    click.echo(f"results: {out / 'results.json'} ({len(result['rows'])} runs)")
+
+
 @main.command(name="mine-files")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A run whose align (lexicon encoder) or pretrain/train (model encoder) stage is done.")
@@ -354,7 +386,7 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, criterion
 @click.option("-k", type=click.IntRange(min=1), default=None, help="Neighbours in the margin. Default: the run's.")
 @click.option("--mode", type=click.Choice(["forward", "backward", "max", "intersect"]), default=None,
               help="How forward and backward matches combine. Default: the run's (else intersect).")
-@click.option("--threshold", type=float, default=None, help="Minimum ratio margin. Default: the run's (else 1.0).")
+@click.option("--threshold", type=click.FloatRange(min=0.0), default=None, help="Minimum ratio margin. Default: the run's (else 1.0).")
 @clean_errors
 def mine_files(run_dir, src, tgt, src_file, tgt_file, encoder, checkpoint, out, k, mode, threshold):
     """Mine sentence pairs between any two files with a run's encoder (score<TAB>src<TAB>tgt, best first).

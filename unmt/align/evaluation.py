@@ -67,7 +67,9 @@ def lexicon_table(results: dict) -> str:
         entries += [("supervised Procrustes", rec.get("supervised_procrustes")),
                     ("supervised + refinement", rec.get("supervised_refined"))]
         for name, r in entries:
-            if r:
+            if r and "skipped" in r:
+                rows.append(f"| {pair} | {name} | skipped: {r['skipped'].split(' -- ')[0]} | | | | | |")
+            elif r:
                 rows.append(f"| {pair} | {name} | {r.get('p@1', '-')} | {r.get('p@5', '-')} | {r.get('p@10', '-')} "
                             f"| {r.get('evaluated_words', '-')} | {r.get('frequency_agreement', '-')} "
                             f"| {r.get('criterion', '-')} |")

@@ -253,8 +253,8 @@ def induce_lexicon(S: np.ndarray, T: np.ndarray, src_words: list[str], tgt_words
     else:
         raise UnmtError(f"unknown method '{method}' -- use adversarial, vecmap, identical or supervised")
     if pairs is None or len(pairs) < 2:
-        raise UnmtError(f"method '{method}' starts from {0 if pairs is None else len(pairs)} seed pairs -- "
-                        "too few for Procrustes (try another method, or more text)")
+        raise TooFewSeeds(f"method '{method}' starts from {0 if pairs is None else len(pairs)} seed pairs -- "
+                          "too few for Procrustes (try another method, or more text)")
 
     if method == "vecmap":  # self-learning; keep_prob doubles whenever the objective stalls (VecMap)
         rng, keep, best, last = np.random.RandomState(seed), 0.1, -np.inf, 0
@@ -286,6 +286,11 @@ def lexicon_from_mapping(S: np.ndarray, T: np.ndarray, W: np.ndarray, src_words,
     SW, T = normalise(S) @ W, normalise(T)
     _, idx = csls_retrieve(SW, T, 10, 1)
     return {w: tgt_words[j] for w, j in zip(src_words, idx[:, 0])}
+
+
+class TooFewSeeds(UnmtError):
+    """A method found no dictionary to start from (identical strings between two scripts): with other
+    methods in the recipe it is skipped, alone it is the stage's error."""
 
 
 def map_direction(method: str, S: np.ndarray, T: np.ndarray, src_words: list[str], tgt_words: list[str],

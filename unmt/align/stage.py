@@ -13,7 +13,7 @@ from unmt.layout import RunLayout
 from unmt.align.criteria import CRITERIA, CRITERION_KEY, criterion_null
 from unmt.align.evaluation import (invert_dictionary, lexicon_table, plot_history, precision_at_k,
                                    read_dictionary)
-from unmt.align.methods import (ADVERSARIAL_STARTS, UNSUPERVISED, identical_pairs, induce_lexicon,
+from unmt.align.methods import (ADVERSARIAL_STARTS, UNSUPERVISED, TooFewSeeds, identical_pairs, induce_lexicon,
                                 lexicon_from_mapping, map_direction)
 from unmt.align.vectors import load_vectors, normalise, ppmi_matrix
 
@@ -115,8 +115,15 @@ def align_pair(emb: dict, src: str, tgt: str, dictionary: Path | None, a, seed: 
         mappings, lexicons = {}, {}
         for method in a.methods:
             started = time.time()
-            W, hist, lexicon = map_direction(method, S, T, sw, tw, a, seed, gold.get((s, t)),
-                                             contexts and (contexts[s], contexts[t]))
+            try:
+                W, hist, lexicon = map_direction(method, S, T, sw, tw, a, seed, gold.get((s, t)),
+                                                 contexts and (contexts[s], contexts[t]))
+            except TooFewSeeds as e:
+                if len(a.methods) == 1:
+                    raise
+                rec["methods"][method] = {"skipped": str(e)}
+                print(f"[align] {s}-{t} {method}: skipped, {e}", file=sys.stderr, flush=True)
+                continue
             if lexicon is not None:
                 lexicons[method] = lexicon
             mappings[method] = W
@@ -126,6 +133,9 @@ def align_pair(emb: dict, src: str, tgt: str, dictionary: Path | None, a, seed: 
             print(f"[align] {s}-{t} {method}: P@1 {last.get('p@1', '-')}, frequency agreement "
                   f"{last['frequency_agreement']}, MUSE criterion {last.get('criterion', '-')} "
                   f"({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
+        if not mappings:
+            reasons = "; ".join(r["skipped"] for r in rec["methods"].values())
+            raise UnmtError(f"align {s}-{t}: no method could start ({reasons})")
         key = CRITERION_KEY[a.criterion]
         selected = max(mappings, key=lambda m: rec["methods"][m][key])
         rec["selected"], rec["selected_by"] = selected, a.criterion

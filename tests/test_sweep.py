@@ -1,0 +1,109 @@
+"""The thesis sweep: cipher languages that share structure with English and no token, and one recipe run over
+several pairs as submitit jobs into one folder and one table."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, unmt
+from data_prep.cipher import Cipher, build_cipher_corpus, reorder
+from unmt.errors import UnmtError
+from unmt.io import read_lines
+
+SOURCE = ROOT / "corpora" / "libreoffice-en-fr"
+
+
+@pytest.fixture(scope="module")
+def english() -> list[str]:
+    return read_lines(SOURCE / "test.en.xz", "test set")
+
+
+@pytest.mark.parametrize("words", [False, True])
+def test_a_cipher_shares_no_token_with_english_and_deciphers_to_it(english, words):
+    c = Cipher.build(english, seed=3, words=words)
+    ciphered = [c.encode(line) for line in english]
+    english_tokens = {t for line in english for t in line.split()}
+    assert not {t for line in ciphered for t in line.split()} & english_tokens
+    assert not {ch for line in ciphered for ch in line if not ch.isspace()} & {ch for line in english for ch in line}
+    assert [c.decode(line) for line in ciphered] == english  # a bijection: the key gives the text back
+    assert len(set(c.chars.values())) == len(c.chars)
+    if words:
+        assert len(set(c.words.values())) == len(c.words)
+        same_stem = [w for w in ("file", "files") if w in c.words]
+        if len(same_stem) == 2:  # no shared morphology: related words share nothing visible
+            assert not c.words["files"].startswith(c.words["file"])
+
+
+def test_a_cipher_is_determined_by_its_seed(english):
+    a, b, other = (Cipher.build(english, seed=s, words=True) for s in (1, 1, 2))
+    assert a.to_json() == b.to_json() and a.to_json() != other.to_json()
+    assert Cipher.from_json(json.loads(json.dumps(a.to_json()))).encode(english[0]) == a.encode(english[0])
+
+
+def test_reordering_reverses_or_shuffles_the_words_and_nothing_else(english):
+    line = next(l for l in english if len(l.split()) > 6)
+    assert reorder(line, "reversed", 1).split() == line.split()[::-1]
+    shuffled = reorder(line, "shuffled", 1)
+    assert sorted(shuffled.split()) == sorted(line.split()) and shuffled != line
+    assert reorder(line, "shuffled", 1) == shuffled  # seeded
+
+
+def test_a_cipher_corpus_pairs_english_with_other_pages_in_cipher(tmp_path):
+    m = build_cipher_corpus(SOURCE, "char", tmp_path / "c", seed=1)
+    out = tmp_path / "c"
+    assert m["languages"] == ["en", "qca"]
+    key = Cipher.from_json(json.loads((out / "cipher.json").read_text()))
+    train_en = set(read_lines(out / "train.en.xz"))
+    other = [key.decode(l) for l in read_lines(out / "train.qca.xz")]
+    # the cipher side is English the English side never saw (other pages)
+    pages_en = {o.split("#")[0] for o in read_lines(out / "train.en.origin.xz")}
+    pages_other = {o.split("#")[0] for o in read_lines(out / "train.qca.origin.xz")}
+    assert not pages_en & pages_other and len(other) > 1000
+    # help pages repeat short lines across pages ("Click OK.", menu paths): 8.8% of the other pages' lines
+    # also occur on the English side's pages, as for the natural pair's other language
+    assert sum(l in train_en for l in other) < 0.12 * len(other)
+    assert [key.decode(l) for l in read_lines(out / "test.qca.xz")] == read_lines(out / "test.en.xz")
+    pairs = [l.split() for l in read_lines(out / "dict.en-qca.test.txt")]
+    assert pairs and all(key.decode(t) == s for s, t in pairs)
+
+
+def test_a_bad_sweep_file_is_one_line(tmp_path):
+    from unmt.sweep import load_sweep
+
+    cases = {"points: []\nname: x\nrecipe: recipes/tests/tiny.yaml\n": "points: none given",
+             "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {langs: [en, fr], cipher: char}\n": "one of them",
+             "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {cipher: morse}\n": "'morse' is not one of",
+             "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {cipher: domain}\n": "needs domain",
+             "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {langs: [en, xx, fr]}\n": "two language codes",
+             "name: x\nrecipe: recipes/nowhere.yaml\npoints:\n  - {langs: [en, fr]}\n": "not found",
+             "name: x\nrecipe: recipes/tests/tiny.yaml\nsed: [1]\npoints:\n  - {langs: [en, fr]}\n": "unknown field 'sed'"}
+    for text, needle in cases.items():
+        (tmp_path / "s.yaml").write_text(text)
+        with pytest.raises(UnmtError, match=needle):
+            load_sweep(tmp_path / "s.yaml")
+
+
+def test_the_sweep_runs_a_natural_pair_and_a_cipher_into_one_table(tiny_run, tmp_path):
+    """The tiny recipe on en-fr and on the character cipher, as submitit jobs. The en-fr run is the session's
+    tiny run copied in (a sweep reuses finished runs: it resumes), so only the cipher trains here. The cipher
+    corpus has no test dictionary: its run still finishes and says P@1 is not available."""
+    out = tmp_path / "sweep"
+    shutil.copytree(tiny_run, out / "runs" / "en-fr-s1")
+    build_cipher_corpus(SOURCE, "char", out / "corpora" / "cipher-char", seed=1)
+    (out / "corpora" / "cipher-char" / "dict.en-qca.test.txt").unlink()
+    r = unmt("sweep", ROOT / "sweeps" / "tests-tiny.yaml", "--out", out)
+    result = json.loads((out / "results.json").read_text())
+    rows = {row["run"]: row for row in result["rows"]}
+    assert set(rows) == {"en-fr-s1", "cipher-char-s1"}
+    cipher = rows["cipher-char-s1"]
+    assert cipher["langs"] == ["en", "qca"] and cipher["lexicon_p@1"] is None
+    assert set(cipher["directions"]) == {"en-qca", "qca-en"} and cipher["joint_saving_bits_per_char"] is not None
+    assert rows["en-fr-s1"]["lexicon_p@1"]  # the natural pair has a dictionary
+    table = (out / "results.md").read_text()
+    assert "| en-fr-s1 | natural |" in table and "| cipher-char-s1 | cipher |" in table and "not available" in table
+    assert "results:" in r.stdout and list((out / "jobs").iterdir())  # submitit's job files
+    manifest = json.loads((out / "runs" / "en-fr-s1" / "manifest.json").read_text())
+    assert manifest == json.loads((tiny_run / "manifest.json").read_text())  # the finished run was not redone

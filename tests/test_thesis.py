@@ -1,0 +1,69 @@
+"""The thesis analysis (eval/thesis.py) on numbers with a known answer: it finds a relation that is there,
+its interval covers the true value, it says "inconclusive" on noise, and a relation carried by surface
+overlap alone does not survive partialling."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eval.thesis import analyse, correlation, partial, pearson, spearman, thesis_doc, verdict
+
+
+def test_rank_correlation_of_a_monotone_relation_is_one_and_ties_are_shared():
+    x = np.arange(10.0)
+    assert spearman(x, np.exp(x)) == pytest.approx(1.0)
+    assert spearman(x, -x ** 3) == pytest.approx(-1.0)
+    assert spearman([1, 2, 2, 3], [1, 2, 2, 3]) == pytest.approx(1.0)
+    assert pearson(x, 2 * x + 1) == pytest.approx(1.0)
+
+
+def test_a_known_relation_is_found_and_its_interval_covers_the_true_value():
+    rng = np.random.default_rng(7)
+    rho, n = 0.8, 60
+    x = rng.normal(size=n)
+    y = rho * x + np.sqrt(1 - rho ** 2) * rng.normal(size=n)  # population Pearson correlation 0.8
+    c = correlation(x, y, method="pearson")
+    assert c["low"] <= c["r"] <= c["high"]
+    assert c["low"] <= rho <= c["high"] and c["low"] > 0.5
+    assert verdict(correlation(x, y)) == "supported"
+
+
+def test_noise_is_inconclusive():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=12), rng.normal(size=12)
+    c = correlation(x, y)
+    assert c["low"] < 0 < c["high"] and verdict(c) == "inconclusive"
+
+
+def test_a_relation_carried_by_overlap_alone_does_not_survive_partialling():
+    rng = np.random.default_rng(5)
+    z = rng.uniform(0, 1, 40)                       # shared spelling
+    x = z + 0.05 * rng.normal(size=40)              # joint saving, driven by it
+    y = z + 0.05 * rng.normal(size=40)              # BLEU, driven by it too
+    assert spearman(x, y) > 0.8
+    assert abs(partial(x, y, z)) < 0.4
+    assert verdict(correlation(x, y, z)) != "supported"
+
+
+def _row(point, seed, saving, bleu, copy_chrf, kind="natural"):
+    d = {"unmt": {"bleu": bleu, "chrf": 40}, "copy": {"bleu": 1.0, "chrf": copy_chrf},
+         "word-by-word": {"bleu": 2.0, "chrf": 30}, "supervised": {"bleu": 30.0, "chrf": 60}}
+    return {"point": point, "seed": seed, "kind": kind, "langs": ["a", "b"], "run": f"{point}-s{seed}",
+            "joint_saving_fraction": saving, "joint_saving_bits_per_char": saving * 4,
+            "conditional_fraction": {"K(b|a)": 0.9, "K(a|b)": 0.92}, "directions": {"a-b": d, "b-a": d}}
+
+
+def test_the_analysis_of_a_sweep_table_averages_seeds_and_writes_a_verdict(tmp_path):
+    rows = [_row(f"p{i}", 1, 0.02 * i, 3.0 * i, 20) for i in range(1, 11)]
+    rows += [_row("p5", 2, 0.1, 17.0, 20), _row("p5", 3, 0.1, 13.0, 20)]  # p5 with three seeds
+    rows.append({"point": "broken", "seed": 1, "kind": "natural", "langs": ["a", "b"], "run": "broken-s1"})
+    a = analyse(rows)
+    p5 = next(p for p in a["points"] if p["point"] == "p5")
+    assert p5["bleu"] == pytest.approx(15.0) and p5["bleu_spread"] == pytest.approx(4.0) and len(p5["seeds"]) == 3
+    assert len(a["points"]) == 10  # the unfinished run is no point
+    assert a["correlations"]["bleu"]["spearman"]["r"] == pytest.approx(1.0)
+    # overlap is the same for every pair: partialling on it removes nothing, and the relation is there
+    assert a["partial_on_overlap"]["bleu_over_baseline"]["spearman"]["r"] == pytest.approx(1.0)
+    assert a["verdict"] == "supported"
+    doc = thesis_doc(a, tmp_path, None)
+    assert "**Verdict: supported.**" in doc and "| p5 | natural | 3 |" in doc and "68%" in doc

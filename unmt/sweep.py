@@ -1,0 +1,330 @@
+"""One recipe over many language pairs: a sweep file names the base recipe and its points (natural pairs,
+cipher variants), each run once per seed, as independent jobs through submitit: one after another on this
+machine (LocalExecutor: never two trainings at once), or all at once on a Slurm cluster. Either way the
+sweep folder holds the same layout:
+
+    SWEEP_DIR/sweep.yaml            the sweep file as run
+    SWEEP_DIR/corpora/POINT/        corpora built for the sweep (natural pairs not committed; ciphers)
+    SWEEP_DIR/runs/POINT-sSEED/     one ordinary run folder per point and seed (`unmt run` layout)
+    SWEEP_DIR/jobs/                 submitit's job files and logs
+    SWEEP_DIR/results.json, .md     one row per run, written from the runs' own results
+
+    unmt sweep sweeps/thesis.yaml [--out SWEEP_DIR] [--executor local|slurm] [--dry-run]
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from unmt.errors import UnmtError
+from unmt.io import write_json, write_results, write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass
+class Point:
+    """A language pair of the sweep: ``langs`` (a natural pair; its corpus is ``corpus``, else the committed
+    corpora/libreoffice-A-B, else built by data_prep.build_corpus) or ``cipher`` (a variant of
+    data_prep.cipher, against the sweep's ``cipher_source``; ``domain``: the corpus the domain variant
+    ciphers). ``seeds`` replaces the sweep's; ``set`` adds overrides for this point's runs only (say why in
+    the sweep file: every other difference between points is a confound)."""
+    name: str
+    langs: list[str] | None = None
+    cipher: str | None = None
+    corpus: str | None = None
+    domain: str | None = None
+    seeds: list[int] | None = None
+    set: dict | None = None
+
+
+@dataclasses.dataclass
+class Sweep:
+    name: str
+    recipe: str                       # the base recipe: preset, budgets; langs, corpus and seed come per run
+    points: list[Point]
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [1])
+    set: dict = dataclasses.field(default_factory=dict)   # overrides for every run (nested, like a recipe)
+    cipher_source: str = "corpora/libreoffice-en-fr"
+    job_minutes: int = 90             # a job's time limit (submitit timeout_min)
+    path: Path = Path(".")
+
+    def runs(self) -> list[tuple[Point, int]]:
+        return [(p, s) for p in self.points for s in (p.seeds or self.seeds)]
+
+    def resolve(self, value: str) -> Path:
+        """A path of the sweep file: relative to the repository root if it exists there, else to the file."""
+        p = Path(value)
+        if p.is_absolute():
+            return p
+        return ROOT / p if (ROOT / p).exists() else (self.path.parent / p).resolve()
+
+
+def load_sweep(path: Path) -> Sweep:
+    from data_prep.cipher import VARIANTS
+
+    path = Path(path)
+    if not path.exists():
+        raise UnmtError(f"{path}: sweep file not found -- see sweeps/thesis.yaml")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise UnmtError(f"{path}: a sweep is a mapping (name:, recipe:, points:) -- see sweeps/thesis.yaml")
+    known = {f.name for f in dataclasses.fields(Sweep)} - {"path"}
+    for key in raw:
+        if key not in known:
+            raise UnmtError(f"{path}: unknown field '{key}' -- a sweep has {', '.join(sorted(known))}")
+    for key in ("name", "recipe", "points"):
+        if key not in raw:
+            raise UnmtError(f"{path}: does not set {key} -- see sweeps/thesis.yaml")
+    points, names = [], set()
+    fields = {f.name for f in dataclasses.fields(Point)}
+    for i, p in enumerate(raw["points"] or []):
+        where = f"{path}: points[{i}]"
+        if not isinstance(p, dict) or set(p) - fields:
+            raise UnmtError(f"{where}: a point is a mapping of {', '.join(sorted(fields))}")
+        point = Point(**p) if "name" in p else Point(name=_point_name(p, where), **p)
+        if bool(point.langs) == bool(point.cipher):
+            raise UnmtError(f"{where} ({point.name}): give langs (a natural pair) or cipher (a variant), one of them")
+        if point.langs is not None and (not isinstance(point.langs, list) or len(point.langs) != 2):
+            raise UnmtError(f"{where} ({point.name}): langs is two language codes, e.g. [es, pt]")
+        if point.cipher is not None and point.cipher not in VARIANTS:
+            raise UnmtError(f"{where} ({point.name}): cipher '{point.cipher}' is not one of {', '.join(VARIANTS)}")
+        if point.cipher == "domain" and not point.domain:
+            raise UnmtError(f"{where} ({point.name}): the domain variant needs domain: CORPUS (e.g. corpora/bible-en-es)")
+        if point.name in names:
+            raise UnmtError(f"{where}: name '{point.name}' is given twice -- every point names its run folders")
+        names.add(point.name)
+        points.append(point)
+    if not points:
+        raise UnmtError(f"{path}: points: none given -- a sweep runs at least one pair")
+    sweep = Sweep(**{k: v for k, v in raw.items() if k != "points"}, points=points, path=path.resolve())
+    if not sweep.resolve(sweep.recipe).exists():
+        raise UnmtError(f"{path}: recipe: {sweep.recipe} not found")
+    for p, seed in sweep.runs():  # every run's recipe is checked before anything runs
+        _recipe(sweep, p, seed, Path("corpus-to-build"))
+    return sweep
+
+
+def _point_name(p: dict, where: str) -> str:
+    if p.get("langs"):
+        return "-".join(map(str, p["langs"]))
+    if p.get("cipher"):
+        return f"cipher-{p['cipher']}"
+    raise UnmtError(f"{where}: give langs (a natural pair) or cipher (a variant)")
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def point_langs(p: Point) -> list[str]:
+    from data_prep.cipher import VARIANTS
+
+    return list(p.langs) if p.langs else ["en", VARIANTS[p.cipher]]
+
+
+def _recipe(sweep: Sweep, p: Point, seed: int, corpus: Path):
+    """The base recipe for one run: its langs, corpus and seed, and the corpus's test dictionary if it has
+    one (else none: the run says P@1 is not available)."""
+    from unmt.config import load_recipe
+
+    a, b = point_langs(p)
+    dictionary = corpus / f"dict.{a}-{b}.test.txt"
+    overrides = _deep_merge(_deep_merge(sweep.set, p.set or {}), {"name": f"{p.name}-s{seed}", "langs": [a, b], "corpus": str(corpus),
+                                        "seed": seed, "dictionary_test": str(dictionary) if dictionary.exists() else None})
+    return load_recipe(sweep.resolve(sweep.recipe), overrides)
+
+
+# -- corpora ------------------------------------------------------------------------------------------
+def corpus_of(sweep: Sweep, p: Point, out: Path) -> Path:
+    """Where a point's corpus is (built or not)."""
+    if p.corpus:
+        return sweep.resolve(p.corpus)
+    if p.langs:
+        committed = ROOT / "corpora" / f"libreoffice-{p.langs[0]}-{p.langs[1]}"
+        if committed.exists():
+            return committed
+    return out / "corpora" / p.name
+
+
+def build_corpus(sweep: Sweep, p: Point, out: Path) -> Path:
+    """The point's corpus, built once (in the submitting process, so seeds and jobs never race on it)."""
+    corpus = corpus_of(sweep, p, out)
+    if (corpus / "manifest.json").exists():
+        return corpus
+    if p.corpus:
+        raise UnmtError(f"{corpus}: corpus not found (points: {p.name}) -- build it or fix corpus:")
+    if p.cipher:
+        from data_prep.cipher import build_cipher_corpus
+
+        print(f"[sweep] {p.name}: building the {p.cipher} cipher corpus -> {corpus}", flush=True)
+        build_cipher_corpus(sweep.resolve(sweep.cipher_source), p.cipher, corpus, seed=1,
+                            domain=sweep.resolve(p.domain) if p.domain else None)
+        return corpus
+    print(f"[sweep] {p.name}: building the corpus from Debian packages -> {corpus}", flush=True)
+    cmd = [sys.executable, "-m", "data_prep.build_corpus", "--source", "libreoffice", "--langs", ",".join(p.langs),
+           "--out", str(corpus)]
+    r = subprocess.run(cmd, cwd=ROOT)
+    if r.returncode != 0:
+        raise UnmtError(f"{corpus}: building the corpus of {p.name} failed -- run `{' '.join(cmd)}` to see why")
+    return corpus
+
+
+# -- jobs ---------------------------------------------------------------------------------------------
+def run_point(sweep_file: str, point: str, seed: int, out: str) -> str:
+    """One job: the base recipe on one point and seed, in its own run folder (resumes if killed)."""
+    from unmt.runner import Runner
+
+    sweep = load_sweep(Path(sweep_file))
+    p = next(x for x in sweep.points if x.name == point)
+    cfg = _recipe(sweep, p, seed, corpus_of(sweep, p, Path(out)))
+    run_dir = Path(out) / "runs" / f"{p.name}-s{seed}"
+    Runner(cfg, run_dir).run()  # its progress lines go to the job's log (SWEEP_DIR/jobs)
+    return str(run_dir)
+
+
+def executor(kind: str, folder: Path, minutes: int, partition: str | None = None):
+    import submitit
+
+    if kind == "local":
+        ex = submitit.LocalExecutor(folder=str(folder))
+        ex.update_parameters(timeout_min=minutes)
+    elif kind == "slurm":
+        ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+        ex.update_parameters(timeout_min=minutes, cpus_per_task=8, gpus_per_node=1,
+                             **({"slurm_partition": partition} if partition else {}))
+    else:
+        raise UnmtError(f"--executor: '{kind}' is not local or slurm")
+    return ex
+
+
+def job_error(e: Exception) -> str:
+    """The line that says why a job failed: the last ``...Error: ...`` of its traceback (submitit wraps it)."""
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    said = [l for l in lines if "Error: " in l or "Error(" in l]
+    return (said or lines or ["failed"])[-1][:300]
+
+
+def run_sweep(sweep: Sweep, out: Path, kind: str = "local", partition: str | None = None) -> dict:
+    """Run every (point, seed) as a job, building the corpora it needs, then gather the table. Local jobs run
+    one at a time; Slurm jobs are submitted together. A failed job is reported and the sweep goes on; run
+    the sweep again to retry it (finished runs are up to date, killed ones resume)."""
+    out = out.resolve()  # the jobs may start elsewhere
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "sweep.yaml", sweep.path.read_text(encoding="utf-8"))
+    if kind != "local":  # jobs run at once: every corpus first, so no two jobs build one
+        for p in sweep.points:
+            build_corpus(sweep, p, out)
+    runs = sweep.runs()
+    ex = executor(kind, out / "jobs", sweep.job_minutes, partition)
+    failed = {}
+    args = [(str(sweep.path), p.name, seed, str(out)) for p, seed in runs]
+    if kind == "local":
+        for i, ((p, _), a) in enumerate(zip(runs, args), 1):
+            started = time.time()
+            try:
+                build_corpus(sweep, p, out)  # one job at a time: each point's corpus just before its first run
+            except UnmtError as e:
+                failed[f"{a[1]}-s{a[2]}"] = str(e)
+                print(f"[sweep] {a[1]}-s{a[2]}: FAILED: {e}", flush=True)
+                continue
+            job = ex.submit(run_point, *a)
+            print(f"[sweep] {i}/{len(args)} {a[1]}-s{a[2]}: job {job.job_id}, progress in {job.paths.stdout}", flush=True)
+            try:
+                job.result()
+                print(f"[sweep] {a[1]}-s{a[2]}: done in {(time.time() - started) / 60:.1f} min", flush=True)
+            except Exception as e:  # noqa: BLE001 -- a failed run is a row that says so, not the sweep's end
+                failed[f"{a[1]}-s{a[2]}"] = job_error(e)
+                print(f"[sweep] {a[1]}-s{a[2]}: FAILED: {failed[f'{a[1]}-s{a[2]}']}", flush=True)
+    else:
+        jobs = ex.map_array(run_point, *zip(*args))
+        print(f"[sweep] submitted {len(jobs)} jobs to Slurm (logs in {out / 'jobs'})", flush=True)
+        for a, job in zip(args, jobs):
+            try:
+                job.result()
+            except Exception as e:  # noqa: BLE001
+                failed[f"{a[1]}-s{a[2]}"] = job_error(e)
+    return gather(sweep, out, failed)
+
+
+# -- the table ----------------------------------------------------------------------------------------
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _given_over_alone(rec: dict) -> float:
+    """K(Y|X)/K(Y) from a conditional record ({bits_per_char, "K(Y)_bits_per_char", ...})."""
+    alone = next(v for k, v in rec.items() if k.startswith("K(") and k.endswith(")_bits_per_char"))
+    return round(rec["bits_per_char"] / alone, 4)
+
+
+def run_row(run_dir: Path, point: Point, seed: int) -> dict:
+    """One run's numbers, from its own results files (None where a stage did not finish)."""
+    langs = point_langs(point)
+    row = {"point": point.name, "seed": seed, "kind": "cipher" if point.cipher else "natural",
+           "langs": langs, "run": run_dir.name}
+    compress, evaluate = _read(run_dir / "compress" / "results.json"), _read(run_dir / "evaluate" / "results.json")
+    manifest = _read(run_dir / "manifest.json") or {"stages": {}}
+    row["minutes"] = round(sum(s.get("seconds", 0) for s in manifest["stages"].values()) / 60, 1)
+    if compress:
+        saving = compress["code_length"]["saving"]
+        row["joint_saving_bits_per_char"], row["joint_saving_fraction"] = saving["bits_per_char"], saving["fraction"]
+        row["information_from_source"] = {k: v["information_from_source_bits_per_char"]
+                                          for k, v in compress.get("conditional", {}).items() if isinstance(v, dict)}
+        row["conditional_fraction"] = {k: _given_over_alone(v) for k, v in compress.get("conditional", {}).items()
+                                       if isinstance(v, dict)}
+    if evaluate:
+        row["directions"] = {d: {name: {"bleu": s["bleu"], "chrf": s["chrf"]} for name, s in systems.items()}
+                             for d, systems in evaluate["directions"].items()}
+        p1 = evaluate.get("lexicon_p@1") or {}
+        row["lexicon_p@1"] = {d: v for d, v in p1.items() if v is not None} or None
+    return row
+
+
+def gather(sweep: Sweep, out: Path, failed: dict | None = None) -> dict:
+    rows = []
+    for p, seed in sweep.runs():
+        row = run_row(out / "runs" / f"{p.name}-s{seed}", p, seed)
+        if failed and row["run"] in failed:
+            row["failed"] = failed[row["run"]]
+        rows.append(row)
+    result = {"sweep": sweep.name, "recipe": sweep.recipe, "rows": rows}
+    write_results(out / "results.json", result)
+    write_text(out / "results.md", sweep_table(result))
+    return result
+
+
+def _fmt(x, spec=".2f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def sweep_table(result: dict) -> str:
+    lines = [f"Sweep `{result['sweep']}` (recipe `{result['recipe']}`): one row per run. Joint saving "
+             "K(X)+K(Y)-K(X,Y) of LMs of equal compute on the monolingual sides; BLEU both ways (mean), the "
+             "better of copy and word-by-word, the supervised ceiling where the corpus has translations.", "",
+             "| run | kind | joint saving bits/char (%) | BLEU a→b / b→a | chrF mean | best baseline BLEU | ceiling BLEU | lexicon P@1 | minutes |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        if "directions" not in r or "joint_saving_bits_per_char" not in r:
+            lines.append(f"| {r['run']} | {r['kind']} | {r.get('failed', 'not finished')} | | | | | | {r.get('minutes', '')} |")
+            continue
+        ds = list(r["directions"].values())
+        bleu = [d["unmt"]["bleu"] for d in ds]
+        chrf = sum(d["unmt"]["chrf"] for d in ds) / len(ds)
+        base = sum(max(v["bleu"] for k, v in d.items() if k in ("copy", "word-by-word")) for d in ds) / len(ds)
+        ceiling = [d["supervised"]["bleu"] for d in ds if "supervised" in d]
+        p1 = r.get("lexicon_p@1")
+        lines.append(f"| {r['run']} | {r['kind']} | {r['joint_saving_bits_per_char']:.4f} "
+                     f"({100 * r['joint_saving_fraction']:.1f}%) | {' / '.join(_fmt(b) for b in bleu)} | {chrf:.2f} | "
+                     f"{base:.2f} | {_fmt(sum(ceiling) / len(ceiling)) if ceiling else '–'} | "
+                     f"{' / '.join(_fmt(v) for v in p1.values()) if p1 else 'not available'} | {r['minutes']} |")
+    return "\n".join(lines) + "\n"
