@@ -22,6 +22,7 @@ import click
 import numpy as np
 
 from unmt.io import save_figure, write_json, write_text
+from unmt.layout import SweepLayout, figure_beside
 
 MEASURES = {"bleu": "UNMT BLEU", "bleu_over_baseline": "BLEU minus the better baseline",
             "ceiling_share": "share of the ceiling's gain recovered"}
@@ -234,14 +235,15 @@ def plot(a: dict, png: Path) -> None:
 @click.argument("sweep_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--doc", type=click.Path(dir_okay=False, path_type=Path), default=Path("docs/thesis.md"), show_default=True)
 def main(sweep_dir, doc):
-    rows = json.loads((sweep_dir / "results.json").read_text(encoding="utf-8"))["rows"]
+    L = SweepLayout(sweep_dir)
+    rows = json.loads(L.results().read_text(encoding="utf-8"))["rows"]
     a = analyse(rows)
-    write_json(sweep_dir / "thesis.json", a)
-    png = doc.with_suffix(".png")
+    write_json(L.analysis("thesis"), a)
+    png = figure_beside(doc)
     plot(a, png)
     write_text(doc, thesis_doc(a, sweep_dir, png))
     click.echo(plain_words(a))
-    click.echo(f"written: {doc}, {png}, {sweep_dir / 'thesis.json'}")
+    click.echo(f"written: {doc}, {png}, {L.analysis('thesis')}")
 
 
 if __name__ == "__main__":

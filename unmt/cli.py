@@ -351,6 +351,7 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, criterion
 def sweep(sweep_file, out, kind, partition, dry_run, table):
     """Run one recipe over many language pairs (natural and cipher), each seed a job; one results table.
     See unmt/sweep.py for the sweep file and the folder it writes."""
+    from unmt.layout import SweepLayout, corpus_manifest
     from unmt.sweep import corpus_of, gather, load_sweep, point_langs, run_sweep
 
     s = load_sweep(sweep_file)
@@ -358,15 +359,15 @@ def sweep(sweep_file, out, kind, partition, dry_run, table):
     if dry_run:
         for p, seed in s.runs():
             corpus = corpus_of(s, p, out)
-            state = "ready" if (corpus / "manifest.json").exists() else "to build"
+            state = "ready" if corpus_manifest(corpus).exists() else "to build"
             click.echo(f"{p.name}-s{seed}: {'-'.join(point_langs(p))}, corpus {corpus} ({state})")
         return
     if table:
         result = gather(s, out)
     else:
         result = run_sweep(s, out, kind, partition)
-    click.echo((out / "results.md").read_text(encoding="utf-8"))
-    click.echo(f"results: {out / 'results.json'} ({len(result['rows'])} runs)")
+    click.echo(SweepLayout(out).results("md").read_text(encoding="utf-8"))
+    click.echo(f"results: {SweepLayout(out).results()} ({len(result['rows'])} runs)")
 
 
 @main.command(name="mine-files")

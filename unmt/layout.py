@@ -265,3 +265,42 @@ class DeclaredLayout(RunLayout):
                 return out
             return checked
         return value
+
+
+class SweepLayout:
+    """A sweep's folder (unmt/sweep.py): the sweep file as run, the corpora it built, one ordinary run folder
+    per point and seed, submitit's job files, and the table of every run."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @property
+    def sweep_file(self) -> Path:
+        return self.root / "sweep.yaml"
+
+    def corpus(self, point: str) -> Path:
+        return self.root / "corpora" / point
+
+    def run(self, point: str, seed: int) -> Path:
+        return self.root / "runs" / f"{point}-s{seed}"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    def results(self, ext: str = "json") -> Path:
+        return self.root / f"results.{ext}"
+
+    def analysis(self, name: str, ext: str = "json") -> Path:
+        return self.root / f"{name}.{ext}"
+
+
+def corpus_manifest(corpus: Path) -> Path:
+    """A corpus folder's record of how it was built (data_prep.build_corpus, data_prep.cipher): it is
+    complete when this exists."""
+    return Path(corpus) / "manifest.json"
+
+
+def figure_beside(doc: Path) -> Path:
+    """The plot a generated document shows, beside it under its name (docs/thesis.md -> docs/thesis.png)."""
+    return Path(doc).with_suffix(".png")

@@ -23,7 +23,8 @@ from pathlib import Path
 import yaml
 
 from unmt.errors import UnmtError
-from unmt.io import write_json, write_results, write_text
+from unmt.io import write_results, write_text
+from unmt.layout import RunLayout, SweepLayout, corpus_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,13 +154,13 @@ def corpus_of(sweep: Sweep, p: Point, out: Path) -> Path:
         committed = ROOT / "corpora" / f"libreoffice-{p.langs[0]}-{p.langs[1]}"
         if committed.exists():
             return committed
-    return out / "corpora" / p.name
+    return SweepLayout(out).corpus(p.name)
 
 
 def build_corpus(sweep: Sweep, p: Point, out: Path) -> Path:
     """The point's corpus, built once (in the submitting process, so seeds and jobs never race on it)."""
     corpus = corpus_of(sweep, p, out)
-    if (corpus / "manifest.json").exists():
+    if corpus_manifest(corpus).exists():
         return corpus
     if p.corpus:
         raise UnmtError(f"{corpus}: corpus not found (points: {p.name}) -- build it or fix corpus:")
@@ -187,7 +188,7 @@ def run_point(sweep_file: str, point: str, seed: int, out: str) -> str:
     sweep = load_sweep(Path(sweep_file))
     p = next(x for x in sweep.points if x.name == point)
     cfg = _recipe(sweep, p, seed, corpus_of(sweep, p, Path(out)))
-    run_dir = Path(out) / "runs" / f"{p.name}-s{seed}"
+    run_dir = SweepLayout(out).run(p.name, seed)
     Runner(cfg, run_dir).run()  # its progress lines go to the job's log (SWEEP_DIR/jobs)
     return str(run_dir)
 
@@ -220,12 +221,12 @@ def run_sweep(sweep: Sweep, out: Path, kind: str = "local", partition: str | Non
     the sweep again to retry it (finished runs are up to date, killed ones resume)."""
     out = out.resolve()  # the jobs may start elsewhere
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "sweep.yaml", sweep.path.read_text(encoding="utf-8"))
+    write_text(SweepLayout(out).sweep_file, sweep.path.read_text(encoding="utf-8"))
     if kind != "local":  # jobs run at once: every corpus first, so no two jobs build one
         for p in sweep.points:
             build_corpus(sweep, p, out)
     runs = sweep.runs()
-    ex = executor(kind, out / "jobs", sweep.job_minutes, partition)
+    ex = executor(kind, SweepLayout(out).jobs, sweep.job_minutes, partition)
     failed = {}
     args = [(str(sweep.path), p.name, seed, str(out)) for p, seed in runs]
     if kind == "local":
@@ -272,8 +273,9 @@ def run_row(run_dir: Path, point: Point, seed: int) -> dict:
     langs = point_langs(point)
     row = {"point": point.name, "seed": seed, "kind": "cipher" if point.cipher else "natural",
            "langs": langs, "run": run_dir.name}
-    compress, evaluate = _read(run_dir / "compress" / "results.json"), _read(run_dir / "evaluate" / "results.json")
-    manifest = _read(run_dir / "manifest.json") or {"stages": {}}
+    L = RunLayout(run_dir)
+    compress, evaluate = _read(L.results("compress")), _read(L.results("evaluate"))
+    manifest = _read(L.manifest) or {"stages": {}}
     row["minutes"] = round(sum(s.get("seconds", 0) for s in manifest["stages"].values()) / 60, 1)
     if compress:
         saving = compress["code_length"]["saving"]
@@ -293,13 +295,13 @@ def run_row(run_dir: Path, point: Point, seed: int) -> dict:
 def gather(sweep: Sweep, out: Path, failed: dict | None = None) -> dict:
     rows = []
     for p, seed in sweep.runs():
-        row = run_row(out / "runs" / f"{p.name}-s{seed}", p, seed)
+        row = run_row(SweepLayout(out).run(p.name, seed), p, seed)
         if failed and row["run"] in failed:
             row["failed"] = failed[row["run"]]
         rows.append(row)
     result = {"sweep": sweep.name, "recipe": sweep.recipe, "rows": rows}
-    write_results(out / "results.json", result)
-    write_text(out / "results.md", sweep_table(result))
+    write_results(SweepLayout(out).results(), result)
+    write_text(SweepLayout(out).results("md"), sweep_table(result))
     return result
 
 
