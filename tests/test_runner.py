@@ -423,6 +423,7 @@ def _pages(path: Path) -> int:
     return -(-path.stat().st_size // 4096) * 4096
 
 
+@pytest.mark.slow  # trains an LM before its disk fills: the default run stays near 20 minutes
 def test_full_disk_while_fairseq_copies_a_checkpoint_names_it_and_leaves_no_partial_file(tiny_run, tmp_path):
     """fairseq saves an LM's first checkpoint once and copies it to checkpoint_best.pt: on a disk with room
     for the first write but not the copy, the copy fails. No truncated checkpoint may stay behind, and the
