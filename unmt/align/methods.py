@@ -178,6 +178,11 @@ def rank_filtered_csls(A: np.ndarray, B: np.ndarray, src_ranks: np.ndarray, tgt_
     return np.take_along_axis(idx, order, axis=1)
 
 
+class TooFewSeeds(UnmtError):
+    """A method found no dictionary to start from (identical strings between two scripts): with other
+    methods in the recipe it is skipped, alone it is the stage's error."""
+
+
 def context_lexicon(Ps, Pt, src_vocab: list[str], tgt_vocab: list[str], src_words: list[str],
                     tgt_words: list[str], iterations: int = 5, max_rank: int = 3000,
                     max_rank_ratio: float | None = 2.0, gold=None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -196,8 +201,8 @@ def context_lexicon(Ps, Pt, src_vocab: list[str], tgt_vocab: list[str], src_word
     tgt_rows = np.array([t_row[w] for w in tgt_words])
     seeds = identical_pairs(src_vocab, tgt_vocab, max_rank_ratio)
     if len(seeds) < 2:
-        raise UnmtError(f"method 'context' starts from {len(seeds)} tokens spelled alike in both texts -- too few "
-                        "anchors (try another method, or more text)")
+        raise TooFewSeeds(f"method 'context' starts from {len(seeds)} tokens spelled alike in both texts -- too few "
+                          "anchors (try another method, or more text)")
     anchors, history, started = seeds, [], time.time()
     r = min(max_rank, len(src_words), len(tgt_words))
     for it in range(iterations + 1):
@@ -286,11 +291,6 @@ def lexicon_from_mapping(S: np.ndarray, T: np.ndarray, W: np.ndarray, src_words,
     SW, T = normalise(S) @ W, normalise(T)
     _, idx = csls_retrieve(SW, T, 10, 1)
     return {w: tgt_words[j] for w, j in zip(src_words, idx[:, 0])}
-
-
-class TooFewSeeds(UnmtError):
-    """A method found no dictionary to start from (identical strings between two scripts): with other
-    methods in the recipe it is skipped, alone it is the stage's error."""
 
 
 def map_direction(method: str, S: np.ndarray, T: np.ndarray, src_words: list[str], tgt_words: list[str],
