@@ -322,7 +322,7 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: i
     Returns {checkpoint, updates, stopped_by: max_update | time limit, training_minutes}.
     """
     save_dir.mkdir(parents=True, exist_ok=True)
-    remove_partial_checkpoints(save_dir)  # a killed attempt's half-written save: resume from what was whole
+    remove_partial_checkpoints(save_dir, read_each=False)  # a killed attempt's half-written save
     last = checkpoint_in(save_dir)
     _, start_seconds = checkpoint_progress(restore)  # a restored model's time counts: see above
     done_updates, done_seconds = checkpoint_progress(last)
@@ -350,16 +350,17 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: i
             "training_minutes": round((seconds - start_seconds) / 60, 1)}
 
 
-def remove_partial_checkpoints(save_dir: Path) -> list[Path]:
+def remove_partial_checkpoints(save_dir: Path, read_each: bool = True) -> list[Path]:
     """Remove what a failed or killed save left in ``save_dir``; return the checkpoints it was writing.
     fairseq writes a checkpoint as ``<name>.tmp`` and renames it, and our plugin copies it to its other
     names the same way (unmt/plugin/atomic_copy.py): a ``.tmp`` is a write cut short. A checkpoint that does
-    not read (written by a fairseq without that plugin) goes too."""
+    not read (written by a fairseq without that plugin) goes too; ``read_each=False`` skips reading them
+    (before a launch: every whole-named checkpoint was renamed into place, and reading costs a full load)."""
     unwritten = []
     for tmp in sorted(save_dir.glob("*.pt.tmp")):
         tmp.unlink()
         unwritten.append(tmp.with_suffix(""))
-    for ckpt in checkpoints_in(save_dir):
+    for ckpt in checkpoints_in(save_dir) if read_each else []:
         try:
             read_checkpoint(ckpt)
         except UnmtError:
