@@ -292,12 +292,17 @@ def recipes_block(sections: dict[str, str], root: str | Path = "recipes") -> str
                                "(its section says which precision).")
 
 
+def replace_block(text: str, name: str, block: str) -> str:
+    """``text`` with its ``<!-- NAME:start -->...<!-- NAME:end -->`` block holding ``block``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{block}\n{end}", text, flags=re.S)
+
+
 def write_readme(readme: str | Path, sections: dict[str, str]) -> None:
-    """Replace each ``<!-- NAME:start -->...<!-- NAME:end -->`` block of the README with its table."""
+    """Replace each generated block of the README with its table."""
     text = Path(readme).read_text(encoding="utf-8")
     for name, block in (("default", default_block(sections)), ("glance", glance_block(sections))):
-        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{block}\n{end}", text, flags=re.S)
+        text = replace_block(text, name, block)
     write_text(readme, text)
 
 
@@ -306,11 +311,8 @@ def write_recipes_index(index: Path, sections: dict[str, str], root: Path | None
     folder), between its ``<!-- recipes:start/end -->`` markers."""
     if not index.exists():
         return
-    start, end = "<!-- recipes:start -->", "<!-- recipes:end -->"
     block = recipes_block(sections, root or index.parent)
-    text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{block}\n{end}",
-                  index.read_text(encoding="utf-8"), flags=re.S)
-    write_text(index, text)
+    write_text(index, replace_block(index.read_text(encoding="utf-8"), "recipes", block))
 
 
 def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:

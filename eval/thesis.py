@@ -16,6 +16,7 @@ lies above 0, "not supported" when it lies below 0.3 (it rules out even a modera
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -129,11 +130,12 @@ def run_measures(r: dict) -> dict:
     bleu = float(np.mean([d["unmt"]["bleu"] for d in ds]))
     base = [max(v["bleu"] for k, v in d.items() if k in ("copy", "word-by-word")) for d in ds]
     over = float(np.mean([d["unmt"]["bleu"] - b for d, b in zip(ds, base)]))
+    worst = float(min(d["unmt"]["bleu"] - b for d, b in zip(ds, base)))
     shares = [(d["unmt"]["bleu"] - b) / (d["supervised"]["bleu"] - b)
               for d, b in zip(ds, base) if "supervised" in d and d["supervised"]["bleu"] - b > 1.0]
     cond = list((r.get("conditional_fraction") or {}).values())
     return {"joint_saving": r["joint_saving_fraction"], "joint_saving_bits_per_char": r["joint_saving_bits_per_char"],
-            "bleu": bleu, "bleu_over_baseline": over, "ceiling_share": float(np.mean(shares)) if shares else None,
+            "bleu": bleu, "bleu_over_baseline": over, "min_over_baseline": worst, "ceiling_share": float(np.mean(shares)) if shares else None,
             "overlap": float(np.mean([d["copy"]["chrf"] for d in ds])),
             "conditional_fraction": float(np.mean(cond)) if cond else None}
 
@@ -148,6 +150,12 @@ def analyse(rows: list[dict], seed: int = 0) -> dict:
         z = [p["overlap"] for p in usable]
         out["correlations"][key] = {m: correlation(x, y, method=m, seed=seed) for m in ("spearman", "pearson")}
         out["partial_on_overlap"][key] = {m: correlation(x, y, z, method=m, seed=seed) for m in ("spearman", "pearson")}
+    # the natural pairs alone: whether the relation holds without the ciphers' extreme points
+    natural = [p for p in points if p["kind"] == "natural" and p.get("bleu_over_baseline") is not None]
+    out["natural_only"] = {m: correlation([p["joint_saving"] for p in natural], [p["bleu_over_baseline"] for p in natural],
+                                          [p["overlap"] for p in natural], method=m, seed=seed)
+                           for m in ("spearman", "pearson")}
+    out["ciphers"] = cipher_outcomes(points)
     out["verdict"] = verdict(out["partial_on_overlap"]["bleu_over_baseline"]["spearman"])
     best = max((p for p in points if p.get("conditional_fraction") is not None), key=lambda p: p["bleu"], default=None)
     out["best_conditional"] = ({"point": best["point"], "ratio": best["conditional_fraction"], "zoph_2015": ZOPH_RATIO}
@@ -155,8 +163,37 @@ def analyse(rows: list[dict], seed: int = 0) -> dict:
     return out
 
 
+# the seed's claim, variant by variant (issue 35): (a) and (b) share English's structure whole, (c) changes it
+# systematically, (d) destroys word order, (e) is another domain
+PREDICTED = {"char": "large saving, real BLEU", "word": "large saving, real BLEU", "reversed": "less than (a)",
+             "shuffled": "little", "domain": "little"}
+DECIPHERED_BY = 1.0  # BLEU above the better baseline, both ways, for a cipher to count as deciphered
+
+
+def cipher_outcomes(points: list[dict]) -> dict:
+    """Per cipher variant what happened, and whether the predicted order of joint savings held:
+    min(char, word) > reversed > max(shuffled, domain), on the variants that ran."""
+    from data_prep.cipher import VARIANTS
+
+    by_code = {code: v for v, code in VARIANTS.items()}
+    found = {by_code[p["langs"][1]]: p for p in points if p["kind"] == "cipher" and p["langs"][1] in by_code}
+    variants = {v: {"point": p["point"], "joint_saving": p["joint_saving"], "bleu": p["bleu"],
+                    "bleu_over_baseline": p["bleu_over_baseline"], "min_over_baseline": p.get("min_over_baseline"),
+                    "deciphered": (p.get("min_over_baseline") or -1) > DECIPHERED_BY, "predicted": PREDICTED[v]}
+                for v, p in found.items()}
+    order = None
+    if all(v in found for v in PREDICTED):
+        s = {v: found[v]["joint_saving"] for v in PREDICTED}
+        order = min(s["char"], s["word"]) > s["reversed"] > max(s["shuffled"], s["domain"])
+    return {"variants": variants, "saving_order_as_predicted": order}
+
+
 # -- the document -------------------------------------------------------------------------------------
 def _c(c: dict) -> str:
+    if not np.isfinite(c["r"]):
+        return f"– (n={c['n']})"
+    if not np.isfinite(c["low"]):
+        return f"{c['r']:+.2f} [no interval: n={c['n']}]"
     return f"{c['r']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]"
 
 
@@ -168,18 +205,93 @@ def plain_words(a: dict) -> str:
             "not supported": "joint compression does not predict translation quality across pairs once shared "
                              "spelling is accounted for",
             "inconclusive": "the data cannot tell whether joint compression predicts translation quality across pairs"}
-    return (f"**Verdict: {a['verdict']}.** Over {n} pairs, {what[a['verdict']]}: the Spearman correlation between "
-            f"the joint saving and UNMT BLEU above the better baseline, partialled on surface overlap, is "
-            f"{c['r']:+.2f} (95% bootstrap interval {c['low']:+.2f} to {c['high']:+.2f}).")
+    head = f"**Verdict: {a['verdict']}.** Over {n} pairs, {what[a['verdict']]}"
+    if not np.isfinite(c["low"]):
+        return f"{head}: {n} pairs are too few for a correlation with an interval."
+    return (f"{head}: the Spearman correlation between the joint saving and UNMT BLEU above the better baseline, "
+            f"partialled on surface overlap, is {c['r']:+.2f} (95% bootstrap interval {c['low']:+.2f} to {c['high']:+.2f}).")
 
 
-def thesis_doc(a: dict, sweep_dir: Path, png: Path | None) -> str:
+def coverage(rows: list[dict]) -> dict:
+    """How much of the sweep ran: finished runs, the ones that did not, minutes per finished run."""
+    done = [r for r in rows if "directions" in r and "joint_saving_fraction" in r]
+    minutes = sorted(r["minutes"] for r in done if r.get("minutes"))
+    return {"runs": len(rows), "finished": len(done), "missing": [r["run"] for r in rows if r not in done],
+            "minutes_median": float(np.median(minutes)) if minutes else None,
+            "minutes_range": [minutes[0], minutes[-1]] if minutes else None}
+
+
+def coverage_line(cov: dict) -> str:
+    if not cov["runs"]:
+        return ""
+    m = (f" A run took {cov['minutes_median']:.1f} minutes of stage time (median; {cov['minutes_range'][0]:.1f} to "
+         f"{cov['minutes_range'][1]:.1f}) on 2 CPU cores." if cov["minutes_median"] else "")
+    if not cov["missing"]:
+        return f"All {cov['runs']} runs of the sweep finished.{m}"
+    return (f"**The sweep is not finished: {cov['finished']} of {cov['runs']} runs; what follows is on those alone.**"
+            f"{m} Not finished yet: {', '.join(cov['missing'])}.")
+
+
+def _bc(s: dict | None) -> str:
+    return "–" if not s else f"{s['bleu']:.2f} / {s['chrf']:.1f}"
+
+
+def run_tables(rows: list[dict]) -> list[str]:
+    """Every finished run's numbers: the run's code lengths, then each direction's scores."""
+    done = [r for r in rows if "directions" in r and "joint_saving_fraction" in r]
+    lines = ["## Every run", "",
+             "Joint saving: K(X)+K(Y)−K(X,Y) of LMs of equal compute on the monolingual training sides, before any "
+             "translation training. K(Y)−K(Y|X): bits per character of the test set the final model's source "
+             "saves, each direction; K(Y|X)/K(Y) beside it.", "",
+             "| run | joint saving bits/char (%) | K(Y)−K(Y|X) | K(Y|X)/K(Y) | lexicon P@1 | minutes |",
+             "|---|---|---|---|---|---|"]
+    for r in done:
+        info = " / ".join(f"{k} {v:.3f}" for k, v in (r.get("information_from_source") or {}).items()) or "–"
+        frac = " / ".join(f"{v:.3f}" for v in (r.get("conditional_fraction") or {}).values()) or "–"
+        p1 = " / ".join(f"{d} {v:.2f}" for d, v in (r.get("lexicon_p@1") or {}).items()) or "not available"
+        lines.append(f"| {r['run']} | {r['joint_saving_bits_per_char']:.4f} ({100 * r['joint_saving_fraction']:.1f}%) | "
+                     f"{info} | {frac} | {p1} | {r.get('minutes', '–')} |")
+    lines += ["", "Test BLEU / chrF (sacrebleu), each direction:", "",
+              "| run | direction | UNMT | copy | word-by-word | supervised ceiling |", "|---|---|---|---|---|---|"]
+    for r in done:
+        for d, sys_ in r["directions"].items():
+            lines.append(f"| {r['run']} | {d} | {_bc(sys_.get('unmt'))} | {_bc(sys_.get('copy'))} | "
+                         f"{_bc(sys_.get('word-by-word'))} | {_bc(sys_.get('supervised'))} |")
+    return lines + [""]
+
+
+def cipher_lines(c: dict) -> list[str]:
+    if not c["variants"]:
+        return []
+    lines = ["## The cipher languages", "",
+             "English against English of other pages, written by a seeded substitution into Canadian Syllabics "
+             "(data_prep/cipher.py): the two sides share no token. Deciphered: UNMT above the better baseline by "
+             f"more than {DECIPHERED_BY:g} BLEU in both directions.", "",
+             "| variant | predicted | joint saving % | UNMT BLEU | BLEU − better baseline | deciphered |", "|---|---|---|---|---|---|"]
+    for v, o in c["variants"].items():
+        lines.append(f"| {v} ({o['point']}) | {o['predicted']} | {100 * o['joint_saving']:.1f} | {o['bleu']:.2f} | "
+                     f"{o['bleu_over_baseline']:+.2f} | {'yes' if o['deciphered'] else 'no'} |")
+    order = c["saving_order_as_predicted"]
+    lines += ["", ("The joint savings fall in the predicted order (char and word above reversed, reversed above "
+                   "shuffled and domain)." if order else
+                   "The joint savings do **not** fall in the predicted order (char and word above reversed, reversed "
+                   "above shuffled and domain)." if order is False else
+                   "The predicted order of joint savings is checked once all five variants ran."), ""]
+    return lines
+
+
+def thesis_doc(a: dict, sweep_dir: Path, png: Path | None, rows: list[dict] | None = None) -> str:
+    cov = coverage(rows or [])
     lines = ["# The thesis, tested", "",
-             f"Written by `python -m eval.thesis {sweep_dir}` from the sweep's runs; do not edit by hand.", "",
-             plain_words(a), ""]
+             f"Written by `python -m eval.thesis {sweep_dir}` from the sweep's runs (`unmt sweep sweeps/thesis.yaml`); "
+             "do not edit by hand.", ""]
+    if cov["runs"]:
+        lines += [coverage_line(cov), ""]
+    lines += [plain_words(a), ""]
     if png is not None:
         lines += [f"![joint saving vs BLEU]({png.name})", ""]
     lines += ["## Pairs", "",
+              "Each pair: the mean of its seeds and of its two directions.", "",
               "| pair | kind | seeds | joint saving % | UNMT BLEU | BLEU − better baseline | ceiling share | copy chrF | K(Y|X)/K(Y) |",
               "|---|---|---|---|---|---|---|---|---|"]
     for p in sorted(a["points"], key=lambda p: -p["joint_saving"]):
@@ -187,7 +299,8 @@ def thesis_doc(a: dict, sweep_dir: Path, png: Path | None) -> str:
         share = "–" if p.get("ceiling_share") is None else f"{p['ceiling_share']:.2f}"
         cond = "–" if p.get("conditional_fraction") is None else f"{p['conditional_fraction']:.3f}"
         lines.append(f"| {p['point']} | {p['kind']} | {len(p['seeds'])} | {100 * p['joint_saving']:.1f}{spread('joint_saving')} | "
-                     f"{p['bleu']:.2f}{spread('bleu')} | {p['bleu_over_baseline']:+.2f} | {share} | {p['overlap']:.1f} | {cond} |")
+                     f"{p['bleu']:.2f}{spread('bleu')} | {p['bleu_over_baseline']:+.2f}{spread('bleu_over_baseline')} | "
+                     f"{share} | {p['overlap']:.1f} | {cond} |")
     lines += ["", "Spread: half the range over seeds, where a pair ran with several.", "",
               "## Correlations with the joint saving (bootstrap 95% intervals over pairs)", "",
               "| quality | Spearman | Pearson | Spearman, partial on overlap | Pearson, partial on overlap |",
@@ -196,8 +309,14 @@ def thesis_doc(a: dict, sweep_dir: Path, png: Path | None) -> str:
         c, p = a["correlations"][key], a["partial_on_overlap"][key]
         lines.append(f"| {label} (n={c['spearman']['n']}) | {_c(c['spearman'])} | {_c(c['pearson'])} | "
                      f"{_c(p['spearman'])} | {_c(p['pearson'])} |")
+    if "natural_only" in a:
+        nat = a["natural_only"]
+        lines.append(f"| BLEU minus the better baseline, natural pairs only (n={nat['spearman']['n']}) | | | "
+                     f"{_c(nat['spearman'])} | {_c(nat['pearson'])} |")
     lines += ["", f"Overlap is the copy baseline's chrF. Verdict rule: supported if the partial Spearman interval for "
-              f"BLEU above the baseline lies above 0; not supported if it lies below {SUPPORTED_BELOW}; else inconclusive.", ""]
+              f"BLEU above the baseline (all pairs, ciphers included) lies above 0; not supported if it lies below "
+              f"{SUPPORTED_BELOW}; else inconclusive. Fewer than 4 pairs give no interval.", ""]
+    lines += cipher_lines(a.get("ciphers") or {"variants": {}})
     if a.get("best_conditional"):
         b = a["best_conditional"]
         lines += ["## How much the source tells the best model", "",
@@ -205,7 +324,26 @@ def thesis_doc(a: dict, sweep_dir: Path, png: Path | None) -> str:
                   f"{100 * b['ratio']:.1f}% of the bits it takes alone (mean of both directions). Zoph et al. (2015) "
                   f"report about {100 * b['zoph_2015']:.0f}% for Spanish-English with a model trained on parallel text "
                   "(other languages, other text: an order of magnitude, not a like-for-like comparison).", ""]
+    if rows:
+        lines += run_tables(rows)
     return "\n".join(lines)
+
+
+def readme_block(a: dict, rows: list[dict], doc: Path, png: Path) -> str:
+    """The README's paragraph: the verdict in plain words, how much of the sweep it rests on, and the plot."""
+    cov = coverage(rows)
+    done = "" if not cov["missing"] else f" (so far {cov['finished']} of {cov['runs']} runs: the sweep is not finished)"
+    c = a["ciphers"]["variants"]
+    ciphers = ""
+    if c:
+        yes = [v for v, o in c.items() if o["deciphered"]]
+        ciphers = (f" Of the cipher languages, UNMT deciphered {', '.join(yes)}; not {', '.join(v for v in c if v not in yes)}."
+                   if yes and len(yes) < len(c) else
+                   " UNMT deciphered every cipher language that ran." if yes else
+                   " UNMT deciphered none of the cipher languages that ran (English in another script).")
+    return (f"{plain_words(a)}{ciphers} One recipe over {len(a['points'])} language pairs{done}; every number, the "
+            f"cipher languages and the method: [{doc.as_posix()}]({doc.as_posix()}).\n\n"
+            f"![joint saving against BLEU]({png.as_posix()})")
 
 
 def plot(a: dict, png: Path) -> None:
@@ -234,14 +372,27 @@ def plot(a: dict, png: Path) -> None:
 @click.command()
 @click.argument("sweep_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--doc", type=click.Path(dir_okay=False, path_type=Path), default=Path("docs/thesis.md"), show_default=True)
-def main(sweep_dir, doc):
+@click.option("--readme", type=click.Path(dir_okay=False, path_type=Path), default=Path("README.md"), show_default=True,
+              help="Its <!-- thesis:start/end --> block gets the verdict and the plot (none: left alone).")
+def main(sweep_dir, doc, readme):
+    from eval.report import replace_block
+    from unmt.sweep import gather, load_sweep
+
     L = SweepLayout(sweep_dir)
-    rows = json.loads(L.results().read_text(encoding="utf-8"))["rows"]
+    if not L.sweep_file.exists():
+        raise click.ClickException(f"{L.sweep_file}: not found -- {sweep_dir} is not a sweep folder (unmt sweep writes one)")
+    rows = gather(load_sweep(L.sweep_file), sweep_dir)["rows"]  # from the runs' own results, finished or not
     a = analyse(rows)
+    a["coverage"] = coverage(rows)
     write_json(L.analysis("thesis"), a)
     png = figure_beside(doc)
     plot(a, png)
-    write_text(doc, thesis_doc(a, sweep_dir, png))
+    write_text(doc, thesis_doc(a, sweep_dir, png, rows))
+    if readme.exists() and "<!-- thesis:start -->" in readme.read_text(encoding="utf-8"):
+        rel = lambda p: Path(os.path.relpath(p.resolve(), readme.resolve().parent))  # noqa: E731
+        write_text(readme, replace_block(readme.read_text(encoding="utf-8"), "thesis",
+                                         readme_block(a, rows, rel(doc), rel(png))))
+    click.echo(coverage_line(a["coverage"]))
     click.echo(plain_words(a))
     click.echo(f"written: {doc}, {png}, {L.analysis('thesis')}")
 

@@ -57,7 +57,10 @@ class Sweep:
     path: Path = Path(".")
 
     def runs(self) -> list[tuple[Point, int]]:
-        return [(p, s) for p in self.points for s in (p.seeds or self.seeds)]
+        """Every (point, seed), breadth first: each point's first seed before any point's second, so a sweep
+        stopped part-way has covered as many pairs as it could."""
+        seeds = [p.seeds or self.seeds for p in self.points]
+        return [(p, s[i]) for i in range(max(map(len, seeds))) for p, s in zip(self.points, seeds) if i < len(s)]
 
     def resolve(self, value: str) -> Path:
         """A path of the sweep file: relative to the repository root if it exists there, else to the file."""
@@ -280,10 +283,11 @@ def run_row(run_dir: Path, point: Point, seed: int) -> dict:
     if compress:
         saving = compress["code_length"]["saving"]
         row["joint_saving_bits_per_char"], row["joint_saving_fraction"] = saving["bits_per_char"], saving["fraction"]
-        row["information_from_source"] = {k: v["information_from_source_bits_per_char"]
-                                          for k, v in compress.get("conditional", {}).items() if isinstance(v, dict)}
-        row["conditional_fraction"] = {k: _given_over_alone(v) for k, v in compress.get("conditional", {}).items()
-                                       if isinstance(v, dict)}
+        # K(Y) beside K(Y|X) only where the LMs measured the test set (compress.heldout: test)
+        cond = {k: v for k, v in compress.get("conditional", {}).items()
+                if isinstance(v, dict) and "information_from_source_bits_per_char" in v}
+        row["information_from_source"] = {k: v["information_from_source_bits_per_char"] for k, v in cond.items()}
+        row["conditional_fraction"] = {k: _given_over_alone(v) for k, v in cond.items()}
     if evaluate:
         row["directions"] = {d: {name: {"bleu": s["bleu"], "chrf": s["chrf"]} for name, s in systems.items()}
                              for d, systems in evaluate["directions"].items()}

@@ -97,10 +97,11 @@ def plot_history(histories: dict[str, list[dict]], path: Path) -> None:
 
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     for name, hist in histories.items():
-        its = [h["iteration"] for h in hist]
-        if "p@1" in hist[0]:
-            ax[0].plot(its, [h["p@1"] for h in hist], marker="o", label=name)
-        ax[1].plot(its, [h.get("frequency_agreement", np.nan) for h in hist], marker="o", label=name)
+        scored = [h for h in hist if "frequency_agreement" in h]  # VecMap scores every tenth iteration
+        its = [h["iteration"] for h in scored]
+        if scored and "p@1" in scored[0]:
+            ax[0].plot(its, [h["p@1"] for h in scored], marker="o", label=name)
+        ax[1].plot(its, [h["frequency_agreement"] for h in scored], marker="o", label=name)
     ax[0].set(title="P@1 (CSLS) on the test dictionary", xlabel="refinement iteration")
     ax[1].set(title="selection criterion (frequency agreement)", xlabel="refinement iteration")
     for a in ax:
