@@ -3,6 +3,8 @@ its interval covers the true value, it says "inconclusive" on noise, and a relat
 overlap alone does not survive partialling."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,36 @@ def test_the_analysis_of_a_sweep_table_averages_seeds_and_writes_a_verdict(tmp_p
     assert a["verdict"] == "supported"
     doc = thesis_doc(a, tmp_path, None)
     assert "**Verdict: supported.**" in doc and "| p5 | natural | 3 |" in doc and "68%" in doc
+
+
+def test_ciphers_are_judged_against_their_predictions_and_an_unfinished_sweep_says_so():
+    from eval.thesis import coverage, readme_block
+
+    rows = [_row(f"p{i}", 1, 0.02 * i, 3.0 * i, 20) for i in range(1, 6)]
+    cipher = {"char": ("qca", 0.30, 9.0), "word": ("qcw", 0.25, 1.5), "reversed": ("qcr", 0.20, 1.0),
+              "shuffled": ("qcs", 0.05, 0.5), "domain": ("qcb", 0.02, 0.5)}
+    for v, (code, saving, bleu) in cipher.items():
+        r = _row(f"cipher-{v}", 1, saving, bleu, 0.5, kind="cipher")
+        r["langs"] = ["en", code]
+        rows.append(r)
+    rows.append({"point": "late", "seed": 1, "kind": "natural", "langs": ["a", "b"], "run": "late-s1", "minutes": 3.0})
+    a = analyse(rows)
+    c = a["ciphers"]
+    # deciphered: above the better baseline (word-by-word, 2.0 BLEU here) by more than 1 BLEU both ways
+    assert c["variants"]["char"]["deciphered"] and not c["variants"]["word"]["deciphered"]
+    assert c["saving_order_as_predicted"] is True
+    assert a["natural_only"]["spearman"]["n"] == 5
+    cov = coverage(rows)
+    assert cov == {"runs": 11, "finished": 10, "missing": ["late-s1"], "minutes_median": None, "minutes_range": None}
+    block = readme_block(a, rows, Path("docs/thesis.md"), Path("docs/thesis.png"))
+    assert "10 of 11 runs: the sweep is not finished" in block and "deciphered char; not word" in block
+    assert "![joint saving against BLEU](docs/thesis.png)" in block
+    doc = thesis_doc(a, Path("sweeps/x"), None, rows)
+    assert "**The sweep is not finished: 10 of 11 runs" in doc and "late-s1" in doc
+    assert "| p3-s1 | a-b | 9.00 / 40.0 | 1.00 / 20.0 | 2.00 / 30.0 | 30.00 / 60.0 |" in doc
+    assert "The joint savings fall in the predicted order" in doc
+
+
+def test_too_few_pairs_give_no_interval_and_say_so():
+    a = analyse([_row("p1", 1, 0.1, 5.0, 20), _row("p2", 1, 0.2, 6.0, 20)])
+    assert a["verdict"] == "inconclusive" and "too few for a correlation" in thesis_doc(a, Path("s"), None)
