@@ -23,9 +23,10 @@ ID_RE = re.compile(r"^(par_id|hd_id)\w*$")
 # the order given), then dev, then test. Two languages reproduce the original en-fr split exactly.
 TRAIN, DEV = 0.90, 0.95
 # Debian ships the help in these languages (libreoffice-help-*); en = en-us, zh = zh-cn. Regional variants
-# are written with "_" (pt_br): fairseq names a pair "src-tgt", so a code must not contain "-".
+# are written with "_" (pt_br): fairseq names a pair "src-tgt", so a code must not contain "-". Not sk:
+# libreoffice-help-sk holds only a link to the Czech help (help/sk -> cs).
 LANGUAGES = ("ca", "cs", "da", "de", "dz", "el", "en", "en_gb", "es", "et", "eu", "fi", "fr", "gl", "hi", "hu", "id",
-             "it", "ja", "km", "ko", "nl", "om", "pl", "pt", "pt_br", "ru", "sk", "sl", "sv", "tr", "vi", "zh", "zh_tw")
+             "it", "ja", "km", "ko", "nl", "om", "pl", "pt", "pt_br", "ru", "sl", "sv", "tr", "vi", "zh", "zh_tw")
 
 
 def package_for(lang: str) -> str:
@@ -93,8 +94,14 @@ def help_root(lang: str, cache: Path) -> tuple[Path, str, str]:
     pkg = package_for(lang)
     root, version = fetch_debian_package(pkg, cache)
     base = root / "usr/share/libreoffice/help"
-    dirs = [d for d in base.iterdir() if d.is_dir() and d.name.lower() in (lang.lower(), pkg.split("-", 2)[-1])]
-    return dirs[0], pkg, version
+    names = (lang.lower(), pkg.split("-", 2)[-1])
+    found = [d for d in base.iterdir() if d.name.lower() in names] if base.is_dir() else []
+    if not found:
+        raise UnmtError(f"{pkg} {version}: no help folder {base}/{lang} -- this package holds no {lang} help text")
+    if found[0].is_symlink():  # Debian ships some languages as another's help (sk -> cs): not that language's text
+        raise UnmtError(f"{pkg} {version}: {found[0]} is a link to {found[0].readlink()}, another language's help "
+                        f"-- there is no {lang} text to build from; pick another language")
+    return found[0], pkg, version
 
 
 def has_letter(text: str, lang: str) -> bool:

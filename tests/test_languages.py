@@ -58,6 +58,7 @@ def test_japanese_words_are_mecab_words_and_bleu_uses_sacrebleus_ja_mecab():
 
 @pytest.mark.parametrize("args, message", [
     (["--langs", "en,xx"], "no LibreOffice help for xx -- available: ca cs"),
+    (["--langs", "cs,sk"], "no LibreOffice help for sk"),  # Debian's Slovak help is a link to the Czech
     (["--langs", "en,km"], "'km' is written without spaces and needs a Khmer segmenter"),
     (["--langs", "en"], "give two or more different languages"),
     (["--pair", "en-fr", "--langs", "en,fr"], "not both"),
@@ -68,6 +69,22 @@ def test_corpus_builder_rejects_bad_languages_in_one_line(tmp_path, args, messag
                         "--cache", str(tmp_path / "cache")], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "c").exists() and not (tmp_path / "cache").exists()  # nothing fetched or written
+
+
+def test_a_help_package_that_links_another_languages_help_is_refused(tmp_path):
+    """libreoffice-help-sk ships help/sk -> cs: building from it would call Czech text Slovak."""
+    from data_prep.libreoffice import help_root
+    from unmt.errors import UnmtError
+
+    root = tmp_path / "libreoffice-help-pl"
+    (root / "usr/share/libreoffice/help/cs").mkdir(parents=True)
+    (root / "usr/share/libreoffice/help/pl").symlink_to("cs")
+    (root / ".version").write_text("1:7.4\n")
+    with pytest.raises(UnmtError, match=r"help/pl is a link to cs, another language's help -- there is no pl text"):
+        help_root("pl", tmp_path)
+    (root / "usr/share/libreoffice/help/pl").unlink()
+    with pytest.raises(UnmtError, match="holds no pl help text"):
+        help_root("pl", tmp_path)
 
 
 def test_recipe_with_an_unsegmentable_language_is_one_line(tmp_path):
