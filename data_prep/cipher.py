@@ -23,6 +23,7 @@ import hashlib
 import json
 import random
 import re
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -161,7 +162,9 @@ def build_cipher_corpus(source: Path, variant: str, out: Path, seed: int = 1, do
         other, other_origin = other_pages_english(source)
     dev, test = _read(_file(source, "dev.en")), _read(_file(source, "test.en"))
     cipher = Cipher.build(train_en + other + dev + test, seed, words=variant == "word")
-    out.mkdir(parents=True, exist_ok=True)
+    final, out = out, out.with_name(out.name + ".partial")  # built aside, renamed when complete
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     write_lines(out / "train.en.xz", train_en)
     write_lines(out / "train.en.origin.xz", train_en_origin)
     write_lines(out / f"train.{code}.xz", transform(other, variant, cipher, seed))
@@ -183,15 +186,17 @@ def build_cipher_corpus(source: Path, variant: str, out: Path, seed: int = 1, do
     write_lines(out / f"dict.en-{code}.train.txt", train_d)
     write_lines(out / f"dict.en-{code}.test.txt", test_d)
     write_json(out / "cipher.json", cipher.to_json())
-    manifest = {"corpus": out.name, "languages": ["en", code], "pairs": [f"en-{code}"],
+    manifest = {"corpus": final.name, "languages": ["en", code], "pairs": [f"en-{code}"],
                 "built_with": f"python -m data_prep.cipher --source {source} --variant {variant} --seed {seed}"
-                              + (f" --domain {domain}" if domain else "") + f" --out {out}",
+                              + (f" --domain {domain}" if domain else "") + f" --out {final}",
                 "variant": variant, "seed": seed, "source": str(source), **({"domain": str(domain)} if domain else {}),
                 "split": "the English side: the source's English training pages; the cipher side: English of "
                          + ("the domain corpus" if domain else "the pages the source gave its other language"),
                 "lines": {"train.en": len(train_en), f"train.{code}": len(other), "dev": len(dev), "test": len(test),
                           "dictionary": {"train": len(train_d), "test": len(test_d)}}}
     write_json(out / "manifest.json", manifest)
+    shutil.rmtree(final, ignore_errors=True)
+    out.rename(final)
     return manifest
 
 

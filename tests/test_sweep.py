@@ -68,6 +68,7 @@ def test_a_cipher_corpus_pairs_english_with_other_pages_in_cipher(tmp_path):
     assert [key.decode(l) for l in read_lines(out / "test.qca.xz")] == read_lines(out / "test.en.xz")
     pairs = [l.split() for l in read_lines(out / "dict.en-qca.test.txt")]
     assert pairs and all(key.decode(t) == s for s, t in pairs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # built aside as c.partial, then renamed
 
 
 def test_a_bad_sweep_file_is_one_line(tmp_path):
