@@ -23,7 +23,7 @@ import click
 import numpy as np
 
 from unmt.io import save_figure, write_json, write_text
-from unmt.layout import SweepLayout, figure_beside
+from unmt.layout import RunLayout, SweepLayout, figure_beside
 
 MEASURES = {"bleu": "UNMT BLEU", "bleu_over_baseline": "BLEU minus the better baseline",
             "ceiling_share": "share of the ceiling's gain recovered"}
@@ -221,6 +221,34 @@ def coverage(rows: list[dict]) -> dict:
             "minutes_range": [minutes[0], minutes[-1]] if minutes else None}
 
 
+def parallel_readers(sweep_dir: Path, rows: list[dict]) -> dict:
+    """From the finished runs' manifests: which stages read a ``parallel.*`` file of the corpus (the true
+    translations), in how many runs, and which checkpoint the evaluate stage scored (last: no dev BLEU
+    chose it)."""
+    readers: dict[str, int] = {}
+    checkpoints: dict[str, int] = {}
+    for r in rows:
+        manifest = RunLayout(SweepLayout(sweep_dir).run(r["point"], r["seed"])).manifest
+        if "directions" not in r or not manifest.exists():
+            continue
+        for name, stage in json.loads(manifest.read_text(encoding="utf-8"))["stages"].items():
+            if any(k.startswith("parallel.") for k in stage.get("inputs", {})):
+                readers[name] = readers.get(name, 0) + 1
+            if name == "evaluate":
+                which = stage["config"].get("checkpoint", "last")
+                checkpoints[which] = checkpoints.get(which, 0) + 1
+    return {"stages": readers, "evaluated_checkpoint": checkpoints}
+
+
+def parallel_line(p: dict) -> str:
+    stages = ", ".join(f"{k} ({v} runs)" for k, v in sorted(p["stages"].items())) or "none"
+    ckpt = ", ".join(f"{k} ({v} runs)" for k, v in sorted(p["evaluated_checkpoint"].items())) or "–"
+    return (f"Stages that read a corpus's true translations (`parallel.*`), from the runs' manifests: {stages}. "
+            f"Checkpoint scored: {ckpt} (`last`: dev BLEU did not choose it; the dev set is read only for dev loss and "
+            "BLEU). A cipher's other side is English of pages the source corpus gave its other language, taken from "
+            "that corpus's parallel file for its English column only.")
+
+
 def coverage_line(cov: dict) -> str:
     if not cov["runs"]:
         return ""
@@ -324,6 +352,8 @@ def thesis_doc(a: dict, sweep_dir: Path, png: Path | None, rows: list[dict] | No
                   f"{100 * b['ratio']:.1f}% of the bits it takes alone (mean of both directions). Zoph et al. (2015) "
                   f"report about {100 * b['zoph_2015']:.0f}% for Spanish-English with a model trained on parallel text "
                   "(other languages, other text: an order of magnitude, not a like-for-like comparison).", ""]
+    if a.get("parallel"):
+        lines += ["## What reads parallel text", "", parallel_line(a["parallel"]), ""]
     if rows:
         lines += run_tables(rows)
     return "\n".join(lines)
@@ -384,6 +414,7 @@ def main(sweep_dir, doc, readme):
     rows = gather(load_sweep(L.sweep_file), sweep_dir)["rows"]  # from the runs' own results, finished or not
     a = analyse(rows)
     a["coverage"] = coverage(rows)
+    a["parallel"] = parallel_readers(sweep_dir, rows)
     write_json(L.analysis("thesis"), a)
     png = figure_beside(doc)
     plot(a, png)

@@ -153,3 +153,59 @@ def test_the_sentencepiece_model_is_the_same_bytes_in_any_run_folder(tmp_path):
         digests.append(hashlib.sha256((run / "prepare" / "spm.model").read_bytes()).hexdigest())
         assert not list((run / "prepare").glob(".spm-input*"))  # the scratch folder is gone
     assert digests[0] == digests[1]
+
+
+def _trainers_in(folder) -> list[int]:
+    """Pids of fairseq trainers whose command line names ``folder`` (as --save-dir)."""
+    import os
+
+    pids = []
+    for d in os.listdir("/proc"):
+        try:
+            cmd = open(f"/proc/{d}/cmdline", "rb").read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"fairseq_cli.train" in cmd and str(folder).encode() in cmd:
+            pids.append(int(d))
+    return pids
+
+
+def test_a_runner_killed_alone_takes_its_trainer_with_it(tmp_path):
+    """`kill -9` of the unmt process only (not its group, as a job scheduler or a stray `kill PID` may do):
+    fairseq must not train on alone, or the next run trains a second copy into the same folder (seen)."""
+    import fcntl
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import ROOT, UNMT
+
+    run = tmp_path / "run"
+    # a pretraining long enough to outlive the checks (it logs rarely: fairseq ignores a closed stdout until then)
+    proc = subprocess.Popen(UNMT + ["run", "recipes/tests/tiny.yaml", "--run-dir", str(run), "--quiet",
+                                    "--set", "pretrain.max_update=100000"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not _trainers_in(run / "pretrain") and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        trainers = _trainers_in(run / "pretrain")
+        assert trainers, "pretrain's trainer never started"
+        time.sleep(2)  # into its updates
+        os.kill(proc.pid, signal.SIGKILL)  # the runner alone
+        proc.wait()
+        deadline = time.time() + 10
+        while _trainers_in(run / "pretrain") and time.time() < deadline:  # a dead one's cmdline is empty
+            time.sleep(0.1)
+        assert not _trainers_in(run / "pretrain"), "fairseq trains on after its runner was killed"
+        assert (run / "pretrain").exists() and not (run / "pretrain" / "checkpoint_last.pt").exists()
+        with open(run / ".lock", "a+") as f:  # and the run folder is free for the resume
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        for pid in _trainers_in(run / "pretrain"):  # without the fix, the trainer is in no group of ours
+            os.kill(pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -350,6 +350,28 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: i
             "training_minutes": round((seconds - start_seconds) / 60, 1)}
 
 
+def _pdeathsig():
+    """libc's prctl, looked up before any fork (a child of a threaded process must not load libraries)."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: the inherited run lock still keeps a second run out
+        return None
+
+
+_PRCTL = _pdeathsig()
+
+
+def die_with_parent() -> None:
+    """In the trainer, before it starts: SIGKILL it when the unmt process that started it dies (Linux's
+    PR_SET_PDEATHSIG). A runner killed alone (``kill -9 PID``, not its process group) otherwise leaves fairseq
+    training on its own -- its logging ignores the closed pipe -- and the next run trains a second one into the
+    same folder."""
+    if _PRCTL is not None:
+        _PRCTL(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+
 def remove_partial_checkpoints(save_dir: Path, read_each: bool = True) -> list[Path]:
     """Remove what a failed or killed save left in ``save_dir``; return the checkpoints it was writing.
     fairseq writes a checkpoint as ``<name>.tmp`` and renames it, and our plugin copies it to its other
@@ -391,7 +413,10 @@ def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, pr
     tail: list[str] = []
     log_error = None  # a log we could not write (a full disk): fairseq's own failure, if any, says more
     log = open(log_path, "a", encoding="utf-8")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    from unmt.runner import HELD_LOCKS
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            pass_fds=tuple(HELD_LOCKS), preexec_fn=die_with_parent)
     try:
         for line in proc.stdout:
             if log_error is None:

@@ -116,7 +116,9 @@ def encode(sp, lines, max_len: int | None = None) -> list[str]:
 
 def binarize(args: list[str]) -> None:
     cmd = [sys.executable, "-m", "fairseq_cli.preprocess", "--workers", "2", "--dataset-impl", "mmap"] + args
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    from unmt.fairseq_run import die_with_parent
+
+    r = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=die_with_parent)
     if r.returncode != 0:
         raise UnmtError(f"fairseq-preprocess failed: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}")
 

@@ -98,6 +98,9 @@ def reads_checked(stage: Stage, inputs: dict[str, Path]):
         _GUARD["root"] = None
 
 
+HELD_LOCKS: list[int] = []  # file descriptors of the run locks this process holds
+
+
 @contextlib.contextmanager
 def run_lock(layout: RunLayout):
     """One ``unmt`` process at a time in a run folder: a second one says so in one line and stops."""
@@ -116,9 +119,11 @@ def run_lock(layout: RunLayout):
         f.truncate()
         f.write(f"pid {os.getpid()}\n")
         f.flush()
+        HELD_LOCKS.append(f.fileno())  # fairseq children inherit it: the folder stays locked while one lives
         try:
             yield
         finally:
+            HELD_LOCKS.remove(f.fileno())
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
