@@ -23,7 +23,7 @@ import click
 import numpy as np
 
 from unmt.io import save_figure, write_json, write_text
-from unmt.layout import RunLayout, SweepLayout, figure_beside
+from unmt.layout import RunLayout, SweepLayout, figure_beside, reads_parallel_text
 
 MEASURES = {"bleu": "UNMT BLEU", "bleu_over_baseline": "BLEU minus the better baseline",
             "ceiling_share": "share of the ceiling's gain recovered"}
@@ -130,12 +130,12 @@ def run_measures(r: dict) -> dict:
     bleu = float(np.mean([d["unmt"]["bleu"] for d in ds]))
     base = [max(v["bleu"] for k, v in d.items() if k in ("copy", "word-by-word")) for d in ds]
     over = float(np.mean([d["unmt"]["bleu"] - b for d, b in zip(ds, base)]))
-    worst = float(min(d["unmt"]["bleu"] - b for d, b in zip(ds, base)))
     shares = [(d["unmt"]["bleu"] - b) / (d["supervised"]["bleu"] - b)
               for d, b in zip(ds, base) if "supervised" in d and d["supervised"]["bleu"] - b > 1.0]
     cond = list((r.get("conditional_fraction") or {}).values())
     return {"joint_saving": r["joint_saving_fraction"], "joint_saving_bits_per_char": r["joint_saving_bits_per_char"],
-            "bleu": bleu, "bleu_over_baseline": over, "min_over_baseline": worst, "ceiling_share": float(np.mean(shares)) if shares else None,
+            "bleu": bleu, "bleu_over_baseline": over, "ceiling_share": float(np.mean(shares)) if shares else None,
+            "min_ceiling_share": float(min(shares)) if len(shares) == len(ds) else None,
             "overlap": float(np.mean([d["copy"]["chrf"] for d in ds])),
             "conditional_fraction": float(np.mean(cond)) if cond else None}
 
@@ -167,7 +167,7 @@ def analyse(rows: list[dict], seed: int = 0) -> dict:
 # systematically, (d) destroys word order, (e) is another domain
 PREDICTED = {"char": "large saving, real BLEU", "word": "large saving, real BLEU", "reversed": "less than (a)",
              "shuffled": "little", "domain": "little"}
-DECIPHERED_BY = 1.0  # BLEU above the better baseline, both ways, for a cipher to count as deciphered
+DECIPHERED_SHARE = 0.25  # of the ceiling's gain over the better baseline, both ways, to count as deciphered
 
 
 def cipher_outcomes(points: list[dict]) -> dict:
@@ -178,8 +178,8 @@ def cipher_outcomes(points: list[dict]) -> dict:
     by_code = {code: v for v, code in VARIANTS.items()}
     found = {by_code[p["langs"][1]]: p for p in points if p["kind"] == "cipher" and p["langs"][1] in by_code}
     variants = {v: {"point": p["point"], "joint_saving": p["joint_saving"], "bleu": p["bleu"],
-                    "bleu_over_baseline": p["bleu_over_baseline"], "min_over_baseline": p.get("min_over_baseline"),
-                    "deciphered": (p.get("min_over_baseline") or -1) > DECIPHERED_BY, "predicted": PREDICTED[v]}
+                    "bleu_over_baseline": p["bleu_over_baseline"], "min_ceiling_share": p.get("min_ceiling_share"),
+                    "deciphered": (p.get("min_ceiling_share") or 0) >= DECIPHERED_SHARE, "predicted": PREDICTED[v]}
                 for v, p in found.items()}
     order = None
     if all(v in found for v in PREDICTED):
@@ -232,7 +232,7 @@ def parallel_readers(sweep_dir: Path, rows: list[dict]) -> dict:
         if "directions" not in r or not manifest.exists():
             continue
         for name, stage in json.loads(manifest.read_text(encoding="utf-8"))["stages"].items():
-            if any(k.startswith("parallel.") for k in stage.get("inputs", {})):
+            if reads_parallel_text(stage.get("inputs", {})):
                 readers[name] = readers.get(name, 0) + 1
             if name == "evaluate":
                 which = stage["config"].get("checkpoint", "last")
@@ -293,12 +293,15 @@ def cipher_lines(c: dict) -> list[str]:
         return []
     lines = ["## The cipher languages", "",
              "English against English of other pages, written by a seeded substitution into Canadian Syllabics "
-             "(data_prep/cipher.py): the two sides share no token. Deciphered: UNMT above the better baseline by "
-             f"more than {DECIPHERED_BY:g} BLEU in both directions.", "",
-             "| variant | predicted | joint saving % | UNMT BLEU | BLEU − better baseline | deciphered |", "|---|---|---|---|---|---|"]
+             "(data_prep/cipher.py): the two sides share no token. Deciphered: UNMT recovers at least "
+             f"{DECIPHERED_SHARE:.0%} of the supervised ceiling's gain over the better baseline in both directions "
+             "(the ceiling, trained on the true pairs, reads a cipher's text easily).", "",
+             "| variant | predicted | joint saving % | UNMT BLEU | BLEU − better baseline | ceiling share (worse way) | deciphered |",
+             "|---|---|---|---|---|---|---|"]
     for v, o in c["variants"].items():
+        share = "–" if o["min_ceiling_share"] is None else f"{o['min_ceiling_share']:.2f}"
         lines.append(f"| {v} ({o['point']}) | {o['predicted']} | {100 * o['joint_saving']:.1f} | {o['bleu']:.2f} | "
-                     f"{o['bleu_over_baseline']:+.2f} | {'yes' if o['deciphered'] else 'no'} |")
+                     f"{o['bleu_over_baseline']:+.2f} | {share} | {'yes' if o['deciphered'] else 'no'} |")
     order = c["saving_order_as_predicted"]
     lines += ["", ("The joint savings fall in the predicted order (char and word above reversed, reversed above "
                    "shuffled and domain)." if order else
@@ -351,7 +354,9 @@ def thesis_doc(a: dict, sweep_dir: Path, png: Path | None, rows: list[dict] | No
                   f"The best-translating pair ({b['point']}) codes a test sentence given its source in "
                   f"{100 * b['ratio']:.1f}% of the bits it takes alone (mean of both directions). Zoph et al. (2015) "
                   f"report about {100 * b['zoph_2015']:.0f}% for Spanish-English with a model trained on parallel text "
-                  "(other languages, other text: an order of magnitude, not a like-for-like comparison).", ""]
+                  "(other languages, other text: an order of magnitude, not a like-for-like comparison). K(Y) here "
+                  "comes from the sweep's small LMs (compress.lm_updates), which code text worse than a trained LM "
+                  "would: a better K(Y) raises the ratio.", ""]
     if a.get("parallel"):
         lines += ["## What reads parallel text", "", parallel_line(a["parallel"]), ""]
     if rows:

@@ -295,6 +295,12 @@ class SweepLayout:
         return self.root / f"{name}.{ext}"
 
 
+def reads_parallel_text(stage_inputs) -> bool:
+    """Whether a stage's recorded inputs (manifest) include a corpus's true translations: the supervised
+    stage names them ``parallel.SRC-TGT.LANG`` (unmt/stages/supervised.py)."""
+    return any(name.startswith("parallel.") for name in stage_inputs)
+
+
 def corpus_manifest(corpus: Path) -> Path:
     """A corpus folder's record of how it was built (data_prep.build_corpus, data_prep.cipher): it is
     complete when this exists."""
