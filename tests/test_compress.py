@@ -97,6 +97,7 @@ def joint_saving(tmp_path: Path, related: bool) -> dict:
     return json.loads((run / "compress" / "results.json").read_text())["code_length"]["saving"]
 
 
+@pytest.mark.slow  # 112 s, the longest check of the default run (20 min on CI's 2 cores, over its ~20)
 def test_joint_saving_is_large_for_a_substitution_and_near_zero_for_unrelated_text(tmp_path):
     related, unrelated = joint_saving(tmp_path, True), joint_saving(tmp_path, False)
     assert related["fraction"] >= SAVING_RELATED, related
