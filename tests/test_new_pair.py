@@ -72,3 +72,37 @@ def test_the_tiny_recipe_runs_on_the_new_pair_by_config_alone(new_pair):
     # the word-level stages found words, not clauses, in the unspaced language
     found = (run / f"align/words.{lang}.txt").read_text(encoding="utf-8").split()
     assert len(found) > 100 and sum(map(len, found)) / len(found) < (4 if lang == "ja" else 12)
+
+
+def test_a_capped_language_keeps_at_most_n_lines_of_its_own_pages_and_the_same_held_out_sets(new_pair, tmp_path):
+    """--max-train-lines makes a rare language: the cap holds, the pages stay its own, nothing else moves."""
+    from test_corpus import read
+
+    lang, full, _ = new_pair
+    cap = 1500
+    r = subprocess.run([sys.executable, "-m", "data_prep.build_corpus", "--langs", f"en,{lang}", "--max-train-lines",
+                        f"{lang}={cap}", "--out", str(tmp_path / "capped"), "--cache", str(CACHE)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    capped = tmp_path / "capped"
+    lines, origins = read(capped, f"train.{lang}.xz"), read(capped, f"train.{lang}.origin.xz")
+    assert len(lines) == len(origins) == cap < len(read(full, f"train.{lang}.xz"))
+    assert set(origins) <= set(read(full, f"train.{lang}.origin.xz"))  # its own pages' lines, nothing new
+    training_sides_are_disjoint((capped, ["en", lang]))
+    held_out_is_disjoint((capped, ["en", lang]))
+    for name in ("train.en.xz", "dev.origin.xz", "test.origin.xz", f"dev.{lang}.xz", f"test.{lang}.xz", "dev.en.xz"):
+        assert read(capped, name) == read(full, name), f"{name} changed with the cap"
+    # the ceiling's true translations of the dropped lines are gone; the English side's stay
+    kept = set(origins) | set(read(full, "train.en.origin.xz"))
+    parallel = read(capped, f"parallel.en-{lang}.origin.xz")
+    assert parallel and set(parallel) <= kept and len(parallel) < len(read(full, f"parallel.en-{lang}.origin.xz"))
+    manifest = json.loads((capped / "manifest.json").read_text())
+    assert manifest["max_train_lines"] == {lang: cap} and f"--max-train-lines {lang}={cap}" in manifest["built_with"]
+
+
+@pytest.mark.parametrize("caps, message", [("xx=10", "'xx=10' is not LANG=LINES"), ("it=0", "'it=0'"),
+                                           ("it", "'it' is not LANG=LINES")])
+def test_a_bad_cap_is_one_line(caps, message, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "data_prep.build_corpus", "--langs", "en,it", "--max-train-lines", caps,
+                        "--out", str(tmp_path / "c")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode != 0 and message in r.stderr and not (tmp_path / "c").exists()

@@ -58,6 +58,14 @@ IndexKind = Literal["auto", "flat", "ivf", "ivfpq", "sharded"]
 WarmStart = Literal["none", "wbw", "mined", "wbw+mined"]
 EvalCheckpoint = Literal["last", "best"]
 Heldout = Literal["test", "dev"]
+BtPartners = Literal["rotate", "all"]
+
+_TEMPERATURE_HELP = ("language sampling temperature T (XLM's alpha = 1/T): language l's share of the monolingual "
+                     "batches is p_l ~ n_l^(1/T) (n_l: its training lines), 1 = as the data, larger = flatter; null "
+                     "= every language every update (uniform, T -> infinity)")
+_BATCH_SENTENCES_HELP = ("sentences per batch (fairseq --batch-size), per language or direction; with max_tokens "
+                         "high, every key of an update gets exactly this many, so runs with other languages beside "
+                         "a pair give that pair the same examples (equal per-direction compute); null = by tokens")
 
 
 @dataclass
@@ -96,6 +104,8 @@ class PretrainConfig:
     word_shuffle: float = _at_least(0.0, 3.0, "noise: each word moves up to this many positions (0 = off)")
     word_dropout: float = _prob(0.1, "noise: share of words dropped")
     word_blank: float = _prob(0.2, "noise: share of words replaced by a blank")
+    sampling_temperature: Optional[float] = _at_least(0.0, None, _TEMPERATURE_HELP, exclusive=True, late=True)
+    batch_sentences: Optional[int] = _at_least(1, None, _BATCH_SENTENCES_HELP, late=True)
     max_minutes: Optional[float] = _at_least(
         0.0, 30, "wall-clock safety net (fairseq --stop-time-hours); a run it cuts is reported as cut; null = none",
         exclusive=True)
@@ -161,6 +171,12 @@ class TrainConfig:
     warmup_updates: int = _at_least(0, 100, "linear warm-up updates")
     max_tokens: int = _at_least(1, 1500, "tokens per batch, per language or direction")
     update_freq: int = _at_least(1, 1, "batches accumulated per update")
+    sampling_temperature: Optional[float] = _at_least(0.0, None, _TEMPERATURE_HELP, exclusive=True, late=True)
+    batch_sentences: Optional[int] = _at_least(1, None, _BATCH_SENTENCES_HELP, late=True)
+    bt_partners: BtPartners = _opt("rotate", "a language in several pairs back-translates into one partner per update, "
+                                             "in turn (rotate: equal total updates), or into every partner every "
+                                             "update (all: each direction gets as many back-translations as alone)",
+                                   late=True)
     lambda_dae: str = _schedule("0:1,500:0.3", "weight of the denoising loss, 'step:value,...' or a constant")
     lambda_bt: str = _schedule("0:0,100:0.5,400:1", "weight of back-translation; it starts once the warm start has "
                                                     "moved the model off copying")

@@ -54,6 +54,18 @@ def optim_args(lr, warmup, max_tokens, update_freq, seed) -> list[str]:
             "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--seed", str(seed)]
 
 
+def sampling_args(section) -> list[str]:
+    """How a pretrain or train section spreads its batches over languages and directions (unmt_backtranslation)."""
+    args = []
+    if section.sampling_temperature:
+        args += ["--lang-sampling-temperature", str(section.sampling_temperature)]
+    if section.batch_sentences:
+        args += ["--batch-size", str(section.batch_sentences)]
+    if getattr(section, "bt_partners", "rotate") == "all":
+        args += ["--bt-all-partners"]
+    return args
+
+
 # the only Python objects a fairseq checkpoint of ours holds besides tensors and containers: its training
 # arguments. Anything else found while unpickling is refused: it could run code on load.
 CHECKPOINT_GLOBALS = ("argparse.Namespace",)
@@ -169,6 +181,29 @@ def log_records(train_log: Path):
         parsed = parse_record(line)
         if parsed is not None and parsed[1] is not None:
             yield parsed
+
+
+def training_examples(train_log: Path) -> dict:
+    """What a training stage's updates held: {"updates": N, "examples": {direction: {kind: sentences}},
+    "language_share": {lang: share of the monolingual examples}}, summed over the ``train_inner`` records
+    (every --log-interval updates: N is the last record's update count) from the task's ``ex_<kind>_<dir>``."""
+    examples, updates = {}, 0
+    for name, rec in log_records(train_log):
+        if name != "train_inner":
+            continue
+        updates = max(updates, record_updates(rec) or 0)
+        for key, value in rec.items():
+            if key.startswith("ex_"):
+                kind, direction = key[3:].split("_", 1)
+                by_kind = examples.setdefault(direction, {})
+                by_kind[kind] = by_kind.get(kind, 0) + int(float(value))
+    share = {}
+    for direction, by_kind in examples.items():
+        lang = direction.split("-")[1]
+        share[lang] = share.get(lang, 0) + sum(n for k, n in by_kind.items() if k in ("dae", "bt"))
+    total = sum(share.values())
+    return {"updates": updates, "examples": dict(sorted(examples.items())),
+            "language_share": {l: round(n / total, 4) for l, n in sorted(share.items())} if total else {}}
 
 
 # the ends of a record's keys that read a clock or the machine (words/s, updates/s, seconds, free memory)
@@ -319,7 +354,8 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: i
     the stage, and a cut stage run again goes on towards ``max_update``. Once fairseq is done, its checkpoints
     lose their clock readings and the paths of ``run_root`` (strip_volatile): the same training, the same bytes.
 
-    Returns {checkpoint, updates, stopped_by: max_update | time limit, training_minutes}.
+    Returns {checkpoint, updates, stopped_by: max_update | time limit, training_minutes} and, from
+    unmt_backtranslation's log, examples_per_direction (training_examples).
     """
     save_dir.mkdir(parents=True, exist_ok=True)
     remove_partial_checkpoints(save_dir, read_each=False)  # a killed attempt's half-written save
@@ -345,9 +381,11 @@ def run_fairseq_train(data: Path, save_dir: Path, args: list[str], max_update: i
     updates, seconds = checkpoint_progress(last)
     for ckpt in checkpoints_in(save_dir):
         strip_volatile(ckpt, run_root)
+    held = training_examples(log_path)  # unmt_backtranslation's examples per direction (none: another task)
     return {"checkpoint": str(last), "updates": updates,
             "stopped_by": "max_update" if updates >= max_update else "time limit",
-            "training_minutes": round((seconds - start_seconds) / 60, 1)}
+            "training_minutes": round((seconds - start_seconds) / 60, 1),
+            **({"examples_per_direction": held} if held["examples"] else {})}
 
 
 def _pdeathsig():

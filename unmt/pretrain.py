@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmt.fairseq_run import model_args, optim_args, run_fairseq_train
+from unmt.fairseq_run import model_args, optim_args, run_fairseq_train, sampling_args
 from unmt.layout import RunLayout
 
 
@@ -23,5 +23,6 @@ def pretrain(cfg, layout: RunLayout, out_dir: Path, quiet: bool = False) -> dict
             "--max-word-shuffle-distance", str(p.word_shuffle), "--word-dropout-prob", str(p.word_dropout),
             "--word-blanking-prob", str(p.word_blank)]
     args += model_args(cfg.model) + optim_args(p.lr, p.warmup_updates, p.max_tokens, p.update_freq, cfg.seed)
+    args += sampling_args(p)
     return run_fairseq_train(layout.bin_dir, Path(out_dir), args, p.max_update, quiet=quiet,
                              max_minutes=p.max_minutes, nproc=cfg.nproc, precision=cfg.precision, run_root=layout.root)

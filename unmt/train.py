@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from unmt.fairseq_run import model_args, optim_args, run_fairseq_train
+from unmt.fairseq_run import model_args, optim_args, run_fairseq_train, sampling_args
 from unmt.io import read_lines, write_lines
 from unmt.layout import RunLayout, fairseq_binary, pair_text, tok_dir
 from unmt.prepare import binarize, encode
@@ -99,6 +99,7 @@ def train(cfg, layout: RunLayout, name: str, restore: Path | None, quiet: bool =
     if t.target_vocab_min_ratio:
         args += ["--target-vocab-min-ratio", str(t.target_vocab_min_ratio)]
     args += model_args(cfg.model) + optim_args(t.lr, t.warmup_updates, t.max_tokens, t.update_freq, cfg.seed)
+    args += sampling_args(t)
     return run_fairseq_train(layout.bin_dir, out_dir, args, max_update or t.max_update, restore=restore,
                              quiet=quiet, max_minutes=max_minutes or t.max_minutes, nproc=cfg.nproc,
                              precision=cfg.precision, save_every=t.validate_interval_updates or None,

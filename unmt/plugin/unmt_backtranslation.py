@@ -9,9 +9,18 @@ first updates and then leave the model to denoising + back-translation. Pairs mi
 monolingual pools (``unmt mine``) enter the same way, with their own weight (``--lambda-mined``).
 
 With more than two languages, ``--bt-pairs`` names the translation pairs: a language back-translates into
-its partners in turn (update n uses partner n mod count, the same on every worker), and a language in no
-pair is only denoised. Upstream picks a random partner (``np.random``) and treats the first language as
-every other's partner.
+its partners in turn (update n uses partner n mod count, the same on every worker), or, with
+``--bt-all-partners``, into every partner at every update (each direction then gets as many back-translations
+as in a bilingual run: equal per-direction compute), and a language in no pair is only denoised. Upstream
+picks a random partner (``np.random``) and treats the first language as every other's partner.
+
+Every language has a batch at every update (the zipped datasets cycle the smaller ones): uniform sampling.
+``--lang-sampling-temperature T`` gives language l the share p_l ~ n_l^(1/T) of the monolingual (denoising
+and back-translation) batches instead, n_l its training sentences (XLM's ``lg_sampling_factor`` = 1/T): the
+most frequent language trains at every update and language l at a p_l/max(p) share of them, on a fixed
+schedule (update n, not a random draw), so every worker and a resumed run pick the same languages. Each
+update logs the examples it trained per kind and direction (``ex_bt_fr-en``: English back-translated into
+French and learned back) and each language's share of the monolingual ones (``share_en``).
 
 Batches are keyed ``<lang>-BT``, ``<lang>-DENOISE`` (as upstream), ``<src>_<tgt>-WARM`` and ``<src>_<tgt>-MINED``.
 
@@ -67,6 +76,11 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         parser.add_argument("--lambda-mined", default="0", type=str, help="mined-pair weight (step:value schedule)")
         parser.add_argument("--bt-pairs", default="",
                             help="comma-separated SRC-TGT pairs back-translated both ways (default: upstream's choice)")
+        parser.add_argument("--bt-all-partners", action="store_true",
+                            help="back-translate each language into every --bt-pairs partner at every update")
+        parser.add_argument("--lang-sampling-temperature", default=0.0, type=float,
+                            help="language l's share of the monolingual batches ~ n_l^(1/T) (0: every language "
+                                 "every update)")
         parser.add_argument("--valid-bleu", action="store_true",
                             help="greedy-decode the dev set at each validation and log sacreBLEU per direction")
         parser.add_argument("--cpu-bf16", action="store_true", help=CPU_BF16_HELP)
@@ -95,12 +109,31 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
             self.bt_partners.setdefault(a, []).append(b)
             self.bt_partners.setdefault(b, []).append(a)
 
-    def bt_partner(self, lang: str, update_num: int) -> str | None:
-        """The language a ``lang`` batch is back-translated into at this update (None: no BT for it)."""
+    def bt_targets(self, lang: str, update_num: int) -> list[str]:
+        """The languages a ``lang`` batch is back-translated into at this update (none: no BT for it)."""
         if not self.bt_partners:
-            return self.get_other_lang(lang)
-        partners = self.bt_partners.get(lang)
-        return partners[update_num % len(partners)] if partners else None
+            return [self.get_other_lang(lang)]
+        partners = self.bt_partners.get(lang, [])
+        if getattr(self.args, "bt_all_partners", False) or not partners:
+            return partners
+        return [partners[update_num % len(partners)]]
+
+    def sampling_rates(self) -> dict[str, float]:
+        """Each language's share of the updates it trains at: p_l / max(p), p_l ~ n_l^(1/T) (all 1: off)."""
+        if getattr(self, "_rates", None) is None:
+            t = getattr(self.args, "lang_sampling_temperature", 0.0)
+            sizes = {l: len(self.datasets["train"].datasets[f"{l}-DENOISE"]) if t > 0 else 1 for l in self.mono_langs}
+            self._rates = language_rates(sizes, t)
+        return self._rates
+
+    def language_trains_at(self, lang: str, update_num: int) -> bool:
+        """At rate r, language l trains at update n when floor((n+1) r + phase) passes an integer: exactly
+        floor(N r) or one more of any N updates, the phases (golden-ratio steps) spreading languages apart."""
+        rate = self.sampling_rates()[lang]
+        if rate >= 1.0:
+            return True
+        phase = (self.mono_langs.index(lang) * 0.6180339887) % 1.0
+        return math.floor((update_num + 1) * rate + phase) > math.floor(update_num * rate + phase)
 
     def build_model(self, args, from_checkpoint=False):
         model = super().build_model(args, from_checkpoint)
@@ -137,9 +170,11 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
     def load_train_dataset(self, data_path: str):
         zipped = super().load_train_dataset(data_path)
         data = OrderedDict(zipped.datasets)
+        self.direction_of_key = {}
         for kind, (folder, pairs) in self.pseudo_parallel.items():
             for pair in pairs:
                 src, tgt = pair.split("-")
+                self.direction_of_key[f"{src}_{tgt}-{kind}"] = pair  # a language code may hold "_" (pt_br)
                 data[f"{src}_{tgt}-{kind}"] = self._load_pairs(os.path.join(folder, f"train.{src}-{tgt}."), src, tgt)
         return RoundRobinZipDatasets(data)
 
@@ -186,22 +221,31 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
             batch = sample.get(key)
             if weights[kind] == 0 or not batch:
                 continue
-            if kind == "BT":  # replace the source by the model's own translation into the other language
-                other = self.bt_partner(lang, update_num)
-                if other is None:
-                    continue
-                model.eval()
-                self.backtranslate_sample(batch, lang, other)
-                self.display_samples_once_in_a_while(batch, lang, other)
-                model.train()
-            loss, sample_size, logging_output = criterion(model, batch)
-            loss = loss * (0.0 if ignore_grad else weights[kind])
-            optimizer.backward(loss)
-            total_loss += loss.item()
-            total_size += sample_size
-            for k, v in logging_output.items():
-                logs[prefix[kind] + k] += v
-                logs[k] += v
+            if kind in ("BT", "DENOISE") and not self.language_trains_at(lang, update_num):
+                continue
+            if kind == "BT":  # the source becomes the model's own translation into each partner in turn
+                jobs = []
+                for other in self.bt_targets(lang, update_num):
+                    bt = {**batch, "net_input": dict(batch["net_input"])}  # backtranslate_sample edits net_input
+                    model.eval()
+                    self.backtranslate_sample(bt, lang, other)
+                    self.display_samples_once_in_a_while(bt, lang, other)
+                    model.train()
+                    jobs.append((f"{other}-{lang}", bt))
+            elif kind == "DENOISE":
+                jobs = [(f"{lang}-{lang}", batch)]
+            else:
+                jobs = [(self.direction_of_key[key], batch)]
+            for direction, b in jobs:
+                loss, sample_size, logging_output = criterion(model, b)
+                loss = loss * (0.0 if ignore_grad else weights[kind])
+                optimizer.backward(loss)
+                total_loss += loss.item()
+                total_size += sample_size
+                for k, v in logging_output.items():
+                    logs[prefix[kind] + k] += v
+                    logs[k] += v
+                logs[f"ex_{kind.lower()}_{direction}"] += b["nsentences"]
         return total_loss, total_size, logs
 
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
@@ -272,6 +316,13 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
             if size:
                 loss = sum(x.get(f"{kind}_loss", 0) for x in logging_outputs) / size / math.log(2)
                 metrics.log_scalar(f"{kind}_loss", loss, size, round=3)
+        examples = {k for x in logging_outputs for k in x if k.startswith("ex_")}
+        for k in sorted(examples):  # training examples per kind and direction, summed over the logged updates
+            metrics.log_scalar_sum(k, sum(x.get(k, 0) for x in logging_outputs))
+        mono = {k for k in examples if k.startswith(("ex_dae_", "ex_bt_"))}
+        for lang in self.mono_langs if mono else ():
+            mine = [k for k in mono if k.endswith(f"-{lang}")]
+            metrics.log_derived(f"share_{lang}", partial(_share, mine, sorted(mono)))
         if not any(k.startswith("_") and k.endswith("_chars") for x in logging_outputs for k in x):
             return  # a training step: no dev BLEU / code length
         bleu_pairs = []
@@ -339,6 +390,20 @@ def piece_counts(prefix: str, vocab_size: int):
 
 
 BLEU_KEYS = ("sys_len", "ref_len") + tuple(f"{k}_{i}" for k in ("counts", "totals") for i in range(4))
+
+
+def language_rates(sizes: dict[str, int], temperature: float) -> dict[str, float]:
+    """p_l / max(p) with p_l ~ n_l^(1/T): the share of updates each language trains at (T = 0: all 1)."""
+    if temperature <= 0:
+        return {lang: 1.0 for lang in sizes}
+    weight = {lang: max(n, 1) ** (1.0 / temperature) for lang, n in sizes.items()}
+    top = max(weight.values())
+    return {lang: w / top for lang, w in weight.items()}
+
+
+def _share(part: list[str], whole: list[str], meters) -> float:
+    total = sum(meters[k].sum for k in whole if k in meters)
+    return round(sum(meters[k].sum for k in part if k in meters) / total, 4) if total else 0.0
 
 
 def _ratio(num: str, den: str, meters) -> float:
