@@ -118,33 +118,69 @@ def run_summary(run_dir: Path) -> str:
     return "\n".join(out)
 
 
-def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
-    """Where sharing helps and where it hurts: each direction of the multilingual run beside the same pair
-    trained alone on the same corpus (same test sentences: the prepare stages read identical test files)."""
+def tests_and_scores(run: Path) -> tuple[dict, dict | None]:
+    """A run's test files (name -> sha256, as its prepare stage read them) and its evaluate stage's scores per
+    direction (None: not evaluated): two runs compare only on the same test files."""
     from unmt.layout import RunLayout
 
-    def load(run):
-        manifest = json.loads(RunLayout(run).manifest.read_text())
-        tests = {k: v for k, v in manifest["stages"]["prepare"]["inputs"].items() if k.startswith("corpus:test.")}
-        results = RunLayout(run).results("evaluate")
-        return tests, json.loads(results.read_text())["directions"] if results.exists() else None
+    manifest = json.loads(RunLayout(run).manifest.read_text())
+    tests = {k: v for k, v in manifest["stages"]["prepare"]["inputs"].items() if k.startswith("corpus:test.")}
+    results = RunLayout(run).results("evaluate")
+    return tests, json.loads(results.read_text())["directions"] if results.exists() else None
+
+
+def translation_examples(run: Path) -> dict[str, int] | None:
+    """Sentences each translation direction trained on in a run's train stage (back-translation, warm start,
+    mined pairs), from its manifest; None where the run did not record them (runs before 2026-12-03)."""
+    from unmt.layout import RunLayout
+
+    stages = json.loads(RunLayout(run).manifest.read_text())["stages"]
+    held = ((stages.get("train") or {}).get("result") or {}).get("examples_per_direction")
+    if not held:
+        return None
+    return {d: sum(kinds.get(k, 0) for k in ("bt", "warm", "mined"))
+            for d, kinds in held["examples"].items() if d.split("-")[0] != d.split("-")[1]}
+
+
+def comparison_line(ratios: list[float]) -> str:
+    """Which comparison a sharing table makes, from each direction's examples shared / alone."""
+    if not ratios:
+        return ("Comparison: equal total updates; the runs did not record examples per direction, so how much "
+                "each direction trained on is not known.")
+    lo, hi = min(ratios), max(ratios)
+    if lo >= 0.95 and hi <= 1.05:
+        return (f"Comparison: **equal per-direction compute**: each direction trained on as many examples in the "
+                f"multilingual run as alone ({lo:.2f}-{hi:.2f} times).")
+    return (f"Comparison: **equal total updates**, not equal per-direction compute: a direction of the "
+            f"multilingual run trained on {lo:.2f}-{hi:.2f} times the examples it had alone, so this table alone "
+            "cannot say sharing helps or hurts.")
+
+
+def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
+    """Where sharing helps and where it hurts: each direction of the multilingual run beside the same pair
+    trained alone on the same corpus (same test sentences: the prepare stages read identical test files),
+    with the examples each direction trained on in both, which say what comparison the table makes."""
+    from unmt.layout import RunLayout
 
     def in_target(run, direction):  # from the hypotheses, among the multilingual run's languages for both runs
         tgt = direction.split("-")[1]
         hyp = RunLayout(run).hypotheses("evaluate", *direction.split("-"))
         return target_share(read_lines(hyp, "hypotheses"), tgt, langs) if hyp.exists() else None
 
-    multi_tests, multi_dirs = load(multi)
+    multi_tests, multi_dirs = tests_and_scores(multi)
+    multi_examples = translation_examples(multi) or {}
     langs = json.loads(RunLayout(multi).manifest.read_text())["stages"]["prepare"]["config"]["langs"]
     rows = ["| direction | multilingual BLEU | alone BLEU | multilingual chrF | alone chrF | better baseline BLEU / chrF | "
-            "in target language % multilingual / alone | supervised BLEU multilingual / alone | sharing |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    compared = []
+            "in target language % multilingual / alone | supervised BLEU multilingual / alone | examples multilingual "
+            "/ alone | sharing |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    compared, ratios = [], []
     for run in bilinguals:
-        tests, dirs = load(run)
+        tests, dirs = tests_and_scores(run)
         if not dirs or not multi_dirs or any(multi_tests.get(k) != v for k, v in tests.items()):
             continue
         compared.append(run.name)
+        alone_examples = translation_examples(run) or {}
         for direction, systems in dirs.items():
             if direction not in multi_dirs:
                 continue
@@ -156,17 +192,102 @@ def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
             # the ceilings, where both runs trained one: does sharing cost the supervised model as much?
             ceilings = " / ".join(str(d[direction]["supervised"]["bleu"]) if "supervised" in d[direction] else "-"
                                   for d in (multi_dirs, dirs))
+            ex = [multi_examples.get(direction), alone_examples.get(direction)]
+            if all(ex):
+                ratios.append(ex[0] / ex[1])
             rows.append(f"| {direction} | {m['bleu']} | {b['bleu']} | {m['chrf']} | {b['chrf']} | "
                         f"{max(x['bleu'] for x in base)} / {max(x['chrf'] for x in base)} | {shares} | {ceilings} | "
-                        f"{verdict} |")
+                        f"{' / '.join(str(x) if x else '-' for x in ex)} | {verdict} |")
     if not compared:
         return None
     return (f"`{multi}` against each pair trained alone on the same corpus and test sentences "
-            f"({', '.join(f'`runs/{c}`' for c in compared)}); same preset budget per run (the multilingual run's "
-            "batches are split across its pairs). \"helps\": higher BLEU and chrF. \"In target language\": share of the "
+            f"({', '.join(f'`runs/{c}`' for c in compared)}). {comparison_line(ratios)} \"Examples\": sentences "
+            "the direction's train stage learned from (back-translations, warm-start and mined pairs). \"helps\": "
+            "higher BLEU and chrF. \"In target language\": share of the "
             "output lines langid.py assigns to the target language among the multilingual run's languages "
             "(eval/language_id.py), for both runs. \"Supervised\": each run's supervised ceiling (same model, start and "
             "updates on the true translations), where it trained one.\n\n" + "\n".join(rows) + "\n")
+
+
+def seed_stem(run: Path) -> str:
+    """A run's name without its seed (``gl-shared-s2`` -> ``gl-shared``): the runs of one setting."""
+    return re.sub(r"-s\d+$", "", Path(run).name)
+
+
+def gain_interval(shared: list[float], alone: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of shared minus mean of alone, and its Welch t interval over the seeds (each side's seeds are
+    independent runs: no pairing between seed s alone and seed s shared)."""
+    import numpy as np
+    from scipy import stats
+
+    a, b = np.asarray(shared, float), np.asarray(alone, float)
+    gain = a.mean() - b.mean()
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = (va + vb) ** 0.5
+    if se == 0:
+        return round(gain, 2), round(gain, 2), round(gain, 2)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = stats.t.ppf(0.5 + level / 2, df) * se
+    return round(gain, 2), round(gain - half, 2), round(gain + half, 2)
+
+
+def sharing_seeds_summary(shared: list[Path], alone: list[Path]) -> str | None:
+    """One shared setting against one bilingual setting over their seeds: per direction both translate, the
+    mean BLEU and chrF of each, the gain with its 95% interval, and whether each beats both baselines (in
+    every seed); the examples each direction trained on say which comparison it is."""
+    from statistics import mean
+
+    s_runs, a_runs = [tests_and_scores(r) for r in shared], [tests_and_scores(r) for r in alone]
+    if any(s_runs[0][0].get(k) != v for tests, _ in a_runs for k, v in tests.items()):
+        return None  # another corpus or other test sentences: not comparable
+    s_dirs, a_dirs = [d for _, d in s_runs if d], [d for _, d in a_runs if d]
+    if len(s_dirs) < 2 or len(a_dirs) < 2:
+        return None
+    common = [d for d in a_dirs[0] if all(d in x for x in s_dirs + a_dirs)]
+    if not common:
+        return None
+    ratios = []
+    for s_run, a_run in zip(shared, alone):
+        s_ex, a_ex = translation_examples(s_run) or {}, translation_examples(a_run) or {}
+        ratios += [s_ex[d] / a_ex[d] for d in common if s_ex.get(d) and a_ex.get(d)]
+    rows = ["| direction | metric | alone (mean of seeds) | shared | gain [95% interval] | beats both baselines: alone / "
+            "shared (seeds) |", "|---|---|---|---|---|---|"]
+    for d in common:
+        for metric in ("bleu", "chrf"):
+            a = [x[d]["unmt"][metric] for x in a_dirs]
+            s = [x[d]["unmt"][metric] for x in s_dirs]
+            gain, lo, hi = gain_interval(s, a)
+
+            def beats(runs):
+                return sum(all(r[d]["unmt"][metric] > r[d][b][metric] for b in ("copy", "word-by-word") if b in r[d])
+                           for r in runs)
+            rows.append(f"| {d} | {metric.replace('bleu', 'BLEU').replace('chrf', 'chrF')} | {mean(a):.2f} | "
+                        f"{mean(s):.2f} | {gain:+.2f} [{lo:+.2f}, {hi:+.2f}] | {beats(a_dirs)}/{len(a_dirs)} / "
+                        f"{beats(s_dirs)}/{len(s_dirs)} |")
+    names = lambda runs: ", ".join(f"`{Path(r).name}`" for r in runs)  # noqa: E731
+    return (f"{names(shared)} (shared) against {names(alone)} (alone), {len(s_dirs)} and {len(a_dirs)} seeds, same "
+            f"corpus and test sentences. {comparison_line(ratios)} The interval is Welch's t over the seeds (each "
+            "setting's seeds are independent runs); \"above zero\" means its lower end is.\n\n" + "\n".join(rows) + "\n")
+
+
+def seed_summaries(run_dirs) -> dict[str, str]:
+    """A shared setting run with several seeds, beside each bilingual setting with several seeds on the same
+    test sentences: {section name: the gain with its interval over the seeds}."""
+    from unmt.layout import RunLayout
+
+    groups: dict[str, list[Path]] = {}
+    for d in run_dirs:
+        groups.setdefault(seed_stem(d), []).append(Path(d))
+    out = {}
+    for stem, runs in groups.items():
+        langs = json.loads(RunLayout(runs[0]).manifest.read_text())["stages"]["prepare"]["config"].get("langs", [])
+        if len(runs) < 2 or len(langs) <= 2:
+            continue
+        for other, alone in groups.items():
+            seeds = sharing_seeds_summary(runs, alone) if other != stem and len(alone) >= 2 else None
+            if seeds:
+                out[f"sharing over seeds: {stem} vs {other}"] = seeds
+    return out
 
 
 def read_sections(results_md: str | Path) -> dict[str, str]:
@@ -328,6 +449,7 @@ def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/resu
             sharing = others and sharing_summary(Path(d), others)
             if sharing:
                 summaries[f"sharing: {Path(d).name} vs each pair alone"] = sharing
+    summaries.update(seed_summaries(run_dirs))
     sections = read_sections(results_md)
     if summaries:
         header = "# Results\n\nWritten by `python -m eval.report` from each run's own JSON.\n\n"

@@ -314,4 +314,69 @@ def test_sharing_summary_says_which_output_is_in_the_target_language(tmp_path):
     multi = run("multi", ["en", "fr", "de"], french, 3.0, ceiling=9.5)
     alone = run("alone", ["en", "fr"], english, 2.0)   # copies its English input
     table = sharing_summary(multi, [alone])
-    assert "| en-fr | 3.0 | 2.0 | 30.0 | 20.0 | 1.0 / 20.0 | 100.0 / 0.0 | 9.5 / - | helps |" in table
+    assert "| en-fr | 3.0 | 2.0 | 30.0 | 20.0 | 1.0 / 20.0 | 100.0 / 0.0 | 9.5 / - | - / - | helps |" in table
+    assert "did not record examples per direction" in table
+
+
+def test_sharing_summary_states_the_comparison_from_the_examples_each_direction_trained_on(tmp_path):
+    """A shared run and its bilingual run: the table header says equal per-direction compute only when every
+    direction trained on as many examples (within 5%), and equal total updates otherwise."""
+    from eval.report import sharing_summary
+
+    def run(name, langs, examples):
+        d = tmp_path / name
+        (d / "evaluate").mkdir(parents=True)
+        tests = {f"corpus:test.{l}": f"sha-{l}" for l in langs}
+        train = {"result": {"examples_per_direction": {"updates": 100, "examples": examples}}}
+        (d / "manifest.json").write_text(json.dumps({"stages": {"prepare": {"config": {"langs": langs}, "inputs": tests},
+                                                                "train": train}}))
+        scores = {"unmt": {"bleu": 2.0, "chrf": 20.0}, "copy": {"bleu": 1.0, "chrf": 20.0}}
+        (d / "evaluate/results.json").write_text(json.dumps({"directions": {"en-fr": scores, "fr-en": scores}}))
+        return d
+
+    alone = run("alone", ["en", "fr"], {"en-fr": {"bt": 800, "warm": 200}, "fr-en": {"bt": 800, "warm": 200},
+                                        "en-en": {"dae": 800}})
+    equal = run("equal", ["en", "fr", "de"], {"en-fr": {"bt": 800, "warm": 220}, "fr-en": {"bt": 800, "warm": 200},
+                                              "en-de": {"bt": 800}, "en-en": {"dae": 800}})
+    rotated = run("rotated", ["en", "fr", "de"], {"en-fr": {"bt": 800, "warm": 200}, "fr-en": {"bt": 400, "warm": 200},
+                                                  "en-de": {"bt": 800}})
+    table = sharing_summary(equal, [alone])
+    assert "**equal per-direction compute**" in table and "(1.00-1.02 times)" in table
+    assert "| en-fr | 2.0 | 2.0 | 20.0 | 20.0 | 1.0 / 20.0 | n/a / n/a | - / - | 1020 / 1000 | mixed |" in table
+    table = sharing_summary(rotated, [alone])
+    assert "**equal total updates**" in table and "0.60-1.00 times" in table and "per-direction compute**" not in table
+
+
+def test_sharing_over_seeds_gives_the_gain_with_a_welch_interval_and_says_when_it_spans_zero(tmp_path):
+    """eval.report on three seeds of a shared setting and three of its bilingual one: the rare pair's gain per
+    direction with a 95% interval (Welch's t over seeds), whether each beats both baselines, the comparison."""
+    from scipy import stats
+
+    from eval.report import gain_interval, seed_summaries
+
+    def run(name, langs, bleu):
+        d = tmp_path / name
+        (d / "evaluate").mkdir(parents=True)
+        tests = {f"corpus:test.{l}": f"sha-{l}" for l in langs}
+        ex = {"en-gl": {"bt": 800}, "gl-en": {"bt": 800}}
+        (d / "manifest.json").write_text(json.dumps({"stages": {
+            "prepare": {"config": {"langs": langs}, "inputs": tests},
+            "train": {"result": {"examples_per_direction": {"updates": 100, "examples": ex}}}}}))
+        scores = lambda b: {"unmt": {"bleu": b, "chrf": 10 * b}, "copy": {"bleu": 3.0, "chrf": 30.0},  # noqa: E731
+                            "word-by-word": {"bleu": 4.0, "chrf": 35.0}}
+        (d / "evaluate/results.json").write_text(json.dumps({"directions": {"en-gl": scores(bleu), "gl-en": scores(bleu)}}))
+        return str(d)
+
+    alone = [run(f"gl-alone-s{i}", ["en", "gl"], b) for i, b in enumerate((2.0, 2.2, 1.8), 1)]
+    shared = [run(f"gl-shared-s{i}", ["en", "gl", "es", "pt"], b) for i, b in enumerate((5.0, 5.4, 4.6), 1)]
+    gain, lo, hi = gain_interval([5.0, 5.4, 4.6], [2.0, 2.2, 1.8])
+    se = (0.4 ** 2 / 3 + 0.2 ** 2 / 3) ** 0.5   # the sample sds are 0.4 and 0.2
+    df = (0.4 ** 2 / 3 + 0.2 ** 2 / 3) ** 2 / ((0.4 ** 2 / 3) ** 2 / 2 + (0.2 ** 2 / 3) ** 2 / 2)
+    assert gain == 3.0 and abs(hi - gain - stats.t.ppf(0.975, df) * se) < 0.01 and lo > 0
+    noisy = gain_interval([2.5, 1.0, 3.1], [2.0, 2.6, 1.7])
+    assert noisy[1] < 0 < noisy[2]
+    sections = seed_summaries(alone + shared)  # what `python -m eval.report RUN...` adds to docs/results.md
+    assert list(sections) == ["sharing over seeds: gl-shared vs gl-alone"]
+    text = sections["sharing over seeds: gl-shared vs gl-alone"]
+    assert "**equal per-direction compute**" in text and "3 and 3 seeds" in text
+    assert f"| en-gl | BLEU | 2.00 | 5.00 | +3.00 [{lo:+.2f}, {hi:+.2f}] | 0/3 / 3/3 |" in text

@@ -78,13 +78,40 @@ def test_a_bad_sweep_file_is_one_line(tmp_path):
              "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {langs: [en, fr], cipher: char}\n": "one of them",
              "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {cipher: morse}\n": "'morse' is not one of",
              "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {cipher: domain}\n": "needs domain",
-             "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {langs: [en, xx, fr]}\n": "two language codes",
+             "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {langs: [en]}\n": "two or more language codes",
+             "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {langs: [en, es, fr]}\n": "among the sweep's corpora",
+             "name: x\nrecipe: recipes/tests/tiny.yaml\ncorpora: {c: {langs: [en, fr], cap: 3}}\npoints:\n"
+             "  - {langs: [en, fr], corpus: c}\n": "corpora: c: give langs",
+             "name: x\nrecipe: recipes/tests/tiny.yaml\ncorpora: {c: {langs: [en, fr]}}\npoints:\n"
+             "  - {langs: [en, de], corpus: c}\n": "corpus c has no de",
              "name: x\nrecipe: recipes/nowhere.yaml\npoints:\n  - {langs: [en, fr]}\n": "not found",
              "name: x\nrecipe: recipes/tests/tiny.yaml\nsed: [1]\npoints:\n  - {langs: [en, fr]}\n": "unknown field 'sed'"}
     for text, needle in cases.items():
         (tmp_path / "s.yaml").write_text(text)
         with pytest.raises(UnmtError, match=needle):
             load_sweep(tmp_path / "s.yaml")
+
+
+def test_a_shared_point_and_its_bilingual_points_read_one_named_corpus(tmp_path):
+    """sweeps/sharing.yaml: every run of the rare-language test reads the one capped corpus the sweep builds,
+    the shared model translates its pairs, and the wide variants differ from the others in the model only."""
+    from unmt.sweep import _recipe, corpus_of, load_sweep
+
+    sweep = load_sweep(ROOT / "sweeps" / "sharing.yaml")  # every run's recipe is checked as it loads
+    assert [f"{p.name}-s{s}" for p, s in sweep.runs()][:6] == [
+        "gl-alone-s1", "gl-shared-s1", "es-alone-s1", "pt-alone-s1", "gl-alone-wide-s1", "gl-shared-wide-s1"]
+    points = {p.name: p for p in sweep.points}
+    corpora = {corpus_of(sweep, p, tmp_path) for p in sweep.points}
+    assert corpora == {tmp_path / "corpora" / "rare-gl"}
+    shared = _recipe(sweep, points["gl-shared"], 2, tmp_path / "corpora" / "rare-gl")
+    assert shared.langs == ["en", "gl", "es", "pt"] and shared.pairs == ["en-gl", "en-es", "en-pt"]
+    assert shared.seed == 2 and shared.dictionary_test.endswith("dict.{pair}.test.txt")
+    assert shared.train.bt_partners == "all" and shared.train.batch_sentences == shared.pretrain.batch_sentences
+    alone, wide = (_recipe(sweep, points[n], 1, tmp_path / "corpora" / "rare-gl") for n in ("gl-alone", "gl-alone-wide"))
+    assert alone.langs == ["en", "gl"] and alone.pairs == ["en-gl"] and alone.model.dim < wide.model.dim
+    assert {k: v for k, v in vars(alone).items() if k not in ("model", "name")} == \
+        {k: v for k, v in vars(wide).items() if k not in ("model", "name")}
+    assert sweep.corpora["rare-gl"]["max_train_lines"] == {"gl": 2000}
 
 
 @pytest.mark.slow  # 2.5 minutes: the default run stays under 20

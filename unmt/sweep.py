@@ -4,7 +4,8 @@ machine (LocalExecutor: never two trainings at once), or all at once on a Slurm 
 sweep folder holds the same layout:
 
     SWEEP_DIR/sweep.yaml            the sweep file as run
-    SWEEP_DIR/corpora/POINT/        corpora built for the sweep (natural pairs not committed; ciphers)
+    SWEEP_DIR/corpora/POINT/        corpora built for the sweep (natural pairs not committed; ciphers;
+                                    the sweep's named ``corpora:``, e.g. one with a capped rare language)
     SWEEP_DIR/runs/POINT-sSEED/     one ordinary run folder per point and seed (`unmt run` layout)
     SWEEP_DIR/jobs/                 submitit's job files and logs
     SWEEP_DIR/results.json, .md     one row per run, written from the runs' own results
@@ -35,9 +36,12 @@ class Point:
     corpora/libreoffice-A-B, else built by data_prep.build_corpus) or ``cipher`` (a variant of
     data_prep.cipher, against the sweep's ``cipher_source``; ``domain``: the corpus the domain variant
     ciphers). ``seeds`` replaces the sweep's; ``set`` adds overrides for this point's runs only (say why in
-    the sweep file: every other difference between points is a confound)."""
+    the sweep file: every other difference between points is a confound). A point of more than two languages
+    is one shared model (``pairs``: which it translates, default the first language with each other); its
+    ``corpus`` then names one of the sweep's ``corpora``, which all its runs and its bilingual points share."""
     name: str
     langs: list[str] | None = None
+    pairs: list[str] | None = None
     cipher: str | None = None
     corpus: str | None = None
     domain: str | None = None
@@ -53,6 +57,8 @@ class Sweep:
     seeds: list[int] = dataclasses.field(default_factory=lambda: [1])
     set: dict = dataclasses.field(default_factory=dict)   # overrides for every run (nested, like a recipe)
     cipher_source: str = "corpora/libreoffice-en-fr"
+    # corpora the sweep builds by name: {NAME: {langs: [...], pairs: [...], max_train_lines: {lang: N}}}
+    corpora: dict = dataclasses.field(default_factory=dict)
     job_minutes: int = 90             # a job's time limit (submitit timeout_min)
     path: Path = Path(".")
 
@@ -86,6 +92,10 @@ def load_sweep(path: Path) -> Sweep:
     for key in ("name", "recipe", "points"):
         if key not in raw:
             raise UnmtError(f"{path}: does not set {key} -- see sweeps/thesis.yaml")
+    for name, spec in (raw.get("corpora") or {}).items():
+        if not isinstance(spec, dict) or set(spec) - {"langs", "pairs", "max_train_lines"} or not spec.get("langs"):
+            raise UnmtError(f"{path}: corpora: {name}: give langs: [...] and optionally pairs: [a-b, ...] and "
+                            "max_train_lines: {LANG: N} -- see sweeps/sharing.yaml")
     points, names = [], set()
     fields = {f.name for f in dataclasses.fields(Point)}
     for i, p in enumerate(raw["points"] or []):
@@ -95,8 +105,15 @@ def load_sweep(path: Path) -> Sweep:
         point = Point(**p) if "name" in p else Point(name=_point_name(p, where), **p)
         if bool(point.langs) == bool(point.cipher):
             raise UnmtError(f"{where} ({point.name}): give langs (a natural pair) or cipher (a variant), one of them")
-        if point.langs is not None and (not isinstance(point.langs, list) or len(point.langs) != 2):
-            raise UnmtError(f"{where} ({point.name}): langs is two language codes, e.g. [es, pt]")
+        if point.langs is not None and (not isinstance(point.langs, list) or len(point.langs) < 2):
+            raise UnmtError(f"{where} ({point.name}): langs is two or more language codes, e.g. [es, pt]")
+        named = (raw.get("corpora") or {}).get(point.corpus) if isinstance(point.corpus, str) else None
+        if point.langs and named and set(point.langs) - set(named["langs"]):
+            raise UnmtError(f"{where} ({point.name}): corpus {point.corpus} has no "
+                            f"{', '.join(sorted(set(point.langs) - set(named['langs'])))} -- add it to its langs")
+        if point.langs and len(point.langs) > 2 and point.corpus not in (raw.get("corpora") or {}):
+            raise UnmtError(f"{where} ({point.name}): a point of {len(point.langs)} languages names its corpus "
+                            "among the sweep's corpora: (corpus: NAME), so its bilingual points can share it")
         if point.cipher is not None and point.cipher not in VARIANTS:
             raise UnmtError(f"{where} ({point.name}): cipher '{point.cipher}' is not one of {', '.join(VARIANTS)}")
         if point.cipher == "domain" and not point.domain:
@@ -141,16 +158,25 @@ def _recipe(sweep: Sweep, p: Point, seed: int, corpus: Path):
     one (else none: the run says P@1 is not available)."""
     from unmt.config import load_recipe
 
-    a, b = point_langs(p)
-    dictionary = corpus / f"dict.{a}-{b}.test.txt"
-    overrides = _deep_merge(_deep_merge(sweep.set, p.set or {}), {"name": f"{p.name}-s{seed}", "langs": [a, b], "corpus": str(corpus),
-                                        "seed": seed, "dictionary_test": str(dictionary) if dictionary.exists() else None})
+    langs = point_langs(p)
+    if len(langs) == 2:
+        dictionary = corpus / f"dict.{langs[0]}-{langs[1]}.test.txt"
+        dictionary_test = str(dictionary) if dictionary.exists() else None
+    else:  # a pair without its file says P@1 is not available
+        dictionary_test = str(corpus / "dict.{pair}.test.txt")
+    overrides = _deep_merge(_deep_merge(sweep.set, p.set or {}), {"name": f"{p.name}-s{seed}", "langs": langs,
+                                                                   "corpus": str(corpus), "seed": seed,
+                                                                   "dictionary_test": dictionary_test})
+    if p.pairs:
+        overrides["pairs"] = p.pairs
     return load_recipe(sweep.resolve(sweep.recipe), overrides)
 
 
 # -- corpora ------------------------------------------------------------------------------------------
 def corpus_of(sweep: Sweep, p: Point, out: Path) -> Path:
     """Where a point's corpus is (built or not)."""
+    if p.corpus in sweep.corpora:
+        return SweepLayout(out).corpus(p.corpus)
     if p.corpus:
         return sweep.resolve(p.corpus)
     if p.langs:
@@ -165,6 +191,12 @@ def build_corpus(sweep: Sweep, p: Point, out: Path) -> Path:
     corpus = corpus_of(sweep, p, out)
     if corpus_manifest(corpus).exists():
         return corpus
+    if p.corpus in sweep.corpora:  # a named corpus of the sweep: langs, pairs and caps from its spec
+        spec = sweep.corpora[p.corpus]
+        extra = (["--pairs", ",".join(spec["pairs"])] if spec.get("pairs") else []) + (
+            ["--max-train-lines", ",".join(f"{k}={v}" for k, v in spec["max_train_lines"].items())]
+            if spec.get("max_train_lines") else [])
+        return _build_natural(corpus, spec["langs"], extra, p.name)
     if p.corpus:
         raise UnmtError(f"{corpus}: corpus not found (points: {p.name}) -- build it or fix corpus:")
     if p.cipher:
@@ -174,12 +206,16 @@ def build_corpus(sweep: Sweep, p: Point, out: Path) -> Path:
         build_cipher_corpus(sweep.resolve(sweep.cipher_source), p.cipher, corpus, seed=1,
                             domain=sweep.resolve(p.domain) if p.domain else None)
         return corpus
-    print(f"[sweep] {p.name}: building the corpus from Debian packages -> {corpus}", flush=True)
-    cmd = [sys.executable, "-m", "data_prep.build_corpus", "--source", "libreoffice", "--langs", ",".join(p.langs),
-           "--out", str(corpus)]
+    return _build_natural(corpus, p.langs, [], p.name)
+
+
+def _build_natural(corpus: Path, langs: list[str], extra: list[str], point: str) -> Path:
+    print(f"[sweep] {point}: building the corpus from Debian packages -> {corpus}", flush=True)
+    cmd = [sys.executable, "-m", "data_prep.build_corpus", "--source", "libreoffice", "--langs", ",".join(langs),
+           *extra, "--out", str(corpus)]
     r = subprocess.run(cmd, cwd=ROOT)
     if r.returncode != 0:
-        raise UnmtError(f"{corpus}: building the corpus of {p.name} failed -- run `{' '.join(cmd)}` to see why")
+        raise UnmtError(f"{corpus}: building the corpus of {point} failed -- run `{' '.join(cmd)}` to see why")
     return corpus
 
 
