@@ -112,6 +112,9 @@ def test_a_shared_point_and_its_bilingual_points_read_one_named_corpus(tmp_path)
     assert {k: v for k, v in vars(alone).items() if k not in ("model", "name")} == \
         {k: v for k, v in vars(wide).items() if k not in ("model", "name")}
     assert sweep.corpora["rare-gl"]["max_train_lines"] == {"gl": 2000}
+    en_zh = load_sweep(ROOT / "sweeps" / "en-zh.yaml")  # the distant pair's hypotheses load and check too
+    base = next(p for p in en_zh.points if p.name == "en-zh-base")
+    assert corpus_of(en_zh, base, tmp_path) == ROOT / "corpora" / "libreoffice-en-zh"  # the committed corpus
 
 
 @pytest.mark.slow  # 2.5 minutes: the default run stays under 20
