@@ -6,6 +6,7 @@ Tiny models on a corpus cut from corpora/libreoffice-5 so the languages have une
 """
 import json
 import lzma
+import shutil
 
 import pytest
 
@@ -29,11 +30,22 @@ def unequal_corpus(tmp_path_factory):
 def recipe(tmp_path, corpus, langs, pairs, **sections) -> "Path":
     """A tiny recipe on ``corpus``: every side whole, batches of exactly 8 sentences per language or direction."""
     body = {"name": "tiny-sharing", "preset": "tiny", "langs": langs, "pairs": pairs, "corpus": str(corpus),
-            "prepare": {"vocab_size": 800, "max_train_lines": None}, "compress": {"enabled": False}}
+            "prepare": {"vocab_size": 800, "max_train_lines": None}, "compress": {"enabled": False},
+            "dictionary_test": None}
     body.update(sections)
     path = tmp_path / f"{'-'.join(langs)}-{len(list(tmp_path.iterdir()))}.yaml"
     path.write_text(json.dumps(body))  # JSON is YAML
     return path
+
+
+@pytest.fixture(scope="module")
+def prepared(unequal_corpus, tmp_path_factory):
+    """The three languages' vocabulary and binaries, made once: each test below copies the run folder and
+    trains one stage in it (the prepare section is the same in all their recipes)."""
+    d = tmp_path_factory.mktemp("prepared")
+    unmt("run", recipe(d, unequal_corpus, ["en", "fr", "zh"], ["en-fr", "en-zh"]), "--run-dir", d / "run",
+         "--only", "prepare", "--quiet")
+    return d / "run"
 
 
 def stage_result(run, stage):
@@ -41,12 +53,12 @@ def stage_result(run, stage):
 
 
 @pytest.mark.parametrize("temperature", [1.0, 3.0])
-def test_logged_language_shares_follow_the_temperature_formula(unequal_corpus, tmp_path, temperature):
-    run = tmp_path / "run"
+def test_logged_language_shares_follow_the_temperature_formula(unequal_corpus, prepared, tmp_path, temperature):
+    run = shutil.copytree(prepared, tmp_path / "run")
     r = recipe(tmp_path, unequal_corpus, ["en", "fr", "zh"], ["en-fr", "en-zh"],
                pretrain={"max_update": 50, "sampling_temperature": temperature, "batch_sentences": 8,
                          "max_tokens": 4000})
-    unmt("run", r, "--run-dir", run, "--until", "pretrain", "--quiet")
+    unmt("run", r, "--run-dir", run, "--only", "pretrain", "--quiet")
     sizes = {l: stage_result(run, "prepare")[f"train.{l}"] for l in SIDES}
     assert sizes["en"] > sizes["zh"] > sizes["fr"]
     weight = {l: n ** (1 / temperature) for l, n in sizes.items()}
@@ -60,15 +72,17 @@ def test_logged_language_shares_follow_the_temperature_formula(unequal_corpus, t
     assert "share_fr" in (run / "pretrain/train.log").read_text()
 
 
-def test_a_shared_run_at_equal_per_direction_compute_trains_each_direction_as_much_as_alone(unequal_corpus, tmp_path):
+def test_a_shared_run_at_equal_per_direction_compute_trains_each_direction_as_much_as_alone(unequal_corpus, prepared,
+                                                                                              tmp_path):
     # the update budget, batches and start are the same; only the other pair differs
     train = {"max_update": 30, "batch_sentences": 8, "max_tokens": 4000, "bt_partners": "all", "warm_start": "none",
              "init_from_pretrain": False, "validate_interval_updates": 0}
-    alone, shared = tmp_path / "alone", tmp_path / "shared"
+    alone, shared = tmp_path / "alone", shutil.copytree(prepared, tmp_path / "shared")
+    unmt("run", recipe(tmp_path, unequal_corpus, ["en", "fr"], ["en-fr"]), "--run-dir", alone, "--only", "prepare",
+         "--quiet")
     for run, langs, pairs in ((alone, ["en", "fr"], ["en-fr"]), (shared, ["en", "fr", "zh"], ["en-fr", "en-zh"])):
-        r = recipe(tmp_path, unequal_corpus, langs, pairs, train=train)
-        unmt("run", r, "--run-dir", run, "--only", "prepare", "--quiet")
-        unmt("run", r, "--run-dir", run, "--only", "train", "--quiet")
+        unmt("run", recipe(tmp_path, unequal_corpus, langs, pairs, train=train), "--run-dir", run, "--only", "train",
+             "--quiet")
     a = stage_result(alone, "train")["examples_per_direction"]["examples"]
     s = stage_result(shared, "train")["examples_per_direction"]["examples"]
     for direction in ("en-fr", "fr-en", "en-en", "fr-fr"):

@@ -245,7 +245,7 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
                 for k, v in logging_output.items():
                     logs[prefix[kind] + k] += v
                     logs[k] += v
-                logs[f"ex_{kind.lower()}_{direction}"] += b["nsentences"]
+                logs[f"ex_{prefix[kind]}{direction}"] += b["nsentences"]
         return total_loss, total_size, logs
 
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
