@@ -89,15 +89,17 @@ def cap_training_sides(data: dict, caps: dict[str, int]) -> dict:
     """Keep at most ``caps[lang]`` training lines of each capped language: its pages in a hashed order (the
     alphabetical first pages are one help module), the last page kept cut. The rows left out also leave
     ``parallel`` (the ceiling's true translations of a training side), so the ceiling sees the same lines."""
-    page_rank = lambda origin: hashlib.sha1(origin.split("#")[0].encode()).hexdigest()  # noqa: E731
+    page = lambda origin: origin.split("#")[0]  # noqa: E731
     for lang, n in caps.items():
         rows = data["train"][lang]
-        order = sorted(range(len(rows)), key=lambda i: (page_rank(rows[i][0]), i))
-        dropped = {rows[i][0] for i in order[n:]}
+        order = sorted(range(len(rows)), key=lambda i: (hashlib.sha1(page(rows[i][0]).encode()).hexdigest(), i))
         data["train"][lang] = [rows[i] for i in sorted(order[:n])]
+        # a translation from one of lang's pages stays only if its line did (every page feeds one side only)
+        own = {pg for pg, split in data.get("pages", []) if split == f"train.{lang}"}
+        kept = {origin for origin, _ in data["train"][lang]}
         for pair, prows in data.get("parallel", {}).items():
-            if lang in pair:  # origins name pages, and every page feeds one training side only
-                data["parallel"][pair] = [r for r in prows if r[0] not in dropped]
+            if lang in pair:
+                data["parallel"][pair] = [r for r in prows if page(r[0]) not in own or r[0] in kept]
     return data
 
 

@@ -92,10 +92,12 @@ def test_a_capped_language_keeps_at_most_n_lines_of_its_own_pages_and_the_same_h
     held_out_is_disjoint((capped, ["en", lang]))
     for name in ("train.en.xz", "dev.origin.xz", "test.origin.xz", f"dev.{lang}.xz", f"test.{lang}.xz", "dev.en.xz"):
         assert read(capped, name) == read(full, name), f"{name} changed with the cap"
-    # the ceiling's true translations of the dropped lines are gone; the English side's stay
-    kept = set(origins) | set(read(full, "train.en.origin.xz"))
-    parallel = read(capped, f"parallel.en-{lang}.origin.xz")
-    assert parallel and set(parallel) <= kept and len(parallel) < len(read(full, f"parallel.en-{lang}.origin.xz"))
+    # the ceiling's true translations: from the capped side's pages only those of the lines kept; the rest stay
+    own = {line.split("\t")[0] for line in read(full, "pages.tsv.xz") if line.endswith(f"\ttrain.{lang}")}
+    parallel, parallel_full = (read(c, f"parallel.en-{lang}.origin.xz") for c in (capped, full))
+    on_capped = [o for o in parallel if o.split("#")[0] in own]
+    assert on_capped and set(on_capped) <= set(origins) and len(parallel) < len(parallel_full)
+    assert [o for o in parallel if o.split("#")[0] not in own] == [o for o in parallel_full if o.split("#")[0] not in own]
     manifest = json.loads((capped / "manifest.json").read_text())
     assert manifest["max_train_lines"] == {lang: cap} and f"--max-train-lines {lang}={cap}" in manifest["built_with"]
 

@@ -402,8 +402,9 @@ def language_rates(sizes: dict[str, int], temperature: float) -> dict[str, float
 
 
 def _share(part: list[str], whole: list[str], meters) -> float:
-    total = sum(meters[k].sum for k in whole if k in meters)
-    return round(sum(meters[k].sum for k in part if k in meters) / total, 4) if total else 0.0
+    count = lambda keys: sum(float(meters[k].sum) for k in keys if k in meters)  # noqa: E731 (tensors under DDP)
+    total = count(whole)
+    return round(count(part) / total, 4) if total else 0.0
 
 
 def _ratio(num: str, den: str, meters) -> float:
