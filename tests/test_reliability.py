@@ -200,8 +200,17 @@ def test_a_runner_killed_alone_takes_its_trainer_with_it(tmp_path):
             time.sleep(0.1)
         assert not _trainers_in(run / "pretrain"), "fairseq trains on after its runner was killed"
         assert (run / "pretrain").exists() and not (run / "pretrain" / "checkpoint_last.pt").exists()
-        with open(run / ".lock", "a+") as f:  # and the run folder is free for the resume
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # and the run folder is free for the resume, once the exit finishes: the kernel empties a dying
+        # process's cmdline (its memory) before it closes its files, the lock among them
+        deadline, free = time.time() + 10, False
+        with open(run / ".lock", "a+") as f:
+            while not free and time.time() < deadline:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    free = True
+                except BlockingIOError:
+                    time.sleep(0.1)
+        assert free, "the run folder is still locked 10 s after its runner and trainer died"
     finally:
         for pid in _trainers_in(run / "pretrain"):  # without the fix, the trainer is in no group of ours
             os.kill(pid, signal.SIGKILL)
