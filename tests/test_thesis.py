@@ -103,3 +103,21 @@ def test_ciphers_are_judged_against_their_predictions_and_an_unfinished_sweep_sa
 def test_too_few_pairs_give_no_interval_and_say_so():
     a = analyse([_row("p1", 1, 0.1, 5.0, 20), _row("p2", 1, 0.2, 6.0, 20)])
     assert a["verdict"] == "inconclusive" and "too few for a correlation" in thesis_doc(a, Path("s"), None)
+
+
+def test_labels_of_crowded_points_are_placed_apart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from eval.thesis import _label_places
+
+    # Three cipher runs a tenth of a percent apart, as in the sweep, and one point on its own.
+    points = [(6.4, 1.9, "cipher-char"), (6.5, 1.85, "cipher-word"), (6.3, 1.8, "cipher-reversed"), (9.0, 12.0, "es-pt")]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.plot([x for x, _, _ in points], [y for _, y, _ in points], "o")
+    places = _label_places(ax, points)
+    plt.close(fig)
+    assert places[3] == (4, 4, "left")  # alone: the usual place
+    assert len(set(places[:3])) == 3  # crowded: three different places
