@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from unmt.io import save_figure, write_json, write_text
+from unmt.io import label_points, save_figure, write_json, write_text
 from unmt.layout import RunLayout, SweepLayout, figure_beside, reads_parallel_text
 
 MEASURES = {"bleu": "UNMT BLEU", "bleu_over_baseline": "BLEU minus the better baseline",
@@ -381,26 +381,6 @@ def readme_block(a: dict, rows: list[dict], doc: Path, png: Path) -> str:
             f"![joint saving against BLEU]({png.as_posix()})")
 
 
-def _label_places(ax, points: list[tuple[float, float, str]]) -> list[tuple[int, int, str]]:
-    """Offset (points) and alignment of each point's label: right of it and above, else below or to its left,
-    whichever overlaps no marker and no label already placed, so runs with nearly equal numbers stay legible.
-    Highest points first, so a crowded group reads downwards."""
-    ax.autoscale_view()
-    at = {i: ax.transData.transform((x, y)) * 72 / ax.figure.dpi for i, (x, y, _) in enumerate(points)}
-    taken = [(px - 3, py - 3, px + 3, py + 3) for px, py in at.values()]  # the markers
-    places = {}
-    for i in sorted(at, key=lambda i: -points[i][1]):
-        (px, py), width, height = at[i], 4.2 * len(points[i][2]), 8  # a 7-point label, estimated
-        for dx, dy, ha in ((4, 4, "left"), (4, -12, "left"), (-4, 4, "right"), (-4, -12, "right")):
-            x0 = px + dx if ha == "left" else px + dx - width
-            box = (x0, py + dy, x0 + width, py + dy + height)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
-                break
-        taken.append(box)
-        places[i] = (dx, dy, ha)
-    return [places[i] for i in range(len(points))]
-
-
 def plot(a: dict, png: Path) -> None:
     import matplotlib
 
@@ -414,9 +394,7 @@ def plot(a: dict, png: Path) -> None:
             continue
         ax.errorbar([100 * p["joint_saving"] for p in pts], [p["bleu"] for p in pts],
                     yerr=[p.get("bleu_spread", 0) / 2 for p in pts], fmt=marker, label=kind, capsize=3)
-    points = [(100 * p["joint_saving"], p["bleu"], p["point"]) for p in a["points"]]
-    for (x, y, name), (dx, dy, ha) in zip(points, _label_places(ax, points)):
-        ax.annotate(name, (x, y), fontsize=7, xytext=(dx, dy), textcoords="offset points", ha=ha)
+    label_points(ax, [(100 * p["joint_saving"], p["bleu"], p["point"]) for p in a["points"]], fontsize=7)
     ax.set_xlabel("joint saving: (K(X)+K(Y)-K(X,Y)) / (K(X)+K(Y)), %")
     ax.set_ylabel("UNMT test BLEU (mean of both directions)")
     ax.legend()

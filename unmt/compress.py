@@ -33,7 +33,7 @@ import sentencepiece as spm
 
 from unmt.errors import UnmtError
 from unmt.fairseq_run import run_fairseq_train
-from unmt.io import read_lines, save_figure, write_lines, write_results, write_text
+from unmt.io import label_points, read_lines, save_figure, write_lines, write_results, write_text
 from unmt.layout import RunLayout, lm_heldout_text, lm_train_text, tok_dir, train_log_in
 from unmt.prepare import binarize, encode, lang_token
 
@@ -278,8 +278,7 @@ def plot_saving_vs_bleu(points: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.8))
     for p in points:
         ax.scatter(100 * p["saving_fraction"], p["mean_bleu"])
-        ax.annotate(p["pair"], (100 * p["saving_fraction"], p["mean_bleu"]), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")
+    label_points(ax, [(100 * p["saving_fraction"], p["mean_bleu"], p["pair"]) for p in points])
     ax.set(title="joint saving vs translation", xlabel="joint saving of the pair's LM (% of K(X)+K(Y))",
            ylabel="test BLEU, mean of both directions")
     ax.grid(alpha=0.3)

@@ -138,6 +138,29 @@ def save_array(path, array) -> None:
         np.save(f, array)
 
 
+def label_points(ax, points: list[tuple[float, float, str]], fontsize: float = 8) -> list[tuple[int, int, str]]:
+    """Annotate each (x, y, label) of a scatter plot: right of its point and above, else below or to its left,
+    whichever overlaps no marker and no label already placed, so points with nearly equal numbers stay
+    legible. Highest points first, so a crowded group reads downwards. Returns each label's offset (points)
+    and alignment."""
+    ax.autoscale_view()
+    at = [ax.transData.transform((x, y)) * 72 / ax.figure.dpi for x, y, _ in points]
+    taken = [(px - 3, py - 3, px + 3, py + 3) for px, py in at]  # the markers
+    places: list = [None] * len(points)
+    for i in sorted(range(len(points)), key=lambda i: -points[i][1]):
+        (px, py), width, height = at[i], 0.6 * fontsize * len(points[i][2]), fontsize + 1  # estimated, not rendered
+        for dx, dy, ha in ((4, 4, "left"), (4, -12, "left"), (-4, 4, "right"), (-4, -12, "right")):
+            x0 = px + dx if ha == "left" else px + dx - width
+            box = (x0, py + dy, x0 + width, py + dy + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
+                break
+        taken.append(box)
+        places[i] = (dx, dy, ha)
+    for (x, y, label), (dx, dy, ha) in zip(points, places):
+        ax.annotate(label, (x, y), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points", ha=ha)
+    return places
+
+
 def save_figure(fig, path) -> None:
     """Every PNG the stages plot: tight layout, written atomically, figure closed."""
     import matplotlib.pyplot as plt
