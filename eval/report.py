@@ -83,15 +83,16 @@ def baseline_verdict(results: dict) -> str:
 def run_summary(run_dir: Path) -> str:
     from unmt.evaluate import results_table
     from unmt.layout import RunLayout
+    from unmt.manifest import stage_minutes
 
     L = RunLayout(run_dir)
     manifest = json.loads(L.manifest.read_text())
     stages = manifest["stages"]
-    minutes = sum(s["seconds"] for s in stages.values()) / 60
-    timing = ", ".join(f"{k} {v['seconds'] / 60:.1f}" for k, v in stages.items())
+    minutes = sum(map(stage_minutes, stages.values()))
+    timing = ", ".join(f"{k} {stage_minutes(v):.1f}" for k, v in stages.items())
     versions = stages[list(stages)[-1]]["versions"]
     # the ceiling is a stage a recipe adds (supervised_ceiling: true): say what the recipe costs without it
-    ceiling = (f"; {minutes - stages['supervised']['seconds'] / 60:.1f} without the supervised ceiling"
+    ceiling = (f"; {minutes - stage_minutes(stages['supervised']):.1f} without the supervised ceiling"
                if "supervised" in stages else "")
     out = [f"Run `{run_dir}` ({'-'.join(stages['prepare']['config'].get('langs', []))}), "
            f"{minutes:.1f} minutes of stage time ({timing} min{ceiling}), training in {precision_used(run_dir)}, "

@@ -143,3 +143,24 @@ def test_the_sweep_runs_a_natural_pair_and_a_cipher_into_one_table(tiny_run, tmp
     # other settings: the sweep then brings its evaluation back to the recipe's)
     stages = json.loads((out / "runs" / "en-fr-s1" / "manifest.json").read_text())["stages"]
     assert {k: stages[k] for k in trained} == trained
+
+
+def test_a_resumed_training_counts_the_minutes_trained_before_the_kill(tiny_run, tmp_path):
+    """A run killed in training and resumed records only the finishing attempt's seconds; fairseq's checkpoint
+    kept the earlier attempts' training time (training_minutes), and the sweep's minutes count it."""
+    from unmt.manifest import stage_minutes
+    from unmt.sweep import load_sweep, run_row
+
+    run = tmp_path / "en-fr-s1"
+    run.mkdir()
+    manifest = json.loads((tiny_run / "manifest.json").read_text())
+    point = load_sweep(ROOT / "sweeps" / "tests-tiny.yaml").points[0]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    before = run_row(run, point, 1)["minutes"]
+    train = manifest["stages"]["train"]
+    assert stage_minutes(train) == pytest.approx(train["seconds"] / 60)  # run once: its own seconds
+    train["seconds"], train["result"]["training_minutes"] = 60.0, 15.4  # resumed: 1 minute after 14 before
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert stage_minutes(train) == 15.4
+    assert run_row(run, point, 1)["minutes"] == pytest.approx(before - stage_minutes(
+        json.loads((tiny_run / "manifest.json").read_text())["stages"]["train"]) + 15.4, abs=0.11)

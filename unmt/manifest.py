@@ -113,6 +113,15 @@ class Manifest:
         write_json(self.path, self.data)
 
 
+def stage_minutes(rec: dict) -> float:
+    """The minutes a recorded stage took. Its ``seconds`` time only the attempt that finished it; a fairseq
+    stage resumed after a kill also trained in the attempts before, and fairseq keeps that training time in
+    its checkpoint (the result's ``training_minutes``), so the larger of the two counts. A resumed stage's
+    earlier start-ups and the updates it trained again after its last checkpoint are left out: this is what
+    the stage takes run once, without the kill."""
+    return max(rec.get("seconds", 0) / 60, float((rec.get("result") or {}).get("training_minutes", 0)))
+
+
 def cut_short(rec: dict | None) -> str | None:
     """Why a recorded fairseq stage is not done although it finished: its max_minutes safety net stopped it
     before its update budget (it resumes from its last checkpoint to the budget)."""

@@ -26,6 +26,7 @@ import yaml
 from unmt.errors import UnmtError
 from unmt.io import write_results, write_text
 from unmt.layout import RunLayout, SweepLayout, corpus_manifest
+from unmt.manifest import stage_minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -315,7 +316,7 @@ def run_row(run_dir: Path, point: Point, seed: int) -> dict:
     L = RunLayout(run_dir)
     compress, evaluate = _read(L.results("compress")), _read(L.results("evaluate"))
     manifest = _read(L.manifest) or {"stages": {}}
-    row["minutes"] = round(sum(s.get("seconds", 0) for s in manifest["stages"].values()) / 60, 1)
+    row["minutes"] = round(sum(map(stage_minutes, manifest["stages"].values())), 1)
     if compress:
         saving = compress["code_length"]["saving"]
         row["joint_saving_bits_per_char"], row["joint_saving_fraction"] = saving["bits_per_char"], saving["fraction"]
