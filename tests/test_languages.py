@@ -87,6 +87,24 @@ def test_a_help_package_that_links_another_languages_help_is_refused(tmp_path):
         help_root("pl", tmp_path)
 
 
+def test_untranslated_help_is_counted_against_englishs_paragraph_of_the_same_id(tmp_path):
+    """Finnish help is mostly English left untranslated (docs/findings.md): the share counts paragraphs
+    identical to English's paragraph with the same page and id, and nothing else."""
+    from data_prep.untranslated import untranslated_share
+
+    def page(lang, folder, paragraphs):
+        root = tmp_path / f"libreoffice-help-{ {'en': 'en-us'}.get(lang, lang)}"
+        d = root / "usr/share/libreoffice/help" / folder / "text"
+        d.mkdir(parents=True, exist_ok=True)
+        (root / ".version").write_text("1:7.4\n")
+        (d / "a.html").write_text("".join(f'<p id="par_id{i}">{t}</p>' for i, t in paragraphs.items()))
+
+    page("en", "en-US", {1: "Open a file.", 2: "Close the window.", 3: "Ctrl+S", 4: "Print."})
+    page("fi", "fi", {1: "Avaa tiedosto.", 2: "Close the window.", 3: "Ctrl+S", 5: "Tulosta."})
+    # 1, 2 and 3 have letters and an English paragraph; 2 and 3 are English's text; 5 has no English twin
+    assert untranslated_share("fi", tmp_path) == {"paragraphs": 3, "identical": 2, "share": 0.6667}
+
+
 def test_recipe_with_an_unsegmentable_language_is_one_line(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("preset: tiny\nname: t\nlangs: [en, km]\ncorpus: corpora/libreoffice-en-zh\ndictionary_test: null\n")
