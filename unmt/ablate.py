@@ -11,6 +11,7 @@ from pathlib import Path
 
 from unmt.io import save_figure, write_json, write_text
 from unmt.layout import RunLayout
+from unmt.manifest import stage_minutes
 from unmt.train import read_valid_log
 
 
@@ -26,7 +27,7 @@ def ablation_report(layout: RunLayout, variants: dict[str, tuple[str, str]], dir
             "test": {d: {k: res["directions"][d]["unmt"][k] for k in ("bleu", "chrf", "tok_bleu")} for d in directions},
             "train_overrides": overrides[v],
             "updates": curve[-1]["num_updates"] if curve else None,
-            "train_minutes": round(records.get(train, {}).get("seconds", 0) / 60, 1),
+            "train_minutes": round(stage_minutes(records.get(train, {})), 1),
             "dev_curve": curve,
         }
         for d in directions:  # the baselines do not depend on the variant
