@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from data_prep.libreoffice import check_languages, help_root, page_segments
+from unmt.errors import UnmtError
 
 
 def untranslated_share(lang: str, cache: Path) -> dict:
@@ -39,7 +40,10 @@ def main(langs, cache):
     """Print, for each of LANGS, the share of its help paragraphs that are English left untranslated."""
     click.echo("| language | paragraphs | identical to English | share |\n|---|---|---|---|")
     for lang in langs:
-        r = untranslated_share(lang, cache)
+        try:
+            r = untranslated_share(lang, cache)
+        except UnmtError as e:
+            raise click.UsageError(str(e)) from None
         share = f"{100 * r['share']:.1f}%" if r["share"] is not None else "–"
         click.echo(f"| {lang} | {r['paragraphs']} | {r['identical']} | {share} |")
 
