@@ -103,6 +103,9 @@ def test_untranslated_help_is_counted_against_englishs_paragraph_of_the_same_id(
     page("fi", "fi", {1: "Avaa tiedosto.", 2: "Close the window.", 3: "Ctrl+S", 5: "Tulosta."})
     # 1, 2 and 3 have letters and an English paragraph; 2 and 3 are English's text; 5 has no English twin
     assert untranslated_share("fi", tmp_path) == {"paragraphs": 3, "identical": 2, "share": 0.6667}
+    r = subprocess.run([sys.executable, "-m", "data_prep.untranslated", "fi", "--cache", str(tmp_path)], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert "| fi | 3 | 2 | 66.7% |" in r.stdout, r.stderr
     r = subprocess.run([sys.executable, "-m", "data_prep.untranslated", "xx", "--cache", str(tmp_path)], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no LibreOffice help for xx" in r.stderr and "Traceback" not in r.stderr
