@@ -15,7 +15,6 @@ lies above 0, "not supported" when it lies below 0.3 (it rules out even a modera
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import click
 import numpy as np
 
 from unmt.io import label_points, save_figure, write_json, write_text
-from unmt.layout import RunLayout, SweepLayout, figure_beside, reads_parallel_text
+from unmt.layout import SweepLayout, figure_beside, reads_parallel_text
 
 MEASURES = {"bleu": "UNMT BLEU", "bleu_over_baseline": "BLEU minus the better baseline",
             "ceiling_share": "share of the ceiling's gain recovered"}
@@ -229,11 +228,14 @@ def parallel_readers(sweep_dir: Path, rows: list[dict]) -> dict:
     chose it)."""
     readers: dict[str, int] = {}
     checkpoints: dict[str, int] = {}
+    from unmt.sweep import run_files
+
+    L = SweepLayout(sweep_dir)
     for r in rows:
-        manifest = RunLayout(SweepLayout(sweep_dir).run(r["point"], r["seed"])).manifest
-        if "directions" not in r or not manifest.exists():
+        manifest = run_files(L.run(r["point"], r["seed"]), L.record(r["point"], r["seed"]))["manifest"]
+        if "directions" not in r or not manifest:
             continue
-        for name, stage in json.loads(manifest.read_text(encoding="utf-8"))["stages"].items():
+        for name, stage in manifest["stages"].items():
             if reads_parallel_text(stage.get("inputs", {})):
                 readers[name] = readers.get(name, 0) + 1
             if name == "evaluate":
@@ -416,9 +418,12 @@ def main(sweep_dir, doc, readme):
     from unmt.sweep import gather, load_sweep
 
     L = SweepLayout(sweep_dir)
-    if not L.sweep_file.exists():
+    # the sweep file as run, else the one the folder is named after (sweeps/NAME.yaml beside sweeps/NAME/):
+    # a checkout holds the folder's records, not the copy
+    sweep_file = next((f for f in (L.sweep_file, sweep_dir.with_suffix(".yaml")) if f.exists()), None)
+    if sweep_file is None:
         raise click.ClickException(f"{L.sweep_file}: not found -- {sweep_dir} is not a sweep folder (unmt sweep writes one)")
-    rows = gather(load_sweep(L.sweep_file), sweep_dir)["rows"]  # from the runs' own results, finished or not
+    rows = gather(load_sweep(sweep_file), sweep_dir)["rows"]  # from the runs' results or records, finished or not
     a = analyse(rows)
     a["coverage"] = coverage(rows)
     a["parallel"] = parallel_readers(sweep_dir, rows)

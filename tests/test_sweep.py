@@ -164,3 +164,30 @@ def test_a_resumed_training_counts_the_minutes_trained_before_the_kill(tiny_run,
     assert stage_minutes(train) == 15.4
     assert run_row(run, point, 1)["minutes"] == pytest.approx(before - stage_minutes(
         json.loads((tiny_run / "manifest.json").read_text())["stages"]["train"]) + 15.4, abs=0.11)
+
+
+def test_a_finished_run_is_kept_by_its_record_when_its_folder_is_gone(tiny_run, tmp_path):
+    """A new checkout holds the sweep's committed records and no run folders: the sweep takes each finished
+    run's row from its record and does not run it again. A record of another config does not stand."""
+    from unmt.layout import SweepLayout
+    from unmt.runner import Runner
+    from unmt.sweep import _recipe, corpus_of, load_sweep, record_stands, run_row, run_sweep, write_record
+
+    sweep = load_sweep(ROOT / "sweeps" / "tests-tiny.yaml")
+    sweep.points = sweep.points[:1]  # en-fr
+    p, out = sweep.points[0], tmp_path / "sweep"
+    L = SweepLayout(out)
+    cfg = _recipe(sweep, p, 1, corpus_of(sweep, p, out))
+    run = tmp_path / "en-fr-s1"
+    shutil.copytree(tiny_run, run)
+    Runner(cfg, run, quiet=True).run()  # up to date, or its evaluation brought back to the sweep's recipe
+    write_record(run, L.record(p.name, 1))
+    row = run_row(run, p, 1)
+    shutil.rmtree(run)
+    assert record_stands(cfg, L.run(p.name, 1), L.record(p.name, 1)) is None
+    result = run_sweep(sweep, out)
+    assert not L.run(p.name, 1).exists()  # nothing ran
+    assert result["rows"] == [row] and row["directions"] and row["joint_saving_bits_per_char"] is not None
+    sweep.set = {"train": {"max_update": cfg.train.max_update + 1}}
+    other = _recipe(sweep, p, 1, corpus_of(sweep, p, out))
+    assert record_stands(other, L.run(p.name, 1), L.record(p.name, 1)) == "stage train: config changed"

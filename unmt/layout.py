@@ -284,6 +284,9 @@ class SweepLayout:
     def run(self, point: str, seed: int) -> Path:
         return self.root / "runs" / f"{point}-s{seed}"
 
+    def record(self, point: str, seed: int) -> Path:
+        return self.root / "records" / f"{point}-s{seed}.json"
+
     @property
     def jobs(self) -> Path:
         return self.root / "jobs"

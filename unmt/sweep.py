@@ -7,6 +7,8 @@ sweep folder holds the same layout:
     SWEEP_DIR/corpora/POINT/        corpora built for the sweep (natural pairs not committed; ciphers;
                                     the sweep's named ``corpora:``, e.g. one with a capped rare language)
     SWEEP_DIR/runs/POINT-sSEED/     one ordinary run folder per point and seed (`unmt run` layout)
+    SWEEP_DIR/records/POINT-sSEED.json   a finished run's results and manifest (a few kB, committed): its row
+                                    outlives the run folder, and a run whose record stands is not run again
     SWEEP_DIR/jobs/                 submitit's job files and logs
     SWEEP_DIR/results.json, .md     one row per run, written from the runs' own results
 
@@ -24,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from unmt.errors import UnmtError
-from unmt.io import write_results, write_text
+from unmt.io import write_json, write_results, write_text
 from unmt.layout import RunLayout, SweepLayout, corpus_manifest
 from unmt.manifest import stage_minutes
 
@@ -230,7 +232,54 @@ def run_point(sweep_file: str, point: str, seed: int, out: str) -> str:
     cfg = _recipe(sweep, p, seed, corpus_of(sweep, p, Path(out)))
     run_dir = SweepLayout(out).run(p.name, seed)
     Runner(cfg, run_dir).run()  # its progress lines go to the job's log (SWEEP_DIR/jobs)
+    write_record(run_dir, SweepLayout(out).record(p.name, seed))
     return str(run_dir)
+
+
+# -- records: what outlives a run folder --------------------------------------------------------------
+def run_files(run_dir: Path, record: Path | None = None) -> dict:
+    """What a run's row is made from: its compress and evaluate results and its manifest, read from its
+    folder, else (the folder gone: a new checkout, a cleaned disk) from its record."""
+    L = RunLayout(run_dir)
+    files = {"compress": _read(L.results("compress")), "evaluate": _read(L.results("evaluate")),
+             "manifest": _read(L.manifest)}
+    if files["manifest"] is None and record is not None and record.exists():
+        return {k: v for k, v in _read(record).items() if k in files}
+    return files
+
+
+def write_record(run_dir: Path, record: Path) -> None:
+    files = run_files(run_dir)
+    if files["compress"] and files["evaluate"]:  # a finished run only
+        write_json(record, {"run": run_dir.name, **files})
+
+
+def record_stands(cfg, run_dir: Path, record: Path) -> str | None:
+    """None if ``record`` is of this very run, so it need not run again: every stage of its plan recorded with
+    the same config, none cut short, and every input from outside the run (the corpus, the dictionary)
+    with the same digest. Else why not. Inputs the run makes itself are not compared: they are gone with
+    the folder, and they follow from the config and these."""
+    from unmt.manifest import cut_short, fingerprint
+    from unmt.runner import Runner
+    from unmt.stages.base import jsonable
+
+    if not record.exists():
+        return "no record"
+    stages = (_read(record).get("manifest") or {}).get("stages", {})
+    runner = Runner(cfg, run_dir, quiet=True)
+    for st in runner.plan:
+        rec = stages.get(st.name)
+        if rec is None:
+            return f"no record of stage {st.name}"
+        if rec.get("config") != jsonable(st.config()):
+            return f"stage {st.name}: config changed"
+        if cut_short(rec):
+            return f"stage {st.name}: {cut_short(rec)}"
+        outside = {n: p for n, p in st.inputs().items() if runner.producer(Path(p)) is None and Path(p).exists()}
+        changed = [n for n, d in fingerprint(outside).items() if rec.get("inputs", {}).get(n) != d]
+        if changed:
+            return f"stage {st.name}: input changed ({', '.join(changed)})"
+    return None
 
 
 def executor(kind: str, folder: Path, minutes: int, partition: str | None = None):
@@ -265,7 +314,14 @@ def run_sweep(sweep: Sweep, out: Path, kind: str = "local", partition: str | Non
     if kind != "local":  # jobs run at once: every corpus first, so no two jobs build one
         for p in sweep.points:
             build_corpus(sweep, p, out)
-    runs = sweep.runs()
+    runs = []
+    for p, seed in sweep.runs():
+        cfg, L = _recipe(sweep, p, seed, corpus_of(sweep, p, out)), SweepLayout(out)
+        why = record_stands(cfg, L.run(p.name, seed), L.record(p.name, seed))
+        if why is None:
+            print(f"[sweep] {p.name}-s{seed}: finished before ({L.record(p.name, seed)}), not run again", flush=True)
+        else:
+            runs.append((p, seed))
     ex = executor(kind, SweepLayout(out).jobs, sweep.job_minutes, partition)
     failed = {}
     args = [(str(sweep.path), p.name, seed, str(out)) for p, seed in runs]
@@ -308,14 +364,15 @@ def _given_over_alone(rec: dict) -> float:
     return round(rec["bits_per_char"] / alone, 4)
 
 
-def run_row(run_dir: Path, point: Point, seed: int) -> dict:
-    """One run's numbers, from its own results files (None where a stage did not finish)."""
+def run_row(run_dir: Path, point: Point, seed: int, record: Path | None = None) -> dict:
+    """One run's numbers, from its own results files, or its record where its folder is gone (None where a
+    stage did not finish)."""
     langs = point_langs(point)
     row = {"point": point.name, "seed": seed, "kind": "cipher" if point.cipher else "natural",
            "langs": langs, "run": run_dir.name}
-    L = RunLayout(run_dir)
-    compress, evaluate = _read(L.results("compress")), _read(L.results("evaluate"))
-    manifest = _read(L.manifest) or {"stages": {}}
+    files = run_files(run_dir, record)
+    compress, evaluate = files["compress"], files["evaluate"]
+    manifest = files["manifest"] or {"stages": {}}
     row["minutes"] = round(sum(map(stage_minutes, manifest["stages"].values())), 1)
     if compress:
         saving = compress["code_length"]["saving"]
@@ -334,9 +391,10 @@ def run_row(run_dir: Path, point: Point, seed: int) -> dict:
 
 
 def gather(sweep: Sweep, out: Path, failed: dict | None = None) -> dict:
-    rows = []
+    rows, L = [], SweepLayout(out)
     for p, seed in sweep.runs():
-        row = run_row(SweepLayout(out).run(p.name, seed), p, seed)
+        write_record(L.run(p.name, seed), L.record(p.name, seed))  # runs finished before records were kept
+        row = run_row(L.run(p.name, seed), p, seed, L.record(p.name, seed))
         if failed and row["run"] in failed:
             row["failed"] = failed[row["run"]]
         rows.append(row)
