@@ -15,6 +15,7 @@ lies above 0, "not supported" when it lies below 0.3 (it rules out even a modera
 """
 from __future__ import annotations
 
+import collections
 import os
 from pathlib import Path
 
@@ -217,9 +218,10 @@ def coverage(rows: list[dict]) -> dict:
     """How much of the sweep ran: finished runs, the ones that did not, minutes per finished run."""
     done = [r for r in rows if "directions" in r and "joint_saving_fraction" in r]
     minutes = sorted(r["minutes"] for r in done if r.get("minutes"))
+    machines = collections.Counter(r.get("machine") or "a machine not recorded" for r in done)
     return {"runs": len(rows), "finished": len(done), "missing": [r["run"] for r in rows if r not in done],
             "minutes_median": float(np.median(minutes)) if minutes else None,
-            "minutes_range": [minutes[0], minutes[-1]] if minutes else None}
+            "minutes_range": [minutes[0], minutes[-1]] if minutes else None, "machines": dict(machines)}
 
 
 def parallel_readers(sweep_dir: Path, rows: list[dict]) -> dict:
@@ -256,8 +258,9 @@ def parallel_line(p: dict) -> str:
 def coverage_line(cov: dict) -> str:
     if not cov["runs"]:
         return ""
+    where = "; ".join(f"{name} ({n} run{'s' if n != 1 else ''})" for name, n in sorted(cov["machines"].items()))
     m = (f" A run took {cov['minutes_median']:.1f} minutes of stage time (median; {cov['minutes_range'][0]:.1f} to "
-         f"{cov['minutes_range'][1]:.1f}) on 2 CPU cores." if cov["minutes_median"] else "")
+         f"{cov['minutes_range'][1]:.1f}) on {where}." if cov["minutes_median"] else "")
     if not cov["missing"]:
         return f"All {cov['runs']} runs of the sweep finished.{m}"
     return (f"**The sweep is not finished: {cov['finished']} of {cov['runs']} runs; what follows is on those alone.**"

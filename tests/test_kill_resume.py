@@ -123,9 +123,10 @@ def test_kill_during_a_stage_then_resume_equals_an_uninterrupted_run(stage, refe
 
 
 # Loaded by every Python the test's `unmt run` starts (PYTHONPATH): in the fairseq trainer whose --save-dir is
-# $HOLD_SAVE_IN, the first checkpoint save announces itself in $HOLD_MARKER and then waits to be killed, so
-# the kill lands exactly between the validation fairseq logged and the checkpoint it was about to write.
-HOLD_FIRST_SAVE = """
+# $HOLD_SAVE_IN, checkpoint save number $HOLD_AT_SAVE (default the first) announces itself in $HOLD_MARKER and
+# then waits to be killed, so the kill lands exactly between the validation fairseq logged and the checkpoint
+# it was about to write.
+HOLD_A_SAVE = """
 import importlib.abc, importlib.machinery, os, sys, time
 
 class _HoldFirstSave(importlib.abc.MetaPathFinder):
@@ -140,10 +141,14 @@ class _HoldFirstSave(importlib.abc.MetaPathFinder):
             run_module(module)
             save = module.save_checkpoint
 
+            saves = []
+
             def held_save(cfg, *args, **kwargs):
                 if os.path.abspath(cfg.save_dir) == os.environ["HOLD_SAVE_IN"]:
-                    open(os.environ["HOLD_MARKER"], "w").close()
-                    time.sleep(600)
+                    saves.append(1)
+                    if len(saves) == int(os.environ.get("HOLD_AT_SAVE", "1")):
+                        open(os.environ["HOLD_MARKER"], "w").close()
+                        time.sleep(600)
                 return save(cfg, *args, **kwargs)
 
             module.save_checkpoint = held_save
@@ -156,26 +161,33 @@ if os.environ.get("HOLD_SAVE_IN"):
 """
 
 
-@pytest.mark.parametrize("save_dir", ["pretrain", "train", "lms/lm-joint"])
-def test_kill_while_the_first_checkpoint_is_written(save_dir, reference, tmp_path):
-    """The window the issue found: validation logged, no checkpoint_last.pt yet. The resumed stage starts
-    over, its log with it: no validation is counted twice, and every output equals an uninterrupted run's."""
-    run, hooks, marker = tmp_path / "run", tmp_path / "hooks", tmp_path / "saving"
+def kill_at_save(run: Path, save_dir: str, tmp_path: Path, at_save: int = 1, args: tuple = ()) -> None:
+    """Run the tiny recipe into ``run`` and SIGKILL it as stage folder ``save_dir`` starts its ``at_save``-th
+    checkpoint save (the saves before it written)."""
+    hooks, marker = tmp_path / "hooks", tmp_path / "saving"
     hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(HOLD_FIRST_SAVE)
+    (hooks / "sitecustomize.py").write_text(HOLD_A_SAVE)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")]),
-               HOLD_SAVE_IN=str(run / save_dir), HOLD_MARKER=str(marker))
-    proc = subprocess.Popen(UNMT + ["run", str(TINY), "--run-dir", str(run), "--quiet"], cwd=ROOT, env=env,
+               HOLD_SAVE_IN=str(run / save_dir), HOLD_MARKER=str(marker), HOLD_AT_SAVE=str(at_save))
+    proc = subprocess.Popen(UNMT + ["run", str(TINY), "--run-dir", str(run), "--quiet", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         started = time.time()
         while not marker.exists():
-            assert proc.poll() is None, f"the run ended before {save_dir} saved a checkpoint"
+            assert proc.poll() is None, f"the run ended before {save_dir} saved checkpoint {at_save}"
             assert time.time() - started < 900, f"no checkpoint save in {save_dir} within 15 minutes"
             time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+@pytest.mark.parametrize("save_dir", ["pretrain", "train", "lms/lm-joint"])
+def test_kill_while_the_first_checkpoint_is_written(save_dir, reference, tmp_path):
+    """The window the issue found: validation logged, no checkpoint_last.pt yet. The resumed stage starts
+    over, its log with it: no validation is counted twice, and every output equals an uninterrupted run's."""
+    run = tmp_path / "run"
+    kill_at_save(run, save_dir, tmp_path)
     assert not (run / save_dir / "checkpoint_last.pt").exists()
     if save_dir != "pretrain":  # pretraining does not validate: the stages that do had logged it
         assert any(name.startswith("valid") for name, _ in records(run / save_dir / "train.log"))
@@ -215,3 +227,21 @@ def test_kill_right_after_the_last_checkpoint_is_saved(reference, tmp_path):
     assert checkpoint_progress(run / "pretrain" / "checkpoint_last.pt")[0] == 12  # not one update more
     assert same_weights(run / "pretrain/checkpoint_last.pt", reference / "pretrain/checkpoint_last.pt")
     assert outputs(run) == outputs(reference)
+
+
+def test_a_training_resumed_from_a_mid_training_checkpoint_ends_as_one_never_killed(tmp_path):
+    """A training killed after a checkpoint it saved part-way resumes from that checkpoint, and ends with the
+    weights and log of a run never killed, dropout on (a fresh random mask every update): data order, noise,
+    back-translations and dropout all follow the update number, not the process's history."""
+    from unmt.fairseq_run import checkpoint_progress
+
+    args = ("--set", "model.dropout=0.1", "--until", "train")
+    reference = tmp_path / "reference"
+    unmt("run", TINY, "--run-dir", reference, "--quiet", *args)
+    run = tmp_path / "run"
+    kill_at_save(run, "train", tmp_path, at_save=2, args=args)
+    resumed_from = checkpoint_progress(run / "train" / "checkpoint_last.pt")[0]
+    assert 0 < resumed_from < checkpoint_progress(reference / "train" / "checkpoint_last.pt")[0]
+    unmt("run", TINY, "--run-dir", run, "--quiet", *args)
+    assert records(run / "train" / "train.log") == records(reference / "train" / "train.log")
+    assert same_weights(run / "train" / "checkpoint_last.pt", reference / "train" / "checkpoint_last.pt")

@@ -72,7 +72,7 @@ def test_the_analysis_of_a_sweep_table_averages_seeds_and_writes_a_verdict(tmp_p
 
 
 def test_ciphers_are_judged_against_their_predictions_and_an_unfinished_sweep_says_so():
-    from eval.thesis import coverage, readme_block
+    from eval.thesis import coverage, coverage_line, readme_block
 
     rows = [_row(f"p{i}", 1, 0.02 * i, 3.0 * i, 20) for i in range(1, 6)]
     cipher = {"char": ("qca", 0.30, 12.0), "word": ("qcw", 0.25, 1.5), "reversed": ("qcr", 0.20, 1.0),
@@ -90,7 +90,11 @@ def test_ciphers_are_judged_against_their_predictions_and_an_unfinished_sweep_sa
     assert c["saving_order_as_predicted"] is True
     assert a["natural_only"]["spearman"]["n"] == 5
     cov = coverage(rows)
-    assert cov == {"runs": 11, "finished": 10, "missing": ["late-s1"], "minutes_median": None, "minutes_range": None}
+    assert cov == {"runs": 11, "finished": 10, "missing": ["late-s1"], "minutes_median": None, "minutes_range": None,
+                   "machines": {"a machine not recorded": 10}}
+    rows[0]["minutes"], rows[0]["machine"] = 30.0, "AMD EPYC, 2 cores"  # minutes say where they were spent
+    assert "(median; 30.0 to 30.0) on AMD EPYC, 2 cores (1 run); a machine not recorded (9 runs)." in \
+        coverage_line(coverage(rows))
     block = readme_block(a, rows, Path("docs/thesis.md"), Path("docs/thesis.png"))
     assert "10 of 11 runs: the sweep is not finished" in block and "deciphered char; not word" in block
     assert "![joint saving against BLEU](docs/thesis.png)" in block

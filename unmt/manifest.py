@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -27,7 +29,48 @@ def versions() -> dict:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             pass
+    commit = code_commit()
+    if commit:
+        out["unmt_commit"] = commit
     return out
+
+
+def code_commit() -> str | None:
+    """The commit of the unmt checkout that ran (``+changes`` if its tracked files differ from it): two runs
+    of one recipe that differ can then be told apart by their code. None outside a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+changes" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
+def machine() -> dict:
+    """Where a stage ran, so that its minutes can be read beside another machine's: the CPU's model name, the
+    cores this process may use, and the GPU if torch sees one."""
+    out = {"cpu": platform.processor() or platform.machine(), "cores": len(os.sched_getaffinity(0))}
+    try:
+        names = [l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                 if l.startswith("model name")]
+        out["cpu"] = names[0] if names else out["cpu"]
+    except OSError:
+        pass
+    torch = sys.modules.get("torch")  # imported by any stage that trains; a stage that did not used no GPU
+    if torch is not None and torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def machine_name(m: dict) -> str:
+    return f"{m['cpu']}, {m['cores']} cores" + (f", {m['gpu']}" if m.get("gpu") else "")
 
 
 # a folder's files that record how it was made, not what it holds: left out of its digest (fairseq-preprocess
@@ -96,7 +139,7 @@ class Manifest:
         self.data["stages"][stage] = {
             "inputs": digests,
             "outputs": {n: str(Path(p).relative_to(self.run_dir)) for n, p in outputs.items()},
-            "config": config, "versions": versions(),
+            "config": config, "versions": versions(), "machine": machine(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
             "seconds": round(time.time() - started, 1),
             **({"result": {k: RunLayout(self.run_dir).in_run(v) if k == "checkpoint" else v for k, v in result.items()}}

@@ -28,7 +28,7 @@ import yaml
 from unmt.errors import UnmtError
 from unmt.io import write_json, write_results, write_text
 from unmt.layout import RunLayout, SweepLayout, corpus_manifest
-from unmt.manifest import stage_minutes
+from unmt.manifest import machine_name, stage_minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -309,30 +309,36 @@ def run_sweep(sweep: Sweep, out: Path, kind: str = "local", partition: str | Non
     one at a time; Slurm jobs are submitted together. A failed job is reported and the sweep goes on; run
     the sweep again to retry it (finished runs are up to date, killed ones resume)."""
     out = out.resolve()  # the jobs may start elsewhere
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(SweepLayout(out).sweep_file, sweep.path.read_text(encoding="utf-8"))
-    if kind != "local":  # jobs run at once: every corpus first, so no two jobs build one
-        for p in sweep.points:
-            build_corpus(sweep, p, out)
-    runs = []
-    for p, seed in sweep.runs():
-        cfg, L = _recipe(sweep, p, seed, corpus_of(sweep, p, out)), SweepLayout(out)
+    L = SweepLayout(out)
+    write_text(L.sweep_file, sweep.path.read_text(encoding="utf-8"))
+
+    def finished_before(p: Point, seed: int) -> bool:  # its corpus built: a record is checked against it
+        cfg = _recipe(sweep, p, seed, corpus_of(sweep, p, out))
         why = record_stands(cfg, L.run(p.name, seed), L.record(p.name, seed))
         if why is None:
             print(f"[sweep] {p.name}-s{seed}: finished before ({L.record(p.name, seed)}), not run again", flush=True)
-        else:
-            runs.append((p, seed))
-    ex = executor(kind, SweepLayout(out).jobs, sweep.job_minutes, partition)
+        elif L.record(p.name, seed).exists():
+            print(f"[sweep] {p.name}-s{seed}: its record does not stand ({why}), run again", flush=True)
+        return why is None
+
+    runs = sweep.runs()
+    if kind != "local":  # jobs run at once: every corpus first, so no two jobs build one
+        for p in sweep.points:
+            build_corpus(sweep, p, out)
+        runs = [(p, seed) for p, seed in runs if not finished_before(p, seed)]
+    ex = executor(kind, L.jobs, sweep.job_minutes, partition)
     failed = {}
     args = [(str(sweep.path), p.name, seed, str(out)) for p, seed in runs]
     if kind == "local":
-        for i, ((p, _), a) in enumerate(zip(runs, args), 1):
+        for i, ((p, seed), a) in enumerate(zip(runs, args), 1):
             started = time.time()
             try:
                 build_corpus(sweep, p, out)  # one job at a time: each point's corpus just before its first run
             except UnmtError as e:
                 failed[f"{a[1]}-s{a[2]}"] = str(e)
                 print(f"[sweep] {a[1]}-s{a[2]}: FAILED: {e}", flush=True)
+                continue
+            if finished_before(p, seed):
                 continue
             job = ex.submit(run_point, *a)
             print(f"[sweep] {i}/{len(args)} {a[1]}-s{a[2]}: job {job.job_id}, progress in {job.paths.stdout}", flush=True)
@@ -342,7 +348,7 @@ def run_sweep(sweep: Sweep, out: Path, kind: str = "local", partition: str | Non
             except Exception as e:  # noqa: BLE001 -- a failed run is a row that says so, not the sweep's end
                 failed[f"{a[1]}-s{a[2]}"] = job_error(e)
                 print(f"[sweep] {a[1]}-s{a[2]}: FAILED: {failed[f'{a[1]}-s{a[2]}']}", flush=True)
-    else:
+    elif args:
         jobs = ex.map_array(run_point, *zip(*args))
         print(f"[sweep] submitted {len(jobs)} jobs to Slurm (logs in {out / 'jobs'})", flush=True)
         for a, job in zip(args, jobs):
@@ -374,6 +380,9 @@ def run_row(run_dir: Path, point: Point, seed: int, record: Path | None = None) 
     compress, evaluate = files["compress"], files["evaluate"]
     manifest = files["manifest"] or {"stages": {}}
     row["minutes"] = round(sum(map(stage_minutes, manifest["stages"].values())), 1)
+    # where those minutes were spent (stages recorded before machines were: not known)
+    row["machine"] = " + ".join(sorted({machine_name(st["machine"]) for st in manifest["stages"].values()
+                                         if "machine" in st})) or None
     if compress:
         saving = compress["code_length"]["saving"]
         row["joint_saving_bits_per_char"], row["joint_saving_fraction"] = saving["bits_per_char"], saving["fraction"]
