@@ -10,7 +10,7 @@ sweep folder holds the same layout:
     SWEEP_DIR/records/POINT-sSEED.json   a finished run's results and manifest (a few kB, committed): its row
                                     outlives the run folder, and a run whose record stands is not run again
     SWEEP_DIR/jobs/                 submitit's job files and logs
-    SWEEP_DIR/results.json, .md     one row per run, written from the runs' own results
+    SWEEP_DIR/results.json, .md     one row per run, written from the runs' own results (or records)
 
     unmt sweep sweeps/thesis.yaml [--out SWEEP_DIR] [--executor local|slurm] [--dry-run]
 """
