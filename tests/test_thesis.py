@@ -117,11 +117,13 @@ def test_labels_of_crowded_points_are_placed_apart():
 
     from unmt.io import label_points
 
-    # Three cipher runs a tenth of a percent apart, as in the sweep, and one point on its own.
-    points = [(6.4, 1.9, "cipher-char"), (6.5, 1.85, "cipher-word"), (6.3, 1.8, "cipher-reversed"), (9.0, 12.0, "es-pt")]
+    # Three cipher runs a tenth of a percent apart, as in the sweep, one point on its own, one at the right edge.
+    points = [(6.4, 1.9, "cipher-char"), (6.5, 1.85, "cipher-word"), (6.3, 1.8, "cipher-reversed"),
+              (7.5, 8.0, "en-fr"), (9.0, 12.0, "es-pt")]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     ax.plot([x for x, _, _ in points], [y for _, y, _ in points], "o")
     places = label_points(ax, points, fontsize=7)
     plt.close(fig)
     assert places[3] == (4, 4, "left")  # alone: the usual place
+    assert places[4][2] == "right"  # at the edge: to its left, in view
     assert len(set(places[:3])) == 3  # crowded: three different places

@@ -140,22 +140,29 @@ def save_array(path, array) -> None:
 
 def label_points(ax, points: list[tuple[float, float, str]], fontsize: float = 8) -> list[tuple[int, int, str]]:
     """Annotate each (x, y, label) of a scatter plot: right of its point and above, else below or to its left,
-    whichever overlaps no marker and no label already placed, so points with nearly equal numbers stay
-    legible. Highest points first, so a crowded group reads downwards. Returns each label's offset (points)
-    and alignment."""
+    whichever overlaps no marker and no label already placed, inside the axes where one such place is, so
+    points with nearly equal numbers stay legible and a point at the edge keeps its label off the frame. Highest points first, so a
+    crowded group reads downwards. Returns each label's offset (points) and alignment."""
     ax.autoscale_view()
-    at = [ax.transData.transform((x, y)) * 72 / ax.figure.dpi for x, y, _ in points]
+    scale = 72 / ax.figure.dpi
+    at = [ax.transData.transform((x, y)) * scale for x, y, _ in points]
+    frame = ax.get_window_extent()
+    inside = (frame.x0 * scale, frame.y0 * scale, frame.x1 * scale, frame.y1 * scale)
     taken = [(px - 3, py - 3, px + 3, py + 3) for px, py in at]  # the markers
     places: list = [None] * len(points)
     for i in sorted(range(len(points)), key=lambda i: -points[i][1]):
         (px, py), width, height = at[i], 0.6 * fontsize * len(points[i][2]), fontsize + 1  # estimated, not rendered
+        options = []
         for dx, dy, ha in ((4, 4, "left"), (4, -12, "left"), (-4, 4, "right"), (-4, -12, "right")):
             x0 = px + dx if ha == "left" else px + dx - width
             box = (x0, py + dy, x0 + width, py + dy + height)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
-                break
+            free = not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken)
+            in_view = inside[0] <= box[0] and box[2] <= inside[2] and inside[1] <= box[1] and box[3] <= inside[3]
+            options.append((not free, not in_view, (dx, dy, ha), box))
+        # free and in view; else free (a label past the frame still prints, over it); else the first
+        *_, place, box = min(options, key=lambda o: o[:2])
         taken.append(box)
-        places[i] = (dx, dy, ha)
+        places[i] = place
     for (x, y, label), (dx, dy, ha) in zip(points, places):
         ax.annotate(label, (x, y), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points", ha=ha)
     return places
