@@ -141,8 +141,9 @@ def save_array(path, array) -> None:
 def label_points(ax, points: list[tuple[float, float, str]], fontsize: float = 8) -> list[tuple[int, int, str]]:
     """Annotate each (x, y, label) of a scatter plot: right of its point and above, else below or to its left,
     whichever overlaps no marker and no label already placed, inside the axes where one such place is, so
-    points with nearly equal numbers stay legible and a point at the edge keeps its label off the frame. Highest points first, so a
-    crowded group reads downwards. Returns each label's offset (points) and alignment."""
+    points with nearly equal numbers stay legible and a point at the edge keeps its label off the frame.
+    Highest points first, so a crowded group reads downwards. Returns each label's offset (points) and
+    alignment."""
     ax.autoscale_view()
     scale = 72 / ax.figure.dpi
     at = [ax.transData.transform((x, y)) * scale for x, y, _ in points]

@@ -259,7 +259,7 @@ def record_stands(cfg, run_dir: Path, record: Path) -> str | None:
     the same config, none cut short, and every input from outside the run (the corpus, the dictionary)
     with the same digest. Else why not. Inputs the run makes itself are not compared: they are gone with
     the folder, and they follow from the config and these."""
-    from unmt.manifest import cut_short, fingerprint
+    from unmt.manifest import cut_short, digest
     from unmt.runner import Runner
     from unmt.stages.base import jsonable
 
@@ -267,6 +267,7 @@ def record_stands(cfg, run_dir: Path, record: Path) -> str | None:
         return "no record"
     stages = (_read(record).get("manifest") or {}).get("stages", {})
     runner = Runner(cfg, run_dir, quiet=True)
+    digests: dict[Path, str] = {}  # a corpus file read by several stages is hashed once
     for st in runner.plan:
         rec = stages.get(st.name)
         if rec is None:
@@ -276,7 +277,10 @@ def record_stands(cfg, run_dir: Path, record: Path) -> str | None:
         if cut_short(rec):
             return f"stage {st.name}: {cut_short(rec)}"
         outside = {n: p for n, p in st.inputs().items() if runner.producer(Path(p)) is None and Path(p).exists()}
-        changed = [n for n, d in fingerprint(outside).items() if rec.get("inputs", {}).get(n) != d]
+        for path in map(Path, outside.values()):
+            if path not in digests:
+                digests[path] = digest(path)
+        changed = [n for n, path in sorted(outside.items()) if rec.get("inputs", {}).get(n) != digests[Path(path)]]
         if changed:
             return f"stage {st.name}: input changed ({', '.join(changed)})"
     return None
