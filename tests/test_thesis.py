@@ -127,3 +127,28 @@ def test_labels_of_crowded_points_are_placed_apart():
     assert places[3] == (4, 4, "left")  # alone: the usual place
     assert places[4][2] == "right"  # at the edge: to its left, in view
     assert len(set(places[:3])) == 3  # crowded: three different places
+
+
+def test_a_label_with_no_free_place_in_view_widens_the_axes_instead_of_crossing_the_frame():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from unmt.io import label_points
+
+    # As in the sweep: two cipher runs side by side at the bottom; the lower one's only free place is below.
+    points = [(4.5, 4.1, "en-zh"), (10.1, 14.6, "es-pt"), (6.45, 1.6, "cipher-char"), (6.72, 1.5, "cipher-word")]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.plot([x for x, _, _ in points], [y for _, y, _ in points], "o")
+    ax.autoscale_view()
+    before = ax.get_ylim()
+    places = label_points(ax, points, fontsize=7)
+    fig.tight_layout()
+    fig.canvas.draw()
+    frame = ax.get_window_extent()
+    labels = {t.get_text(): t.get_window_extent() for t in ax.texts}
+    plt.close(fig)
+    assert places[3][1] < 0 and ax.get_ylim()[0] < before[0]  # placed below, and the axes gave it room
+    for name, box in labels.items():
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, name

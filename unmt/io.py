@@ -140,8 +140,8 @@ def save_array(path, array) -> None:
 
 def label_points(ax, points: list[tuple[float, float, str]], fontsize: float = 8) -> list[tuple[int, int, str]]:
     """Annotate each (x, y, label) of a scatter plot: right of its point and above, else below or to its left,
-    whichever overlaps no marker and no label already placed, inside the axes where one such place is, so
-    points with nearly equal numbers stay legible and a point at the edge keeps its label off the frame.
+    whichever overlaps no marker and no label already placed, inside the axes where one such place is (else the axes
+    widen to hold it), so points with nearly equal numbers stay legible and no label runs over the frame.
     Highest points first, so a crowded group reads downwards. Returns each label's offset (points) and
     alignment."""
     ax.autoscale_view()
@@ -164,9 +164,27 @@ def label_points(ax, points: list[tuple[float, float, str]], fontsize: float = 8
         *_, place, box = min(options, key=lambda o: o[:2])
         taken.append(box)
         places[i] = place
+    _widen_to_hold(ax, taken[len(points):], inside)
     for (x, y, label), (dx, dy, ha) in zip(points, places):
         ax.annotate(label, (x, y), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points", ha=ha)
     return places
+
+
+def _widen_to_hold(ax, boxes: list, inside: tuple) -> None:
+    """Widen the axes' limits so that labels with no free place in view (boxes in points) print inside the
+    frame rather than over it: a label is placed in points from its marker, so the data must give way."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    per_x, per_y = (x1 - x0) / (inside[2] - inside[0]), (y1 - y0) / (inside[3] - inside[1])
+    spare = 1.15  # widening shrinks the scale, so a little more than the overflow
+    left = max(0.0, inside[0] - min(b[0] for b in boxes))
+    right = max(0.0, max(b[2] for b in boxes) - inside[2])
+    below = max(0.0, inside[1] - min(b[1] for b in boxes))
+    above = max(0.0, max(b[3] for b in boxes) - inside[3])
+    if left or right:
+        ax.set_xlim(x0 - spare * left * per_x, x1 + spare * right * per_x)
+    if below or above:
+        ax.set_ylim(y0 - spare * below * per_y, y1 + spare * above * per_y)
 
 
 def save_figure(fig, path) -> None:
