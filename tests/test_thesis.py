@@ -127,6 +127,9 @@ def test_labels_of_crowded_points_are_placed_apart():
     assert places[3] == (4, 4, "left")  # alone: the usual place
     assert places[4][2] == "right"  # at the edge: to its left, in view
     assert len(set(places[:3])) == 3  # crowded: three different places
+    fig, ax = plt.subplots()
+    assert label_points(ax, []) == []  # nothing to label: the plot stays as it is
+    plt.close(fig)
 
 
 def test_a_label_with_no_free_place_in_view_widens_the_axes_instead_of_crossing_the_frame():

@@ -140,8 +140,9 @@ def save_array(path, array) -> None:
 
 def label_points(ax, points: list[tuple[float, float, str]], fontsize: float = 8) -> list[tuple[int, int, str]]:
     """Annotate each (x, y, label) of a scatter plot: right of its point and above, else below or to its left,
-    whichever overlaps no marker and no label already placed, inside the axes where one such place is (else the axes
-    widen to hold it), so points with nearly equal numbers stay legible and no label runs over the frame.
+    whichever overlaps no marker and no label already placed, inside the axes where one such place is (else
+    the axes widen to hold it), so points with nearly equal numbers stay legible and no label runs over the
+    frame.
     Highest points first, so a crowded group reads downwards. Returns each label's offset (points) and
     alignment."""
     ax.autoscale_view()
@@ -173,6 +174,8 @@ def label_points(ax, points: list[tuple[float, float, str]], fontsize: float = 8
 def _widen_to_hold(ax, boxes: list, inside: tuple) -> None:
     """Widen the axes' limits so that labels with no free place in view (boxes in points) print inside the
     frame rather than over it: a label is placed in points from its marker, so the data must give way."""
+    if not boxes:
+        return
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
     per_x, per_y = (x1 - x0) / (inside[2] - inside[0]), (y1 - y0) / (inside[3] - inside[1])
