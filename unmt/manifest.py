@@ -56,7 +56,8 @@ def code_commit() -> str | None:
 def machine() -> dict:
     """Where a stage ran, so that its minutes can be read beside another machine's: the CPU's model name, the
     cores this process may use, and the GPU if torch sees one."""
-    out = {"cpu": platform.processor() or platform.machine(), "cores": len(os.sched_getaffinity(0))}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # not on macOS
+    out = {"cpu": platform.processor() or platform.machine(), "cores": cores}
     try:
         names = [l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                  if l.startswith("model name")]
