@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import pytest
 
@@ -218,3 +219,38 @@ def test_a_runner_killed_alone_takes_its_trainer_with_it(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+# a torchrun worker: rank 0 says fairseq's last line (or not), then every worker aborts as gloo's threads can
+# at interpreter exit
+_ABORTING_WORKER = """
+import os, sys
+if os.environ["RANK"] == "0" and sys.argv[1] == "trained":
+    print("2026-12-04 07:41:09 | INFO | fairseq_cli.train | done training in 1.6 seconds", flush=True)
+os.abort()
+"""
+
+
+@pytest.mark.parametrize("trained", [True, False], ids=["after training", "before training ends"])
+def test_a_torchrun_worker_that_aborts(trained, tmp_path, monkeypatch):
+    from unmt import fairseq_run
+    from unmt.errors import UnmtError
+
+    worker = tmp_path / "worker.py"
+    worker.write_text(_ABORTING_WORKER)
+    monkeypatch.setattr(fairseq_run, "launcher", lambda nproc: [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(worker),
+        "trained" if trained else "not"])
+    save_dir = tmp_path / "train"
+    save_dir.mkdir()
+    if trained:
+        fairseq_run.checkpoint_in(save_dir).write_bytes(b"saved")  # what fairseq saved before the abort
+    launch = lambda: fairseq_run._launch(tmp_path, save_dir, [], None, fairseq_run.Progress("train", 6, 0, quiet=True),
+                                         None, 2, "fp32")
+    if trained:  # torchrun's report of the abort runs past any short tail; the stage is done all the same
+        launch()
+        assert "ChildFailedError" in fairseq_run.train_log_in(save_dir).read_text()
+    else:
+        with pytest.raises(UnmtError) as e:
+            launch()
+        assert "fairseq training failed: worker rank " in str(e.value) and "(SIGABRT)" in str(e.value)

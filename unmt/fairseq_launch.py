@@ -36,6 +36,11 @@ def main():
     from fairseq_cli.train import cli_main
 
     cli_main()
+    # training is done and saved; gloo's threads can still abort the interpreter's teardown (SIGABRT), and
+    # torchrun would then call the whole run failed
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

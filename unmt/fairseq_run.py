@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -429,6 +430,22 @@ def remove_partial_checkpoints(save_dir: Path, read_each: bool = True) -> list[P
     return unwritten
 
 
+def failure_line(tail: list[str], rc: int) -> str:
+    """The line that says why training failed: torchrun's root cause (which worker, its exit code or signal,
+    its error) when torchrun reports one, else the last line naming an error."""
+    if "Root Cause (first observed failure):" in tail:
+        cause = {}
+        for line in tail[tail.index("Root Cause (first observed failure):") + 1:]:
+            key, sep, value = line.strip().partition(":")
+            if sep and key.strip() in ("rank", "exitcode", "traceback"):
+                cause[key.strip()] = " ".join(re.sub(r"\(pid: \d+\)", "", value).split())
+        if cause:
+            reason = next((l.strip() for l in reversed(tail) if "Error" in l and "ChildFailedError" not in l), "")
+            return (f"worker rank {cause.get('rank', '?')} exited with {cause.get('exitcode', '?')}"
+                    + (f": {reason}" if reason else ""))
+    return next((l for l in reversed(tail) if "Error" in l), tail[-1] if tail else f"exit code {rc}").strip()
+
+
 def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, precision) -> None:
     if budget:
         args = args + ["--stop-time-hours", f"{budget / 3600:.4f}"]
@@ -449,6 +466,7 @@ def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, pr
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, nproc)))))
     log_path = train_log_in(save_dir)
     tail: list[str] = []
+    trained = False  # fairseq said "done training": what follows is teardown
     log_error = None  # a log we could not write (a full disk): fairseq's own failure, if any, says more
     log = open(log_path, "a", encoding="utf-8")
     from unmt.runner import HELD_LOCKS
@@ -463,12 +481,14 @@ def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, pr
                     log.flush()
                 except OSError as e:
                     log_error = e
-            tail = (tail + [line.rstrip()])[-20:]
+            tail = (tail + [line.rstrip()])[-60:]
+            trained = trained or "done training in" in line
             progress.feed(line)
         rc = proc.wait()
-        # stopped mid-epoch (its max_minutes net), fairseq finishes and saves, then can abort in
-        # interpreter teardown ("terminate called without an active exception"): the training is done
-        if rc != 0 and any("done training in" in line for line in tail) and last.exists():
+        # fairseq can abort in interpreter teardown after it saved ("terminate called without an active
+        # exception"; under torchrun, a worker's gloo threads): the training is done. torchrun's report of
+        # that abort runs to dozens of lines, so the whole output is watched, not its tail
+        if rc != 0 and trained and last.exists():
             rc = 0
     finally:  # interrupted (Ctrl-C, SIGTERM): never leave a trainer running on its own
         if proc.poll() is None:
@@ -479,7 +499,7 @@ def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, pr
         except OSError as e:  # what it still held could not be written either
             log_error = log_error or e
     if rc != 0:
-        err = next((l for l in reversed(tail) if "Error" in l), tail[-1] if tail else f"exit code {rc}").strip()
+        err = failure_line(tail, rc)
         unwritten = remove_partial_checkpoints(save_dir)
         if unwritten:
             raise UnmtError(f"{unwritten[0]}: could not be written ({err[:200]}); the partial file is removed -- "
