@@ -333,10 +333,11 @@ def thesis_doc(a: dict, sweep_dir: Path, png: Path | None, rows: list[dict] | No
               "| pair | kind | seeds | joint saving % | UNMT BLEU | BLEU − better baseline | ceiling share | copy chrF | K(Y|X)/K(Y) |",
               "|---|---|---|---|---|---|---|---|---|"]
     for p in sorted(a["points"], key=lambda p: -p["joint_saving"]):
-        spread = lambda k: f" ±{p[k + '_spread'] / 2:.2f}" if f"{k}_spread" in p else ""  # noqa: E731
+        # half the range, in the column's unit and digits (the saving is a fraction, shown in %)
+        spread = lambda k, scale=1, fmt=".2f": f" ±{scale * p[k + '_spread'] / 2:{fmt}}" if f"{k}_spread" in p else ""  # noqa: E731
         share = "–" if p.get("ceiling_share") is None else f"{p['ceiling_share']:.2f}"
         cond = "–" if p.get("conditional_fraction") is None else f"{p['conditional_fraction']:.3f}"
-        lines.append(f"| {p['point']} | {p['kind']} | {len(p['seeds'])} | {100 * p['joint_saving']:.1f}{spread('joint_saving')} | "
+        lines.append(f"| {p['point']} | {p['kind']} | {len(p['seeds'])} | {100 * p['joint_saving']:.1f}{spread('joint_saving', 100, '.1f')} | "
                      f"{p['bleu']:.2f}{spread('bleu')} | {p['bleu_over_baseline']:+.2f}{spread('bleu_over_baseline')} | "
                      f"{share} | {p['overlap']:.1f} | {cond} |")
     lines += ["", "Spread: half the range over seeds, where a pair ran with several.", "",

@@ -57,7 +57,7 @@ def _row(point, seed, saving, bleu, copy_chrf, kind="natural"):
 
 def test_the_analysis_of_a_sweep_table_averages_seeds_and_writes_a_verdict(tmp_path):
     rows = [_row(f"p{i}", 1, 0.02 * i, 3.0 * i, 20) for i in range(1, 11)]
-    rows += [_row("p5", 2, 0.1, 17.0, 20), _row("p5", 3, 0.1, 13.0, 20)]  # p5 with three seeds
+    rows += [_row("p5", 2, 0.1, 17.0, 20), _row("p5", 3, 0.12, 13.0, 20)]  # p5: three seeds
     rows.append({"point": "broken", "seed": 1, "kind": "natural", "langs": ["a", "b"], "run": "broken-s1"})
     a = analyse(rows)
     p5 = next(p for p in a["points"] if p["point"] == "p5")
@@ -68,7 +68,7 @@ def test_the_analysis_of_a_sweep_table_averages_seeds_and_writes_a_verdict(tmp_p
     assert a["partial_on_overlap"]["bleu_over_baseline"]["spearman"]["r"] == pytest.approx(1.0)
     assert a["verdict"] == "supported"
     doc = thesis_doc(a, tmp_path, None)
-    assert "**Verdict: supported.**" in doc and "| p5 | natural | 3 |" in doc and "68%" in doc
+    assert "**Verdict: supported.**" in doc and "| p5 | natural | 3 | 10.7 ±1.0 | 15.00 ±2.00 |" in doc and "68%" in doc
 
 
 def test_ciphers_are_judged_against_their_predictions_and_an_unfinished_sweep_says_so():
