@@ -340,7 +340,7 @@ def thesis_doc(a: dict, sweep_dir: Path, png: Path | None, rows: list[dict] | No
         lines.append(f"| {p['point']} | {p['kind']} | {len(p['seeds'])} | {100 * p['joint_saving']:.1f}{spread('joint_saving', 100, '.1f')} | "
                      f"{p['bleu']:.2f}{spread('bleu')} | {p['bleu_over_baseline']:+.2f}{spread('bleu_over_baseline')} | "
                      f"{share} | {p['overlap']:.1f} | {cond} |")
-    lines += ["", "Spread: half the range over seeds, where a pair ran with several.", "",
+    lines += ["", "Spread: half the range over seeds, where a pair ran with several (the plot's bars, both ways).", "",
               "## Correlations with the joint saving (bootstrap 95% intervals over pairs)", "",
               "| quality | Spearman | Pearson | Spearman, partial on overlap | Pearson, partial on overlap |",
               "|---|---|---|---|---|"]
@@ -403,6 +403,7 @@ def plot(a: dict, png: Path) -> None:
         if not pts:
             continue
         ax.errorbar([100 * p["joint_saving"] for p in pts], [p["bleu"] for p in pts],
+                    xerr=[100 * p.get("joint_saving_spread", 0) / 2 for p in pts],
                     yerr=[p.get("bleu_spread", 0) / 2 for p in pts], fmt=marker, label=kind, capsize=3)
     label_points(ax, [(100 * p["joint_saving"], p["bleu"], p["point"]) for p in a["points"]], fontsize=7)
     ax.set_xlabel("joint saving: (K(X)+K(Y)-K(X,Y)) / (K(X)+K(Y)), %")
