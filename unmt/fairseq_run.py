@@ -432,12 +432,12 @@ def remove_partial_checkpoints(save_dir: Path, read_each: bool = True) -> list[P
 
 def failure_line(tail: list[str], rc: int) -> str:
     """The line that says why training failed: torchrun's root cause (which worker, its exit code or signal,
-    its error) when torchrun reports one, else the last line naming an error."""
+    the last error it printed) when torchrun reports one, else the last line naming an error."""
     if "Root Cause (first observed failure):" in tail:
         cause = {}
         for line in tail[tail.index("Root Cause (first observed failure):") + 1:]:
             key, sep, value = line.strip().partition(":")
-            if sep and key.strip() in ("rank", "exitcode", "traceback"):
+            if sep and key.strip() in ("rank", "exitcode"):
                 cause[key.strip()] = " ".join(re.sub(r"\(pid: \d+\)", "", value).split())
         if cause:
             reason = next((l.strip() for l in reversed(tail) if "Error" in l and "ChildFailedError" not in l), "")
@@ -482,7 +482,7 @@ def _launch(data, save_dir, args, restore, progress: Progress, budget, nproc, pr
                 except OSError as e:
                     log_error = e
             tail = (tail + [line.rstrip()])[-60:]
-            trained = trained or "done training in" in line
+            trained = trained or "fairseq_cli.train | done training in" in line  # its logger's, not a sample's
             progress.feed(line)
         rc = proc.wait()
         # fairseq can abort in interpreter teardown after it saved ("terminate called without an active
