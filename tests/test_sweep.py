@@ -181,7 +181,7 @@ def test_a_finished_run_is_kept_by_its_record_when_its_folder_is_gone(tiny_run, 
     run = tmp_path / "en-fr-s1"
     shutil.copytree(tiny_run, run)
     Runner(cfg, run, quiet=True).run()  # up to date, or its evaluation brought back to the sweep's recipe
-    write_record(run, L.record(p.name, 1))
+    write_record(run, L.record(p.name, 1), [st.name for st in Runner(cfg, run, quiet=True).plan])
     row = run_row(run, p, 1)
     shutil.rmtree(run)
     assert record_stands(cfg, L.run(p.name, 1), L.record(p.name, 1)) is None
@@ -191,3 +191,26 @@ def test_a_finished_run_is_kept_by_its_record_when_its_folder_is_gone(tiny_run, 
     sweep.set = {"train": {"max_update": cfg.train.max_update + 1}}
     other = _recipe(sweep, p, 1, corpus_of(sweep, p, out))
     assert record_stands(other, L.run(p.name, 1), L.record(p.name, 1)) == "stage train: config changed"
+
+
+def test_a_run_whose_recipe_measures_no_code_lengths_is_recorded_when_its_plan_is_done(tiny_run, tmp_path):
+    """The sharing sweep's recipe turns compress off: its runs end at evaluate and are recorded, with a row
+    that says the saving was not measured; a run cut before the end of its plan is not recorded."""
+    from unmt.layout import RunLayout
+    from unmt.sweep import Point, run_row, sweep_table, write_record
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    manifest = json.loads((run / "manifest.json").read_text())
+    for stage in ("lms", "compress"):
+        manifest["stages"].pop(stage)
+        shutil.rmtree(RunLayout(run).dir(stage))
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    record = tmp_path / "records" / "run.json"
+    write_record(run, record, list(manifest["stages"]) + ["lms", "compress"])
+    assert not record.exists()  # its plan had compress: cut short
+    write_record(run, record, list(manifest["stages"]))
+    assert json.loads(record.read_text())["evaluate"]["directions"]
+    row = run_row(run, Point(name="en-fr", langs=["en", "fr"]), 1)
+    assert "joint_saving_bits_per_char" not in row and row["directions"]
+    line = sweep_table({"sweep": "s", "recipe": "r", "rows": [row]}).splitlines()[-1]
+    assert line.startswith("| run | natural | – | ") and "not finished" not in line

@@ -231,8 +231,9 @@ def run_point(sweep_file: str, point: str, seed: int, out: str) -> str:
     p = next(x for x in sweep.points if x.name == point)
     cfg = _recipe(sweep, p, seed, corpus_of(sweep, p, Path(out)))
     run_dir = SweepLayout(out).run(p.name, seed)
-    Runner(cfg, run_dir).run()  # its progress lines go to the job's log (SWEEP_DIR/jobs)
-    write_record(run_dir, SweepLayout(out).record(p.name, seed))
+    runner = Runner(cfg, run_dir)
+    runner.run()  # its progress lines go to the job's log (SWEEP_DIR/jobs)
+    write_record(run_dir, SweepLayout(out).record(p.name, seed), [st.name for st in runner.plan])
     return str(run_dir)
 
 
@@ -248,10 +249,20 @@ def run_files(run_dir: Path, record: Path | None = None) -> dict:
     return files
 
 
-def write_record(run_dir: Path, record: Path) -> None:
+def write_record(run_dir: Path, record: Path, stages: list[str]) -> None:
+    """Keep a finished run's files: every stage of its plan (``stages``) recorded in its manifest."""
     files = run_files(run_dir)
-    if files["compress"] and files["evaluate"]:  # a finished run only
+    done = (files["manifest"] or {}).get("stages", {})
+    if files["evaluate"] and all(name in done for name in stages):
         write_json(record, {"run": run_dir.name, **files})
+
+
+def plan_of(sweep: Sweep, p: Point, seed: int, out: Path) -> list[str]:
+    """The names of the stages a point's run goes through (compress only where the recipe enables it)."""
+    from unmt.runner import Runner
+
+    cfg = _recipe(sweep, p, seed, corpus_of(sweep, p, out))
+    return [st.name for st in Runner(cfg, SweepLayout(out).run(p.name, seed), quiet=True).plan]
 
 
 def record_stands(cfg, run_dir: Path, record: Path) -> str | None:
@@ -406,7 +417,11 @@ def run_row(run_dir: Path, point: Point, seed: int, record: Path | None = None) 
 def gather(sweep: Sweep, out: Path, failed: dict | None = None) -> dict:
     rows, L = [], SweepLayout(out)
     for p, seed in sweep.runs():
-        write_record(L.run(p.name, seed), L.record(p.name, seed))  # runs finished before records were kept
+        if L.run(p.name, seed).exists():  # runs finished before records were kept, or run again by hand
+            try:
+                write_record(L.run(p.name, seed), L.record(p.name, seed), plan_of(sweep, p, seed, out))
+            except UnmtError:  # its corpus gone since: the record there is, is kept
+                pass
         row = run_row(L.run(p.name, seed), p, seed, L.record(p.name, seed))
         if failed and row["run"] in failed:
             row["failed"] = failed[row["run"]]
@@ -428,7 +443,7 @@ def sweep_table(result: dict) -> str:
              "| run | kind | joint saving bits/char (%) | BLEU a→b / b→a | chrF mean | best baseline BLEU | ceiling BLEU | lexicon P@1 | minutes |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
-        if "directions" not in r or "joint_saving_bits_per_char" not in r:
+        if "directions" not in r:
             lines.append(f"| {r['run']} | {r['kind']} | {r.get('failed', 'not finished')} | | | | | | {r.get('minutes', '')} |")
             continue
         ds = list(r["directions"].values())
@@ -437,8 +452,9 @@ def sweep_table(result: dict) -> str:
         base = sum(max(v["bleu"] for k, v in d.items() if k in ("copy", "word-by-word")) for d in ds) / len(ds)
         ceiling = [d["supervised"]["bleu"] for d in ds if "supervised" in d]
         p1 = r.get("lexicon_p@1")
-        lines.append(f"| {r['run']} | {r['kind']} | {r['joint_saving_bits_per_char']:.4f} "
-                     f"({100 * r['joint_saving_fraction']:.1f}%) | {' / '.join(_fmt(b) for b in bleu)} | {chrf:.2f} | "
+        saving = (f"{r['joint_saving_bits_per_char']:.4f} ({100 * r['joint_saving_fraction']:.1f}%)"
+                  if "joint_saving_bits_per_char" in r else "–")  # compress off in its recipe, or not run yet
+        lines.append(f"| {r['run']} | {r['kind']} | {saving} | {' / '.join(_fmt(b) for b in bleu)} | {chrf:.2f} | "
                      f"{base:.2f} | {_fmt(sum(ceiling) / len(ceiling)) if ceiling else '–'} | "
                      f"{' / '.join(_fmt(v) for v in p1.values()) if p1 else 'not available'} | {r['minutes']} |")
     return "\n".join(lines) + "\n"
