@@ -99,19 +99,19 @@ def test_a_shared_point_and_its_bilingual_points_read_one_named_corpus(tmp_path)
 
     sweep = load_sweep(ROOT / "sweeps" / "sharing.yaml")  # every run's recipe is checked as it loads
     assert [f"{p.name}-s{s}" for p, s in sweep.runs()][:6] == [
-        "gl-alone-s1", "gl-shared-s1", "es-alone-s1", "pt-alone-s1", "gl-alone-wide-s1", "gl-shared-wide-s1"]
+        "it-alone-s1", "it-shared-s1", "es-alone-s1", "fr-alone-s1", "it-alone-wide-s1", "it-shared-wide-s1"]
     points = {p.name: p for p in sweep.points}
     corpora = {corpus_of(sweep, p, tmp_path) for p in sweep.points}
-    assert corpora == {tmp_path / "corpora" / "rare-gl"}
-    shared = _recipe(sweep, points["gl-shared"], 2, tmp_path / "corpora" / "rare-gl")
-    assert shared.langs == ["en", "gl", "es", "pt"] and shared.pairs == ["en-gl", "en-es", "en-pt"]
+    assert corpora == {tmp_path / "corpora" / "rare-it"}
+    shared = _recipe(sweep, points["it-shared"], 2, tmp_path / "corpora" / "rare-it")
+    assert shared.langs == ["en", "it", "es", "fr"] and shared.pairs == ["en-it", "en-es", "en-fr"]
     assert shared.seed == 2 and shared.dictionary_test.endswith("dict.{pair}.test.txt")
     assert shared.train.bt_partners == "all" and shared.train.batch_sentences == shared.pretrain.batch_sentences
-    alone, wide = (_recipe(sweep, points[n], 1, tmp_path / "corpora" / "rare-gl") for n in ("gl-alone", "gl-alone-wide"))
-    assert alone.langs == ["en", "gl"] and alone.pairs == ["en-gl"] and alone.model.dim < wide.model.dim
+    alone, wide = (_recipe(sweep, points[n], 1, tmp_path / "corpora" / "rare-it") for n in ("it-alone", "it-alone-wide"))
+    assert alone.langs == ["en", "it"] and alone.pairs == ["en-it"] and alone.model.dim < wide.model.dim
     assert {k: v for k, v in vars(alone).items() if k not in ("model", "name")} == \
         {k: v for k, v in vars(wide).items() if k not in ("model", "name")}
-    assert sweep.corpora["rare-gl"]["max_train_lines"] == {"gl": 2000}
+    assert sweep.corpora["rare-it"]["max_train_lines"] == {"it": 2000}
     en_zh = load_sweep(ROOT / "sweeps" / "en-zh.yaml")  # the distant pair's hypotheses load and check too
     base = next(p for p in en_zh.points if p.name == "en-zh-base")
     assert corpus_of(en_zh, base, tmp_path) == ROOT / "corpora" / "libreoffice-en-zh"  # the committed corpus
