@@ -419,9 +419,11 @@ def gather(sweep: Sweep, out: Path, failed: dict | None = None) -> dict:
     for p, seed in sweep.runs():
         if L.run(p.name, seed).exists():  # runs finished before records were kept, or run again by hand
             try:
-                write_record(L.run(p.name, seed), L.record(p.name, seed), plan_of(sweep, p, seed, out))
+                plan = plan_of(sweep, p, seed, out)
             except UnmtError:  # its corpus gone since: the record there is, is kept
-                pass
+                plan = None
+            if plan is not None:
+                write_record(L.run(p.name, seed), L.record(p.name, seed), plan)
         row = run_row(L.run(p.name, seed), p, seed, L.record(p.name, seed))
         if failed and row["run"] in failed:
             row["failed"] = failed[row["run"]]
