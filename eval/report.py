@@ -3,6 +3,7 @@ README's two tables (the default recipe's expected numbers, every run at a glanc
 so published numbers never drift from what the code produced.
 
     python -m eval.report runs/default [runs/en-zh ...]   # a section per run (others' sections kept), then README
+    python -m eval.report sweeps/sharing                  # a sweep's sections (runs from folders or records)
     python -m eval.report                                 # README's tables again from docs/results.md
 """
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 from eval.language_id import format_share, target_share
 from unmt.io import read_lines, write_text
 
-# README blocks written here: the default recipe's table, and every run of docs/results.md at a glance
-BLOCKS = ("default", "glance")
+# README blocks written here: the default recipe's table, every run of docs/results.md at a glance, and the
+# sweeps' sharing experiments
+BLOCKS = ("default", "glance", "sharing")
 # the sections of docs/results.md the README's default table reads: the default recipe in bf16 and in fp32
 DEFAULT_BF16, DEFAULT_FP32 = "default-bf16", "default"
 
@@ -119,23 +121,43 @@ def run_summary(run_dir: Path) -> str:
     return "\n".join(out)
 
 
+def run_json(run: Path) -> dict:
+    """A run's manifest and its evaluate and compress results ({name: dict or None}): from its folder, or,
+    for a sweep's run whose folder is gone (a new checkout), from the sweep's record of it."""
+    from unmt.layout import SweepLayout
+    from unmt.sweep import run_files
+
+    run = Path(run)
+    sweep = SweepLayout(run.parent.parent)
+    record = sweep.record_of(run) if run.parent == sweep.runs else None
+    files = run_files(run, record)
+    if files.get("manifest") is None:
+        raise FileNotFoundError(f"{run}: no manifest.json (and no sweep record) -- is it a run folder?")
+    return files
+
+
+def run_langs(run: Path) -> list[str]:
+    return run_json(run)["manifest"]["stages"]["prepare"]["config"].get("langs", [])
+
+
+def model_and_seed(run: Path) -> tuple[str, object]:
+    """The model a run's train stage built and its seed: two runs compare only where both are the same."""
+    train = (run_json(run)["manifest"]["stages"].get("train") or {}).get("config", {})
+    return json.dumps(train.get("model"), sort_keys=True), train.get("seed")
+
+
 def tests_and_scores(run: Path) -> tuple[dict, dict | None]:
     """A run's test files (name -> sha256, as its prepare stage read them) and its evaluate stage's scores per
     direction (None: not evaluated): two runs compare only on the same test files."""
-    from unmt.layout import RunLayout
-
-    manifest = json.loads(RunLayout(run).manifest.read_text())
-    tests = {k: v for k, v in manifest["stages"]["prepare"]["inputs"].items() if k.startswith("corpus:test.")}
-    results = RunLayout(run).results("evaluate")
-    return tests, json.loads(results.read_text())["directions"] if results.exists() else None
+    files = run_json(run)
+    tests = {k: v for k, v in files["manifest"]["stages"]["prepare"]["inputs"].items() if k.startswith("corpus:test.")}
+    return tests, (files["evaluate"] or {}).get("directions")
 
 
 def translation_examples(run: Path) -> dict[str, int] | None:
     """Sentences each translation direction trained on in a run's train stage (back-translation, warm start,
     mined pairs), from its manifest; None where the run did not record them (runs before 2026-12-03)."""
-    from unmt.layout import RunLayout
-
-    stages = json.loads(RunLayout(run).manifest.read_text())["stages"]
+    stages = run_json(run)["manifest"]["stages"]
     held = ((stages.get("train") or {}).get("result") or {}).get("examples_per_direction")
     if not held:
         return None
@@ -166,11 +188,17 @@ def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
     def in_target(run, direction):  # from the hypotheses, among the multilingual run's languages for both runs
         tgt = direction.split("-")[1]
         hyp = RunLayout(run).hypotheses("evaluate", *direction.split("-"))
-        return target_share(read_lines(hyp, "hypotheses"), tgt, langs) if hyp.exists() else None
+        if hyp.exists():
+            return target_share(read_lines(hyp, "hypotheses"), tgt, langs)
+        said = ((run_json(run)["evaluate"] or {}).get("directions", {}).get(direction, {}).get("unmt") or {})
+        if "on_target" in said:  # the folder gone: its evaluate stage's share, among the run's own languages
+            own.add(Path(run).name)
+        return said.get("on_target")
 
+    own: set[str] = set()
     multi_tests, multi_dirs = tests_and_scores(multi)
     multi_examples = translation_examples(multi) or {}
-    langs = json.loads(RunLayout(multi).manifest.read_text())["stages"]["prepare"]["config"]["langs"]
+    langs = run_langs(multi)
     rows = ["| direction | multilingual BLEU | alone BLEU | multilingual chrF | alone chrF | better baseline BLEU / chrF | "
             "in target language % multilingual / alone | supervised BLEU multilingual / alone | examples multilingual "
             "/ alone | sharing |",
@@ -202,11 +230,13 @@ def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
     if not compared:
         return None
     return (f"`{multi}` against each pair trained alone on the same corpus and test sentences "
-            f"({', '.join(f'`runs/{c}`' for c in compared)}). {comparison_line(ratios)} \"Examples\": sentences "
+            f"({', '.join(f'`{c}`' for c in compared)}). {comparison_line(ratios)} \"Examples\": sentences "
             "the direction's train stage learned from (back-translations, warm-start and mined pairs). \"helps\": "
             "higher BLEU and chrF. \"In target language\": share of the "
             "output lines langid.py assigns to the target language among the multilingual run's languages "
-            "(eval/language_id.py), for both runs. \"Supervised\": each run's supervised ceiling (same model, start and "
+            "(eval/language_id.py), for both runs" + (f" (for {', '.join(f'`{r}`' for r in sorted(own))}, whose "
+            "folder is gone: the share its evaluate stage measured among its own languages)" if own else "")
+            + ". \"Supervised\": each run's supervised ceiling (same model, start and "
             "updates on the true translations), where it trained one.\n\n" + "\n".join(rows) + "\n")
 
 
@@ -274,18 +304,16 @@ def sharing_seeds_summary(shared: list[Path], alone: list[Path]) -> str | None:
 def seed_summaries(run_dirs) -> dict[str, str]:
     """A shared setting run with several seeds, beside each bilingual setting with several seeds on the same
     test sentences: {section name: the gain with its interval over the seeds}."""
-    from unmt.layout import RunLayout
-
     groups: dict[str, list[Path]] = {}
     for d in run_dirs:
         groups.setdefault(seed_stem(d), []).append(Path(d))
     out = {}
     for stem, runs in groups.items():
-        langs = json.loads(RunLayout(runs[0]).manifest.read_text())["stages"]["prepare"]["config"].get("langs", [])
-        if len(runs) < 2 or len(langs) <= 2:
+        if len(runs) < 2 or len(run_langs(runs[0])) <= 2:
             continue
         for other, alone in groups.items():
-            seeds = sharing_seeds_summary(runs, alone) if other != stem and len(alone) >= 2 else None
+            same_model = model_and_seed(alone[0])[0] == model_and_seed(runs[0])[0]
+            seeds = sharing_seeds_summary(runs, alone) if other != stem and len(alone) >= 2 and same_model else None
             if seeds:
                 out[f"sharing over seeds: {stem} vs {other}"] = seeds
     return out
@@ -414,6 +442,78 @@ def recipes_block(sections: dict[str, str], root: str | Path = "recipes") -> str
                                "(its section says which precision).")
 
 
+_SWEEP_ROW = re.compile(r"^\| (\S*) \| (\S+) \| .* \| (yes|no), (yes|no) \| [^|]* \| [^|]* \|$")
+_GAIN_ROW = re.compile(r"^\| (\S+) \| (BLEU|chrF) \| [\d.]+ \| [\d.]+ \| ([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\] "
+                       r"\| \d+/\d+ / (\d+)/(\d+) \|$")
+_SHARED_ROW = re.compile(r"^\| (\S+-\S+) \| ([\d.]+) \| ([\d.]+) \| [\d.]+ \| [\d.]+ \|")
+
+
+def _comparison(body: str) -> str:
+    return next((c for c in ("equal per-direction compute", "equal total updates") if f"**{c}**" in body),
+                "comparison not known")
+
+
+def sharing_block(sections: dict[str, str]) -> str:
+    """The README's lines on the sweeps' sharing experiments, from their docs/results.md sections: per shared
+    setting over seeds, the rare pair's gain with its interval against the target; per shared run, how much
+    each other direction lost at the comparison it made; per sweep, which runs beat both baselines."""
+    swept: dict[str, list[str]] = {}  # sweep -> its runs, from its table
+    for name, body in sections.items():
+        if name.startswith("sweep: "):
+            swept[name[len("sweep: "):]] = [m[1] for line in body.splitlines()
+                                              if (m := _SWEEP_ROW.match(line)) and m[1]]
+    runs = {r for names in swept.values() for r in names}
+    lines, rare = [], {}
+    for name, body in sections.items():
+        if not name.startswith("sharing over seeds: "):
+            continue
+        shared, alone = name[len("sharing over seeds: "):].split(" vs ")
+        if not any(seed_stem(r) == shared for r in runs):
+            continue
+        gains = [m for line in body.splitlines() if (m := _GAIN_ROW.match(line))]
+        rare[shared] = {g[1] for g in gains}
+        seeds = re.search(r"(\d+) and (\d+) seeds", body)
+
+        def said(metric):
+            return ", ".join(f"{_arrow(g[1])} {g[3]} [{g[4]}, {g[5]}]" for g in gains if g[2] == metric)
+        bleu = [g for g in gains if g[2] == "BLEU"]
+        met = bleu and all(float(g[3]) >= 3 and float(g[4]) > 0 and g[6] == g[7] for g in bleu)
+        lines.append(f"- **{shared} against {alone}** ({_comparison(body)}, {seeds[1]} and {seeds[2]} seeds): "
+                     f"gain in BLEU {said('BLEU')}; in chrF {said('chrF')} (95% intervals). {shared} beats both "
+                     "baselines in BLEU in " + ", ".join(f"{_arrow(g[1])} {g[6]}/{g[7]}" for g in bleu) + " seeds. "
+                     f"Target (+3 BLEU both ways, interval above zero, both baselines beaten): **{'met' if met else 'not met'}**.")
+    for name, body in sections.items():
+        if not (name.startswith("sharing: ") and name.endswith(" vs each pair alone")):
+            continue
+        multi = name[len("sharing: "):-len(" vs each pair alone")]
+        if multi not in runs:
+            continue
+        diffs = {m[1]: float(m[2]) - float(m[3]) for line in body.splitlines() if (m := _SHARED_ROW.match(line))}
+        others = {d: v for d, v in diffs.items() if d not in rare.get(seed_stem(multi), set())}
+        if not others:
+            continue
+        worst = min(others.values())
+        lines.append(f"- **{multi} against each pair alone** ({_comparison(body)}): BLEU shared minus alone "
+                     + ", ".join(f"{_arrow(d)} {v:+.2f}" for d, v in others.items())
+                     + f". Target at equal per-direction compute (no direction loses over 1 BLEU): "
+                     f"**{'met' if worst >= -1 else 'not met'}**"
+                     + ("" if _comparison(body) == "equal per-direction compute" else " (not this comparison)") + ".")
+    for sweep, names in swept.items():
+        body = sections[f"sweep: {sweep}"]
+        verdict: dict[str, bool] = {}
+        current = None
+        for line in body.splitlines():
+            if m := _SWEEP_ROW.match(line):
+                current = m[1] or current
+                verdict[current] = verdict.get(current, True) and m[3] == m[4] == "yes"
+        wins = [r for r, ok in verdict.items() if ok]
+        lines.append(f"- **Sweep {sweep}**: {len(wins)} of {len(verdict)} evaluated runs beat both baselines in BLEU and "
+                     f"chrF in every direction{': ' + ', '.join(wins) if wins else ''}.")
+    if not lines:
+        return "No sharing experiment is recorded in docs/results.md yet."
+    return "\n".join(lines) + "\n\nEvery table: [docs/results.md](docs/results.md) (`python -m eval.report SWEEP_DIR`)."
+
+
 def replace_block(text: str, name: str, block: str) -> str:
     """``text`` with its ``<!-- NAME:start -->...<!-- NAME:end -->`` block holding ``block``."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
@@ -423,7 +523,8 @@ def replace_block(text: str, name: str, block: str) -> str:
 def write_readme(readme: str | Path, sections: dict[str, str]) -> None:
     """Replace each generated block of the README with its table."""
     text = Path(readme).read_text(encoding="utf-8")
-    for name, block in (("default", default_block(sections)), ("glance", glance_block(sections))):
+    for name, block in (("default", default_block(sections)), ("glance", glance_block(sections)),
+                        ("sharing", sharing_block(sections))):
         text = replace_block(text, name, block)
     write_text(readme, text)
 
@@ -437,20 +538,95 @@ def write_recipes_index(index: Path, sections: dict[str, str], root: Path | None
     write_text(index, replace_block(index.read_text(encoding="utf-8"), "recipes", block))
 
 
-def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
-    """docs/results.md gets one section per run given, keeping the sections of runs not given (so re-running
-    one recipe does not drop the others' published numbers); then the README's tables are written from it."""
-    from unmt.layout import RunLayout
+def is_sweep(folder: Path) -> bool:
+    """A sweep's folder (unmt/sweep.py), not a run's: it holds the sweep file and records, no manifest."""
+    from unmt.layout import RunLayout, SweepLayout
 
+    return SweepLayout(folder).sweep_file.exists() and not RunLayout(folder).manifest.exists()
+
+
+def sweep_runs(folder: Path) -> list[Path]:
+    """Every run of a sweep folder with a manifest or a record, as its run folder's path (the folder may be
+    gone: the record stands in), in the order of the sweep file's points, then by seed."""
+    import yaml
+
+    from unmt.layout import RunLayout, SweepLayout
+
+    L = SweepLayout(folder)
+    names = {p.name for p in L.runs.glob("*") if RunLayout(p).manifest.exists()}
+    names |= {p.stem for p in L.records.glob("*.json")}
+    points = [p.get("name") for p in (yaml.safe_load(L.sweep_file.read_text(encoding="utf-8")) or {})
+              .get("points", []) if isinstance(p, dict)]
+    order = {name: i for i, name in enumerate(points)}
+
+    def key(name):
+        stem, seed = seed_stem(name), name[len(seed_stem(name)) + 2:]
+        return order.get(stem, len(order)), stem, int(seed) if seed.isdigit() else 0
+    return [L.runs / n for n in sorted(names, key=key)]
+
+
+def sweep_summary(folder: Path, runs: list[Path]) -> str:
+    """A sweep's runs, one row per run and direction: unmt beside both baselines, whether it beats both, the
+    examples the direction trained on, the run's minutes (from each run's folder, or its record)."""
+    from unmt.manifest import stage_minutes
+
+    rows = ["| run | direction | unmt BLEU / chrF | copy BLEU / chrF | word-by-word BLEU / chrF | above both "
+            "baselines: BLEU, chrF | examples | minutes¹ |", "|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        files = run_json(run)
+        minutes = sum(map(stage_minutes, files["manifest"]["stages"].values()))
+        examples = translation_examples(run) or {}
+        directions = (files["evaluate"] or {}).get("directions")
+        if not directions:
+            rows.append(f"| {run.name} | not evaluated | | | | | | {minutes:.1f} |")
+            continue
+        for i, (d, systems) in enumerate(directions.items()):
+            u = systems["unmt"]
+            base = [systems[b] for b in ("copy", "word-by-word") if b in systems]
+            pair = lambda s: f"{s['bleu']:.2f} / {s['chrf']:.2f}" if s else "-"  # noqa: E731
+            above = ", ".join("yes" if all(u[m] > b[m] for b in base) else "no" for m in ("bleu", "chrf"))
+            rows.append(f"| {run.name if i == 0 else ''} | {_arrow(d)} | {pair(u)} | {pair(systems.get('copy'))} | "
+                        f"{pair(systems.get('word-by-word'))} | {above} | {examples.get(d, '-')} | "
+                        f"{f'{minutes:.1f}' if i == 0 else ''} |")
+    return (f"Sweep `{folder}` (`unmt sweep`; its sweep file is `{folder}/sweep.yaml`), {len(runs)} runs, each "
+            "from its run folder or, where that is gone, its record. \"Examples\": sentences the direction's train "
+            "stage learned from.\n\n" + "\n".join(rows) + "\n\n¹ Stage time on 2 CPU cores.\n")
+
+
+def sweep_sections(folder: Path) -> dict[str, str]:
+    """What a sweep adds to docs/results.md: its runs' table; each shared run beside the pairs alone of the
+    same seed and model; each shared setting beside a bilingual one over their seeds."""
+    runs = sweep_runs(folder)
+    if not runs:
+        raise FileNotFoundError(f"{folder}: no run of this sweep has a manifest or a record yet")
+    out = {f"sweep: {Path(folder).name}": sweep_summary(Path(folder), runs)}
+    for multi in runs:
+        if len(run_langs(multi)) <= 2 or not run_json(multi)["evaluate"]:
+            continue
+        alone = [r for r in runs if len(run_langs(r)) == 2 and model_and_seed(r) == model_and_seed(multi)]
+        sharing = alone and sharing_summary(multi, alone)
+        if sharing:
+            out[f"sharing: {multi.name} vs each pair alone"] = sharing
+    out.update(seed_summaries(runs))
+    return out
+
+
+def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:
+    """docs/results.md gets one section per run given (a sweep folder: its sections, sweep_sections), keeping
+    the sections of runs not given (so re-running one recipe does not drop the others' published numbers);
+    then the README's tables are written from it."""
+    sweeps = [Path(d) for d in run_dirs if is_sweep(Path(d))]
+    run_dirs = tuple(d for d in run_dirs if Path(d) not in sweeps)
     summaries = {Path(d).name: run_summary(Path(d)) for d in run_dirs}
     for d in run_dirs:  # a multilingual run given with bilingual runs on its corpus: where sharing helps or hurts
-        manifest = json.loads(RunLayout(d).manifest.read_text())
-        if len(manifest["stages"]["prepare"]["config"].get("langs", [])) > 2:
+        if len(run_langs(Path(d))) > 2:
             others = [Path(o) for o in run_dirs if o != d]
             sharing = others and sharing_summary(Path(d), others)
             if sharing:
                 summaries[f"sharing: {Path(d).name} vs each pair alone"] = sharing
     summaries.update(seed_summaries(run_dirs))
+    for folder in sweeps:
+        summaries.update(sweep_sections(folder))
     sections = read_sections(results_md)
     if summaries:
         header = "# Results\n\nWritten by `python -m eval.report` from each run's own JSON.\n\n"

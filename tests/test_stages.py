@@ -380,3 +380,56 @@ def test_sharing_over_seeds_gives_the_gain_with_a_welch_interval_and_says_when_i
     text = sections["sharing over seeds: gl-shared vs gl-alone"]
     assert "**equal per-direction compute**" in text and "3 and 3 seeds" in text
     assert f"| en-gl | BLEU | 2.00 | 5.00 | +3.00 [{lo:+.2f}, {hi:+.2f}] | 0/3 / 3/3 |" in text
+
+
+def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_model_and_seed(tmp_path):
+    """`python -m eval.report SWEEP_DIR` in a checkout where the run folders are gone: every section comes
+    from the sweep's records; a shared run is set beside the pairs alone of its own seed and model only; the
+    README's sharing lines say whether each target is met, from those sections."""
+    from eval import report
+
+    sweep = tmp_path / "sw"
+    (sweep / "records").mkdir(parents=True)
+    (sweep / "sweep.yaml").write_text("name: sw\nrecipe: r.yaml\npoints:\n  - {name: x-alone}\n  - {name: x-shared}\n"
+                                      "  - {name: y-alone}\n  - {name: x-alone-wide}\n")
+    base = {"copy": {"bleu": 3.0, "chrf": 30.0}, "word-by-word": {"bleu": 4.0, "chrf": 35.0}}
+
+    def record(name, langs, seed, bleu, dim=256):
+        tests = {f"corpus:test.{l}": f"sha-{l}" for l in langs}
+        directions = {f"{a}-{b}": {"unmt": {"bleu": bleu[f"{a}-{b}"], "chrf": 10 * bleu[f"{a}-{b}"]}, **base}
+                      for a, b in (p.split("-") for p in bleu)}
+        train = {"config": {"model": {"dim": dim}, "seed": seed}, "seconds": 600,
+                 "result": {"examples_per_direction": {"updates": 100, "examples": {d: {"bt": 800} for d in bleu}}}}
+        manifest = {"stages": {"prepare": {"config": {"langs": langs}, "inputs": tests, "seconds": 0}, "train": train}}
+        (sweep / "records" / f"{name}.json").write_text(json.dumps(
+            {"run": name, "manifest": manifest, "evaluate": {"directions": directions}, "compress": None}))
+
+    for seed, (alone, shared) in enumerate(((2.0, 7.0), (2.2, 7.4), (1.8, 6.6)), 1):
+        record(f"x-alone-s{seed}", ["en", "gl"], seed, {"en-gl": alone, "gl-en": alone})
+        record(f"x-shared-s{seed}", ["en", "gl", "es"], seed, {"en-gl": shared, "gl-en": shared, "en-es": 9.0, "es-en": 9.8})
+    record("y-alone-s1", ["en", "es"], 1, {"en-es": 10.5, "es-en": 10.0})
+    record("x-alone-wide-s1", ["en", "gl"], 1, {"en-gl": 1.0, "gl-en": 1.0}, dim=384)
+    assert not (sweep / "runs").exists()
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- sharing:start -->\nold\n<!-- sharing:end -->\n")
+    report.main(str(sweep), readme=str(readme), results_md=str(tmp_path / "results.md"))
+
+    sections = report.read_sections(tmp_path / "results.md")
+    assert list(sections) == ["sweep: sw"] + [f"sharing: x-shared-s{s} vs each pair alone" for s in (1, 2, 3)] + [
+        "sharing over seeds: x-shared vs x-alone"]
+    table = sections["sweep: sw"]
+    assert [r.split(" | ")[0][2:] for r in table.splitlines() if r.startswith("| x-") or r.startswith("| y-")] == [
+        "x-alone-s1", "x-alone-s2", "x-alone-s3", "x-shared-s1", "x-shared-s2", "x-shared-s3", "y-alone-s1",
+        "x-alone-wide-s1"]
+    assert "| x-alone-s1 | en→gl | 2.00 / 20.00 | 3.00 / 30.00 | 4.00 / 35.00 | no, no | 800 | 10.0 |" in table
+    first = sections["sharing: x-shared-s1 vs each pair alone"]
+    assert "`x-alone-s1`, `y-alone-s1`" in first and "wide" not in first and "x-alone-s2" not in first
+    assert "**equal per-direction compute**" in first and "| en-es | 9.0 | 10.5 |" in first
+    text = readme.read_text()
+    assert "old" not in text
+    assert "- **x-shared against x-alone** (equal per-direction compute, 3 and 3 seeds): gain in BLEU en→gl +5.00" in text
+    assert "gl→en 3/3 seeds. Target (+3 BLEU both ways, interval above zero, both baselines beaten): **met**." in text
+    assert "**x-shared-s1 against each pair alone** (equal per-direction compute): BLEU shared minus alone en→es -1.50, " \
+           "es→en -0.20. Target at equal per-direction compute (no direction loses over 1 BLEU): **not met**." in text
+    assert ("**Sweep sw**: 4 of 8 evaluated runs beat both baselines in BLEU and chrF in every direction: x-shared-s1, "
+            "x-shared-s2, x-shared-s3, y-alone-s1.") in text

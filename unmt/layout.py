@@ -281,11 +281,23 @@ class SweepLayout:
     def corpus(self, point: str) -> Path:
         return self.root / "corpora" / point
 
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def records(self) -> Path:
+        return self.root / "records"
+
     def run(self, point: str, seed: int) -> Path:
-        return self.root / "runs" / f"{point}-s{seed}"
+        return self.runs / f"{point}-s{seed}"
 
     def record(self, point: str, seed: int) -> Path:
-        return self.root / "records" / f"{point}-s{seed}.json"
+        return self.records / f"{point}-s{seed}.json"
+
+    def record_of(self, run_dir: Path) -> Path:
+        """The record of a run folder of this sweep (``runs/POINT-sSEED``), whether the folder exists or not."""
+        return self.records / f"{Path(run_dir).name}.json"
 
     @property
     def jobs(self) -> Path:
