@@ -132,7 +132,10 @@ def run_json(run: Path) -> dict:
     record = sweep.record_of(run) if run.parent == sweep.runs else None
     files = run_files(run, record)
     if files.get("manifest") is None:
-        raise FileNotFoundError(f"{run}: no manifest.json (and no sweep record) -- is it a run folder?")
+        from unmt.errors import UnmtError
+
+        raise UnmtError(f"{run}: neither a run folder (no manifest) nor a sweep folder (no sweep.yaml) -- give "
+                        "runs/NAME or sweeps/NAME")
     return files
 
 
@@ -597,7 +600,9 @@ def sweep_sections(folder: Path) -> dict[str, str]:
     same seed and model; each shared setting beside a bilingual one over their seeds."""
     runs = sweep_runs(folder)
     if not runs:
-        raise FileNotFoundError(f"{folder}: no run of this sweep has a manifest or a record yet")
+        from unmt.errors import UnmtError
+
+        raise UnmtError(f"{folder}: no run of this sweep has a manifest or a record yet -- run unmt sweep first")
     out = {f"sweep: {Path(folder).name}": sweep_summary(Path(folder), runs)}
     for multi in runs:
         if len(run_langs(multi)) <= 2 or not run_json(multi)["evaluate"]:
@@ -616,6 +621,8 @@ def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/resu
     then the README's tables are written from it."""
     sweeps = [Path(d) for d in run_dirs if is_sweep(Path(d))]
     run_dirs = tuple(d for d in run_dirs if Path(d) not in sweeps)
+    for d in run_dirs:  # every argument checked before anything is written
+        run_json(Path(d))
     summaries = {Path(d).name: run_summary(Path(d)) for d in run_dirs}
     for d in run_dirs:  # a multilingual run given with bilingual runs on its corpus: where sharing helps or hurts
         if len(run_langs(Path(d))) > 2:
@@ -639,4 +646,10 @@ def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/resu
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    from unmt.errors import UnmtError
+
+    try:
+        main(*sys.argv[1:])
+    except UnmtError as e:  # a bad argument: one line that names it, no traceback (as unmt's CLI does)
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

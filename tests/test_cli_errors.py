@@ -19,6 +19,17 @@ def test_missing_recipe():
     assert "recipes/does-not-exist.yaml" in msg and "not found" in msg
 
 
+def test_report_on_a_folder_that_is_no_run_nor_sweep(tmp_path):
+    """python -m eval.report names the argument that is neither a run folder nor a sweep folder, before
+    writing anything."""
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "eval.report", str(tmp_path / "runs/none")], cwd=ROOT,
+                       capture_output=True, text=True)
+    msg = one_line_error(r)
+    assert str(tmp_path / "runs/none") in msg and "give runs/NAME or sweeps/NAME" in msg
+
+
 def test_missing_corpus_file(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"preset: tiny\nname: t\ncorpus: {tmp_path / 'nowhere'}\n")
