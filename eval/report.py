@@ -562,8 +562,8 @@ def sweep_runs(folder: Path) -> list[Path]:
     order = {name: i for i, name in enumerate(points)}
 
     def key(name):
-        stem, seed = seed_stem(name), name[len(seed_stem(name)) + 2:]
-        return order.get(stem, len(order)), stem, int(seed) if seed.isdigit() else 0
+        stem, _, seed = re.fullmatch(r"(.*?)(-s(\d+))?", name).groups()
+        return order.get(stem, len(order)), stem, int(seed or 0)
     return [L.runs / n for n in sorted(names, key=key)]
 
 
@@ -604,10 +604,11 @@ def sweep_sections(folder: Path) -> dict[str, str]:
 
         raise UnmtError(f"{folder}: no run of this sweep has a manifest or a record yet -- run unmt sweep first")
     out = {f"sweep: {Path(folder).name}": sweep_summary(Path(folder), runs)}
+    langs, setting = {r: run_langs(r) for r in runs}, {r: model_and_seed(r) for r in runs}  # each record read once
     for multi in runs:
-        if len(run_langs(multi)) <= 2 or not run_json(multi)["evaluate"]:
+        if len(langs[multi]) <= 2 or not run_json(multi)["evaluate"]:
             continue
-        alone = [r for r in runs if len(run_langs(r)) == 2 and model_and_seed(r) == model_and_seed(multi)]
+        alone = [r for r in runs if len(langs[r]) == 2 and setting[r] == setting[multi]]
         sharing = alone and sharing_summary(multi, alone)
         if sharing:
             out[f"sharing: {multi.name} vs each pair alone"] = sharing

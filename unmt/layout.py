@@ -293,7 +293,7 @@ class SweepLayout:
         return self.runs / f"{point}-s{seed}"
 
     def record(self, point: str, seed: int) -> Path:
-        return self.records / f"{point}-s{seed}.json"
+        return self.record_of(self.run(point, seed))
 
     def record_of(self, run_dir: Path) -> Path:
         """The record of a run folder of this sweep (``runs/POINT-sSEED``), whether the folder exists or not."""
