@@ -23,7 +23,36 @@ def test_dev_bleu_both_directions_logged_and_best_checkpoint_kept(tiny_run):
             assert 0.0 < p[f"bpc_{pair}"] < 20 and math.isfinite(p[f"bpc_{pair}"])
         assert abs(p["bleu"] - (p["bleu_en-fr"] + p["bleu_fr-en"]) / 2) < 0.011
     assert (tiny_run / "train" / "checkpoint_best.pt").exists()
-    assert "--best-checkpoint-metric bleu" in (tiny_run / "train" / "command.txt").read_text()
+    command = (tiny_run / "train" / "command.txt").read_text()
+    assert "--best-checkpoint-metric bleu" in command and "--valid-sentences 16" in command
+
+
+def test_validation_reads_a_fixed_random_sample_of_the_dev_set_not_its_shortest_lines():
+    """fairseq batches a dev set shortest first, so a number of batches (--max-valid-steps) was the
+    one- and two-word lines of LibreOffice help only."""
+    import numpy as np
+    import torch
+    from fairseq.data import Dictionary, LanguagePairDataset, RoundRobinZipDatasets
+
+    from unmt.plugin.unmt_backtranslation import DevSample
+
+    d = Dictionary()
+    sizes = np.random.RandomState(1).randint(1, 40, size=500)
+    lines = [torch.full((int(n),), d.unk()) for n in sizes]
+
+    def dev():
+        return LanguagePairDataset(lines, sizes, d, tgt=lines, tgt_sizes=sizes, tgt_dict=d, shuffle=False)
+
+    zipped = RoundRobinZipDatasets({"en-fr": DevSample(dev(), 100), "fr-en": DevSample(dev(), 100)})
+    zipped.ordered_indices()
+    sample = zipped._ordered_indices["en-fr"]
+    assert len(zipped) == len(sample) == 100 and len(set(sample)) == 100
+    assert list(sample) == list(zipped._ordered_indices["fr-en"]) == list(DevSample(dev(), 100).ordered_indices())
+    assert list(sizes[sample]) == sorted(sizes[sample])  # still batched shortest first
+    assert sizes[sample].max() > np.sort(sizes)[99] + 10  # not the 100 shortest lines
+    assert abs(sizes[sample].mean() - sizes.mean()) < 4
+    assert {zipped[i]["en-fr"]["id"] for i in range(len(zipped))} == set(sample.tolist())
+    assert list(DevSample(dev(), 0).ordered_indices()) == list(dev().ordered_indices())  # 0: all of it
 
 
 def test_translate_1000_lines_and_evaluate_scores_like_sacrebleu_cli(tiny_run, tmp_path):

@@ -190,7 +190,8 @@ class TrainConfig:
     lambda_mined: str = _schedule("1", "weight of the mined pairs")
     validate_interval_updates: int = _at_least(0, 100, "dev loss, K(Y|X) and dev BLEU every N updates; 0 = never")
     valid_bleu: bool = _opt(True, "compute dev BLEU (greedy) at each validation")
-    valid_batches: int = _at_least(1, 8, "dev batches per validation (~400 sentences per direction)")
+    valid_sentences: int = _at_least(0, 400, "dev sentences per direction at each validation: one random sample, "
+                                             "the same for every run and seed (0 = the whole dev set)")
     target_vocab_min_count: int = _at_least(
         0, 0, "decode into a language only with pieces its training text uses this often (0 = any piece); for "
               "pairs in different scripts", late=True)
@@ -276,7 +277,7 @@ PRESETS: dict[str, dict] = {
         "model": {"layers": 6, "dim": 512, "ffn_dim": 2048, "heads": 8, "dropout": 0.1},
         "pretrain": {"max_update": 20000, "max_tokens": 32000, "lr": 7e-4, "warmup_updates": 500, "max_minutes": 6},
         "train": {"max_update": 20000, "max_tokens": 16000, "lr": 3e-4, "warmup_updates": 200, "max_minutes": 8,
-                  "validate_interval_updates": 250, "valid_batches": 20},
+                  "validate_interval_updates": 250, "valid_sentences": 1000},
         "evaluate": {"beam": 4, "batch_size": 256},
     },
     # tiny: a few hundred lines and a 1-layer 64-d model; every stage runs for real in seconds (tests).
@@ -287,7 +288,7 @@ PRESETS: dict[str, dict] = {
         "align": {"max_words": 500, "iterations": 2, "max_rank": 300, "dim": 50},
         "mine": {"planted_filler": 200, "threshold": 0.0, "round_updates": 3},
         "train": {"max_update": 6, "warmup_updates": 2, "max_tokens": 400, "lambda_dae": "1", "lambda_bt": "1",
-                  "max_minutes": None, "validate_interval_updates": 3, "valid_batches": 2},
+                  "max_minutes": None, "validate_interval_updates": 3, "valid_sentences": 16},
         "evaluate": {"max_lines": 40},
         "compress": {"lm_updates": 4, "eval_interval": 2, "max_tokens": 1000, "warmup_updates": 2},
     },

@@ -89,7 +89,7 @@ def train(cfg, layout: RunLayout, name: str, restore: Path | None, quiet: bool =
                  "--lambda-warm", t.lambda_warm]
     if t.validate_interval_updates:  # dev BLEU both ways every N updates; checkpoint_best.pt = best mean BLEU
         args += ["--validate-interval-updates", str(t.validate_interval_updates), "--validate-interval", "1000",
-                 "--max-valid-steps", str(t.valid_batches)]
+                 "--valid-sentences", str(t.valid_sentences)]
         if t.valid_bleu:
             args += ["--valid-bleu", "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric"]
     else:

@@ -24,8 +24,8 @@ French and learned back) and each language's share of the monolingual ones (``sh
 
 Batches are keyed ``<lang>-BT``, ``<lang>-DENOISE`` (as upstream), ``<src>_<tgt>-WARM`` and ``<src>_<tgt>-MINED``.
 
-Validation covers every ``--valid-lang-pairs`` direction (upstream takes one) and, with ``--valid-bleu``,
-greedy-decodes the dev batches and logs sacreBLEU per direction and ``bleu`` (their mean, the
+Validation covers every ``--valid-lang-pairs`` direction (upstream takes one), on ``--valid-sentences`` dev
+sentences drawn at random once (``DevSample``), and, with ``--valid-bleu``, greedy-decodes them and logs sacreBLEU per direction and ``bleu`` (their mean, the
 ``--best-checkpoint-metric``), plus the code length of the references given the sources, K(Y|X), as
 ``bpc_<pair>`` (bits per character of the detokenised reference) -- the numbers ``unmt compress`` plots.
 
@@ -45,10 +45,11 @@ import os
 from collections import OrderedDict, defaultdict
 from functools import partial
 
+import numpy as np
 import torch
 
 from fairseq import utils
-from fairseq.data import LanguagePairDataset, PrependTokenDataset, RoundRobinZipDatasets, data_utils
+from fairseq.data import BaseWrapperDataset, LanguagePairDataset, PrependTokenDataset, RoundRobinZipDatasets, data_utils
 from fairseq.data import indexed_dataset
 from fairseq.logging import metrics
 from fairseq.search import BeamSearch
@@ -81,6 +82,9 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         parser.add_argument("--lang-sampling-temperature", default=0.0, type=float,
                             help="language l's share of the monolingual batches ~ n_l^(1/T) (0: every language "
                                  "every update)")
+        parser.add_argument("--valid-sentences", default=0, type=int,
+                            help="validate each direction on this many dev sentences, one fixed random sample "
+                                 "(0 = the whole dev set)")
         parser.add_argument("--valid-bleu", action="store_true",
                             help="greedy-decode the dev set at each validation and log sacreBLEU per direction")
         parser.add_argument("--cpu-bf16", action="store_true", help=CPU_BF16_HELP)
@@ -186,11 +190,12 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         dataset itself, as upstream: what ``fairseq-generate --gen-subset test`` iterates."""
         pairs, data = self.valid_lang_pairs, OrderedDict()
         data_path = self.data_root
+        n = getattr(self.args, "valid_sentences", 0) if split in getattr(self.args, "valid_subset", "").split(",") else 0
         if len(pairs) == 1:
-            return super().load_translation_dataset(split, data_path, combine)
+            return DevSample(super().load_translation_dataset(split, data_path, combine), n)
         for pair in pairs:
             self.valid_lang_pairs = [pair]
-            data[pair] = super().load_translation_dataset(split, data_path, combine)
+            data[pair] = DevSample(super().load_translation_dataset(split, data_path, combine), n)
         self.valid_lang_pairs = pairs
         return RoundRobinZipDatasets(data)
 
@@ -357,6 +362,23 @@ class TargetVocabularySearch(BeamSearch):
             self.rows, self.row_of = self.rows.to(lprobs), self.row_of.to(lprobs.device)
         lprobs = lprobs + self.rows[self.row_of[prev_output_tokens[:, 0]]].view(bsz, beam, vocab)
         return super().step(step, lprobs, scores, prev_output_tokens, original_batch_idxs)
+
+
+class DevSample(BaseWrapperDataset):
+    """``n`` sentences of a dev set, drawn once with a fixed seed (the same lines for every run, seed and
+    direction of a dev set), batched shortest first; n = 0 or n >= the set: all of it. fairseq orders a dev
+    set by length, so --max-valid-steps would validate on its shortest sentences only: one or two words."""
+
+    def __init__(self, dataset, n: int, seed: int = 0):
+        super().__init__(dataset)
+        self.n, self.seed = n, seed
+
+    def ordered_indices(self):
+        order = self.dataset.ordered_indices()
+        if not self.n or self.n >= len(self.dataset):
+            return order
+        pick = np.random.RandomState(self.seed).permutation(len(self.dataset))[: self.n]
+        return order[np.isin(order, pick)]
 
 
 def target_mask(lang: str, counts: dict, min_count: int, min_ratio: float, eos: int) -> torch.Tensor:
