@@ -117,6 +117,15 @@ def test_a_shared_point_and_its_bilingual_points_read_one_named_corpus(tmp_path)
     assert corpus_of(en_zh, base, tmp_path) == ROOT / "corpora" / "libreoffice-en-zh"  # the committed corpus
 
 
+def test_only_picks_runs_by_name_in_the_sweeps_order(tmp_path):
+    """--only: the seeds of the rare-language test before the wide model, say, without editing the file."""
+    r = unmt("sweep", "sweeps/sharing.yaml", "--out", tmp_path, "--dry-run", "--only", "it-shared-s[23], it-alone-s[23]")
+    assert [line.split(":")[0] for line in r.stdout.splitlines()] == ["it-alone-s2", "it-shared-s2", "it-alone-s3", "it-shared-s3"]
+    bad = unmt("sweep", "sweeps/sharing.yaml", "--out", tmp_path, "--dry-run", "--only", "it-alone-s1,it-x*", check=False)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "'it-x*' matches no run" in bad.stderr and "it-shared-wide-s1" in bad.stderr
+
+
 @pytest.mark.slow  # 2.5 minutes: the default run stays under 20
 def test_the_sweep_runs_a_natural_pair_and_a_cipher_into_one_table(tiny_run, tmp_path):
     """The tiny recipe on en-fr and on the character cipher, as submitit jobs. The en-fr run is the session's

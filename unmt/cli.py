@@ -345,10 +345,13 @@ def induce_lexicon_cmd(src_vec, tgt_vec, src, tgt, dict_test, methods, criterion
 @click.option("--executor", "kind", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
               help="local: submitit's LocalExecutor, one job at a time; slurm: every job submitted at once.")
 @click.option("--partition", default=None, help="Slurm partition.")
+@click.option("--only", default=None, metavar="PATTERNS",
+              help="Run only the runs whose names (POINT-sSEED) match one of these comma-separated shell "
+                   "patterns, e.g. 'it-alone-s[23],it-shared-s[23]'; the table still shows every run.")
 @click.option("--dry-run", is_flag=True, help="List the runs and where their corpora are, run nothing.")
 @click.option("--table", is_flag=True, help="Only gather the table from the runs there are.")
 @clean_errors
-def sweep(sweep_file, out, kind, partition, dry_run, table):
+def sweep(sweep_file, out, kind, partition, only, dry_run, table):
     """Run one recipe over many language pairs (natural and cipher), each seed a job; one results table.
     See unmt/sweep.py for the sweep file and the folder it writes."""
     from unmt.layout import SweepLayout, corpus_manifest
@@ -357,7 +360,7 @@ def sweep(sweep_file, out, kind, partition, dry_run, table):
     s = load_sweep(sweep_file)
     out = out or Path("sweeps") / s.name
     if dry_run:
-        for p, seed in s.runs():
+        for p, seed in s.runs(only):
             corpus = corpus_of(s, p, out)
             state = "ready" if corpus_manifest(corpus).exists() else "to build"
             click.echo(f"{p.name}-s{seed}: {'-'.join(point_langs(p))}, corpus {corpus} ({state})")
@@ -365,7 +368,7 @@ def sweep(sweep_file, out, kind, partition, dry_run, table):
     if table:
         result = gather(s, out)
     else:
-        result = run_sweep(s, out, kind, partition)
+        result = run_sweep(s, out, kind, partition, only)
     click.echo(SweepLayout(out).results("md").read_text(encoding="utf-8"))
     click.echo(f"results: {SweepLayout(out).results()} ({len(result['rows'])} runs)")
 

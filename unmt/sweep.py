@@ -12,11 +12,12 @@ sweep folder holds the same layout:
     SWEEP_DIR/jobs/                 submitit's job files and logs
     SWEEP_DIR/results.json, .md     one row per run, written from the runs' own results (or records)
 
-    unmt sweep sweeps/thesis.yaml [--out SWEEP_DIR] [--executor local|slurm] [--dry-run]
+    unmt sweep sweeps/thesis.yaml [--out SWEEP_DIR] [--executor local|slurm] [--only PATTERNS] [--dry-run]
 """
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import subprocess
 import sys
@@ -65,11 +66,20 @@ class Sweep:
     job_minutes: int = 90             # a job's time limit (submitit timeout_min)
     path: Path = Path(".")
 
-    def runs(self) -> list[tuple[Point, int]]:
+    def runs(self, only: str | None = None) -> list[tuple[Point, int]]:
         """Every (point, seed), breadth first: each point's first seed before any point's second, so a sweep
-        stopped part-way has covered as many pairs as it could."""
+        stopped part-way has covered as many pairs as it could. ``only``: comma-separated shell patterns of
+        run names (``it-shared-s[23]``); the runs that match, in the same order."""
         seeds = [p.seeds or self.seeds for p in self.points]
-        return [(p, s[i]) for i in range(max(map(len, seeds))) for p, s in zip(self.points, seeds) if i < len(s)]
+        runs = [(p, s[i]) for i in range(max(map(len, seeds))) for p, s in zip(self.points, seeds) if i < len(s)]
+        if not only:
+            return runs
+        names = [f"{p.name}-s{seed}" for p, seed in runs]
+        patterns = [x.strip() for x in only.split(",") if x.strip()]
+        for pattern in patterns:
+            if not fnmatch.filter(names, pattern):
+                raise UnmtError(f"--only: '{pattern}' matches no run of {self.path}; its runs: {', '.join(names)}")
+        return [r for r, n in zip(runs, names) if any(fnmatch.fnmatchcase(n, x) for x in patterns)]
 
     def resolve(self, value: str) -> Path:
         """A path of the sweep file: relative to the repository root if it exists there, else to the file."""
@@ -319,10 +329,12 @@ def job_error(e: Exception) -> str:
     return (said or lines or ["failed"])[-1][:300]
 
 
-def run_sweep(sweep: Sweep, out: Path, kind: str = "local", partition: str | None = None) -> dict:
-    """Run every (point, seed) as a job, building the corpora it needs, then gather the table. Local jobs run
-    one at a time; Slurm jobs are submitted together. A failed job is reported and the sweep goes on; run
-    the sweep again to retry it (finished runs are up to date, killed ones resume)."""
+def run_sweep(sweep: Sweep, out: Path, kind: str = "local", partition: str | None = None,
+              only: str | None = None) -> dict:
+    """Run every (point, seed) as a job (``only``: those that match, see Sweep.runs), building the corpora it
+    needs, then gather the table of every run there is. Local jobs run one at a time; Slurm jobs are
+    submitted together. A failed job is reported and the sweep goes on; run the sweep again to retry it
+    (finished runs are up to date, killed ones resume)."""
     out = out.resolve()  # the jobs may start elsewhere
     L = SweepLayout(out)
     write_text(L.sweep_file, sweep.path.read_text(encoding="utf-8"))
@@ -336,9 +348,9 @@ def run_sweep(sweep: Sweep, out: Path, kind: str = "local", partition: str | Non
             print(f"[sweep] {p.name}-s{seed}: its record does not stand ({why}), run again", flush=True)
         return why is None
 
-    runs = sweep.runs()
+    runs = sweep.runs(only)
     if kind != "local":  # jobs run at once: every corpus first, so no two jobs build one
-        for p in sweep.points:
+        for p in [p for p in sweep.points if any(q is p for q, _ in runs)]:
             build_corpus(sweep, p, out)
         runs = [(p, seed) for p, seed in runs if not finished_before(p, seed)]
     ex = executor(kind, L.jobs, sweep.job_minutes, partition)
