@@ -265,7 +265,9 @@ def test_the_name_check_catches_a_spelled_name(tmp_path):
                                     "multilingual/multilingual-5.yaml"])
 def test_published_recipes_fingerprint_as_their_runs_did(recipe, tmp_path):
     """Each stage's config slice and input names, as recorded before the recipes moved into folders and the
-    measured choices into cpu-default (tests/data/stage-configs.json): a run made then is still up to date."""
+    measured choices into cpu-default (tests/data/stage-configs.json): a run made then is still up to date.
+    The file changes only with a change that changes a stage's outputs, which then runs again (the train
+    stage's valid_sentences, for one: CHANGELOG)."""
     import json
 
     from unmt.layout import RunLayout
