@@ -286,22 +286,29 @@ def sharing_seeds_summary(shared: list[Path], alone: list[Path]) -> str | None:
         ratios += [s_ex[d] / a_ex[d] for d in common if s_ex.get(d) and a_ex.get(d)]
     rows = ["| direction | metric | alone (mean of seeds) | shared | gain [95% interval] | beats both baselines: alone / "
             "shared (seeds) |", "|---|---|---|---|---|---|"]
+    kept = all("translated_lines" in sy for x in s_dirs + a_dirs for d in common for sy in x[d].values())
+
+    def score(systems, metric):  # "kept_bleu": BLEU on the lines whose reference is translated
+        return systems["translated_lines"]["bleu"] if metric == "kept_bleu" else systems[metric]
     for d in common:
-        for metric in ("bleu", "chrf"):
-            a = [x[d]["unmt"][metric] for x in a_dirs]
-            s = [x[d]["unmt"][metric] for x in s_dirs]
+        for metric in ("bleu", "chrf") + (("kept_bleu",) if kept else ()):
+            a = [score(x[d]["unmt"], metric) for x in a_dirs]
+            s = [score(x[d]["unmt"], metric) for x in s_dirs]
             gain, lo, hi = gain_interval(s, a)
 
             def beats(runs):
-                return sum(all(r[d]["unmt"][metric] > r[d][b][metric] for b in ("copy", "word-by-word") if b in r[d])
-                           for r in runs)
-            rows.append(f"| {d} | {metric.replace('bleu', 'BLEU').replace('chrf', 'chrF')} | {mean(a):.2f} | "
+                return sum(all(score(r[d]["unmt"], metric) > score(r[d][b], metric) for b in ("copy", "word-by-word")
+                               if b in r[d]) for r in runs)
+            name = {"bleu": "BLEU", "chrf": "chrF", "kept_bleu": "BLEU, translated lines"}[metric]
+            rows.append(f"| {d} | {name} | {mean(a):.2f} | "
                         f"{mean(s):.2f} | {gain:+.2f} [{lo:+.2f}, {hi:+.2f}] | {beats(a_dirs)}/{len(a_dirs)} / "
                         f"{beats(s_dirs)}/{len(s_dirs)} |")
     names = lambda runs: ", ".join(f"`{Path(r).name}`" for r in runs)  # noqa: E731
     return (f"{names(shared)} (shared) against {names(alone)} (alone), {len(s_dirs)} and {len(a_dirs)} seeds, same "
             f"corpus and test sentences. {comparison_line(ratios)} The interval is Welch's t over the seeds (each "
-            "setting's seeds are independent runs); \"above zero\" means its lower end is.\n\n" + "\n".join(rows) + "\n")
+            "setting's seeds are independent runs); \"above zero\" means its lower end is."
+            + (" \"Translated lines\": the test lines whose reference is not the source again." if kept else "")
+            + "\n\n" + "\n".join(rows) + "\n")
 
 
 def seed_summaries(run_dirs) -> dict[str, str]:
@@ -445,7 +452,8 @@ def recipes_block(sections: dict[str, str], root: str | Path = "recipes") -> str
                                "(its section says which precision).")
 
 
-_SWEEP_ROW = re.compile(r"^\| (\S*) \| (\S+) \| .* \| (yes|no), (yes|no) \| [^|]* \| [^|]* \|$")
+# (sections written before the translated-lines column have one column less)
+_SWEEP_ROW = re.compile(r"^\| (\S*) \| (\S+) \| .* \| (yes|no), (yes|no) \|(?: [^|]* \|)? [^|]* \| [^|]* \|$")
 _GAIN_ROW = re.compile(r"^\| (\S+) \| (BLEU|chrF) \| [\d.]+ \| [\d.]+ \| ([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\] "
                        r"\| \d+/\d+ / (\d+)/(\d+) \|$")
 _SHARED_ROW = re.compile(r"^\| (\S+-\S+) \| ([\d.]+) \| ([\d.]+) \| [\d.]+ \| [\d.]+ \|")
@@ -573,7 +581,8 @@ def sweep_summary(folder: Path, runs: list[Path]) -> str:
     from unmt.manifest import stage_minutes
 
     rows = ["| run | direction | unmt BLEU / chrF | copy BLEU / chrF | word-by-word BLEU / chrF | above both "
-            "baselines: BLEU, chrF | examples | minutes¹ |", "|---|---|---|---|---|---|---|---|"]
+            "baselines: BLEU, chrF | BLEU on translated lines²: unmt / copy / word-by-word | examples | minutes¹ |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         files = run_json(run)
         minutes = sum(map(stage_minutes, files["manifest"]["stages"].values()))
@@ -587,12 +596,16 @@ def sweep_summary(folder: Path, runs: list[Path]) -> str:
             base = [systems[b] for b in ("copy", "word-by-word") if b in systems]
             pair = lambda s: f"{s['bleu']:.2f} / {s['chrf']:.2f}" if s else "-"  # noqa: E731
             above = ", ".join("yes" if all(u[m] > b[m] for b in base) else "no" for m in ("bleu", "chrf"))
+            kept = " / ".join(f"{systems[x]['translated_lines']['bleu']:.2f}" if "translated_lines" in systems.get(x, {})
+                              else "-" for x in ("unmt", "copy", "word-by-word"))
             rows.append(f"| {run.name if i == 0 else ''} | {_arrow(d)} | {pair(u)} | {pair(systems.get('copy'))} | "
-                        f"{pair(systems.get('word-by-word'))} | {above} | {examples.get(d, '-')} | "
+                        f"{pair(systems.get('word-by-word'))} | {above} | {kept} | {examples.get(d, '-')} | "
                         f"{f'{minutes:.1f}' if i == 0 else ''} |")
     return (f"Sweep `{folder}` (`unmt sweep`; its sweep file is `{folder}/sweep.yaml`), {len(runs)} runs, each "
             "from its run folder or, where that is gone, its record. \"Examples\": sentences the direction's train "
-            "stage learned from.\n\n" + "\n".join(rows) + "\n\n¹ Stage time on 2 CPU cores.\n")
+            "stage learned from.\n\n" + "\n".join(rows) + "\n\n¹ Stage time on 2 CPU cores. ² The test lines whose "
+            "reference is not the source again (LibreOffice leaves some help in English; copying scores 100 on the "
+            "rest); `-` for runs evaluated before it was measured.\n")
 
 
 def sweep_sections(folder: Path) -> dict[str, str]:

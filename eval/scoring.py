@@ -51,3 +51,15 @@ def score_translations(hyps: list[str], refs: list[str], tgt_lang: str) -> dict:
         "tok_bleu_signature": f"{tok_name}+" + str(tok_bleu.get_signature()),
         "bleu_detail": str(b), "sentences": len(hyps), "sacrebleu_version": sacrebleu.__version__,
     }
+
+
+def translated_lines(sources: list[str], refs: list[str]) -> list[int]:
+    """Indices of the test lines whose reference is not its source again (the same words): LibreOffice
+    leaves some help untranslated, and on those lines copying the source scores 100."""
+    return [i for i, (src, ref) in enumerate(zip(sources, refs)) if src.split() != ref.split()]
+
+
+def score_translated_lines(hyps: list[str], refs: list[str], keep: list[int], tgt_lang: str) -> dict:
+    """BLEU and chrF on the lines ``keep`` only (see ``translated_lines``)."""
+    full = score_translations([hyps[i] for i in keep], [refs[i] for i in keep], tgt_lang)
+    return {k: full[k] for k in ("bleu", "chrf", "sentences")}

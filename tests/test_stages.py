@@ -70,6 +70,21 @@ def test_backtranslation_stage_ran_all_objectives(tiny_run):
     assert "restore" in (tiny_run / "train/command.txt").read_text()  # initialised from the pretrained LM
 
 
+def test_translated_lines_leave_out_references_that_are_their_source_again():
+    """16% of the en-es help test set is English in both columns: copying wins those lines outright, so
+    the evaluation also scores the lines whose reference was translated."""
+    from eval.scoring import score_translated_lines, score_translations, translated_lines
+
+    src = ["Click OK to close the dialog.", "Insert  Table", "The cell range is selected.", "LibreOffice Calc"]
+    ref = ["Cliquez sur OK pour fermer la boîte.", "Insert Table", "La plage de cellules est sélectionnée.",
+           "LibreOffice Calc"]
+    keep = translated_lines(src, ref)
+    assert keep == [0, 2]  # spacing alone does not make a line translated
+    copy_all, copy_kept = score_translations(src, ref, "fr"), score_translated_lines(src, ref, keep, "fr")
+    assert copy_kept["sentences"] == 2 and copy_kept["bleu"] < copy_all["bleu"] and copy_kept["chrf"] < copy_all["chrf"]
+    assert score_translated_lines(ref, ref, keep, "fr")["bleu"] == 100.0
+
+
 def test_results_table_has_every_system(tiny_run):
     res = json.loads((tiny_run / "evaluate/results.json").read_text())
     for d in ("en-fr", "fr-en"):
@@ -80,7 +95,9 @@ def test_results_table_has_every_system(tiny_run):
             assert 0 <= s["bleu"] <= 100 and 0 <= s["chrf"] <= 100
     assert set(res["lexicon_p@1"]) == {"en-fr", "fr-en"}
     md = (tiny_run / "evaluate/results.md").read_text()
-    assert "| en-fr | copy |" in md and "tok-BLEU" in md
+    assert "| en-fr | copy |" in md and "tok-BLEU" in md and "translated lines" in md
+    kept = res["directions"]["en-fr"]["copy"]["translated_lines"]
+    assert 0 < kept["sentences"] <= res["test_sentences"] and 0 <= kept["bleu"] <= 100
     assert res["decoding"]["lenpen"] == 1.0 and f"beam {res['decoding']['beam']}, length penalty 1 " in md
     manifest = json.loads((tiny_run / "manifest.json").read_text())
     assert list(manifest["stages"])[:8] == ["prepare", "pretrain", "align", "mine", "train", "evaluate", "lms", "compress"]
@@ -398,6 +415,9 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
         tests = {f"corpus:test.{l}": f"sha-{l}" for l in langs}
         directions = {f"{a}-{b}": {"unmt": {"bleu": bleu[f"{a}-{b}"], "chrf": 10 * bleu[f"{a}-{b}"]}, **base}
                       for a, b in (p.split("-") for p in bleu)}
+        if name.startswith("x-"):  # evaluated with the translated-lines scores; y-alone-s1 before them
+            directions = {d: {k: v | {"translated_lines": {"bleu": v["bleu"] - 1, "chrf": 0.0, "sentences": 9}}
+                              for k, v in systems.items()} for d, systems in directions.items()}
         train = {"config": {"model": {"dim": dim}, "seed": seed}, "seconds": 600,
                  "result": {"examples_per_direction": {"updates": 100, "examples": {d: {"bt": 800} for d in bleu}}}}
         manifest = {"stages": {"prepare": {"config": {"langs": langs}, "inputs": tests, "seconds": 0}, "train": train}}
@@ -421,7 +441,10 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
     assert [r.split(" | ")[0][2:] for r in table.splitlines() if r.startswith("| x-") or r.startswith("| y-")] == [
         "x-alone-s1", "x-alone-s2", "x-alone-s3", "x-shared-s1", "x-shared-s2", "x-shared-s3", "y-alone-s1",
         "x-alone-wide-s1"]
-    assert "| x-alone-s1 | en→gl | 2.00 / 20.00 | 3.00 / 30.00 | 4.00 / 35.00 | no, no | 800 | 10.0 |" in table
+    assert "| x-alone-s1 | en→gl | 2.00 / 20.00 | 3.00 / 30.00 | 4.00 / 35.00 | no, no | 1.00 / 2.00 / 3.00 | 800 | 10.0 |" in table
+    assert "| y-alone-s1 | en→es | 10.50 / 105.00 | 3.00 / 30.00 | 4.00 / 35.00 | yes, yes | - / - / - | 800 | 10.0 |" in table
+    seeds = sections["sharing over seeds: x-shared vs x-alone"]
+    assert "| en-gl | BLEU, translated lines | 1.00 | 6.00 | +5.00 [" in seeds and "| 0/3 / 3/3 |" in seeds
     first = sections["sharing: x-shared-s1 vs each pair alone"]
     assert "`x-alone-s1`, `y-alone-s1`" in first and "wide" not in first and "x-alone-s2" not in first
     assert "**equal per-direction compute**" in first and "| en-es | 9.0 | 10.5 |" in first
