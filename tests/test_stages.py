@@ -4,9 +4,11 @@ import shlex
 import subprocess
 import sys
 
+import pytest
 import sentencepiece as spm
 
 from conftest import ROOT, unmt
+from unmt.errors import UnmtError
 
 
 def test_sentencepiece_round_trips_text(tiny_run):
@@ -83,6 +85,20 @@ def test_translated_lines_leave_out_references_that_are_their_source_again():
     copy_all, copy_kept = score_translations(src, ref, "fr"), score_translated_lines(src, ref, keep, "fr")
     assert copy_kept["sentences"] == 2 and copy_kept["bleu"] < copy_all["bleu"] and copy_kept["chrf"] < copy_all["chrf"]
     assert score_translated_lines(ref, ref, keep, "fr")["bleu"] == 100.0
+
+
+def test_rescoring_saved_hypotheses_gives_the_evaluate_stages_translated_lines(tiny_run, tmp_path):
+    from eval.translated_lines import rescore
+
+    res = json.loads((tiny_run / "evaluate/results.json").read_text())
+    rows = rescore(tiny_run)
+    assert [r.split(" | ")[1] for r in rows] == ["en→fr", "fr→en"]
+    for row in rows:
+        d = row.split(" | ")[1].replace("→", "-")
+        want = [res["directions"][d][x]["translated_lines"]["bleu"] for x in ("unmt", "copy", "word-by-word")]
+        assert [float(x) for x in row.rstrip(" |").split(" | ")[3:]] == want
+    with pytest.raises(UnmtError, match="no test hypotheses"):
+        rescore(tmp_path)
 
 
 def test_results_table_has_every_system(tiny_run):
