@@ -25,9 +25,10 @@ French and learned back) and each language's share of the monolingual ones (``sh
 Batches are keyed ``<lang>-BT``, ``<lang>-DENOISE`` (as upstream), ``<src>_<tgt>-WARM`` and ``<src>_<tgt>-MINED``.
 
 Validation covers every ``--valid-lang-pairs`` direction (upstream takes one), on ``--valid-sentences`` dev
-sentences drawn at random once (``DevSample``), and, with ``--valid-bleu``, greedy-decodes them and logs sacreBLEU per direction and ``bleu`` (their mean, the
-``--best-checkpoint-metric``), plus the code length of the references given the sources, K(Y|X), as
-``bpc_<pair>`` (bits per character of the detokenised reference) -- the numbers ``unmt compress`` plots.
+sentences drawn at random once (``DevSample``), and, with ``--valid-bleu``, greedy-decodes them and logs
+sacreBLEU per direction and ``bleu`` (their mean, the ``--best-checkpoint-metric``), plus the code length of
+the references given the sources, K(Y|X), as ``bpc_<pair>`` (bits per character of the detokenised
+reference) -- the numbers ``unmt compress`` plots.
 
 ``--target-vocab-min-count N`` (0: off) decodes into a language only with the pieces its own training text
 uses at least N times -- in back-translation, dev BLEU, ``unmt translate``/evaluate (the checkpoint carries the
@@ -191,11 +192,12 @@ class UnmtBacktranslationTask(OnlineBackTranslationTask):
         pairs, data = self.valid_lang_pairs, OrderedDict()
         data_path = self.data_root
         n = getattr(self.args, "valid_sentences", 0) if split in getattr(self.args, "valid_subset", "").split(",") else 0
+        sample = (lambda ds: DevSample(ds, n)) if n else (lambda ds: ds)  # noqa: E731 (test sets stay whole)
         if len(pairs) == 1:
-            return DevSample(super().load_translation_dataset(split, data_path, combine), n)
+            return sample(super().load_translation_dataset(split, data_path, combine))
         for pair in pairs:
             self.valid_lang_pairs = [pair]
-            data[pair] = DevSample(super().load_translation_dataset(split, data_path, combine), n)
+            data[pair] = sample(super().load_translation_dataset(split, data_path, combine))
         self.valid_lang_pairs = pairs
         return RoundRobinZipDatasets(data)
 
