@@ -265,20 +265,50 @@ def test_the_name_check_catches_a_spelled_name(tmp_path):
                                     "multilingual/multilingual-5.yaml"])
 def test_published_recipes_fingerprint_as_their_runs_did(recipe, tmp_path):
     """Each stage's config slice and input names, as recorded before the recipes moved into folders and the
-    measured choices into cpu-default (tests/data/stage-configs.json): a run made then is still up to date.
-    The file changes only with a change that changes a stage's outputs, which then runs again (the train
-    stage's valid_sentences, for one: CHANGELOG)."""
+    measured choices into cpu-default (tests/data/stage-configs.json): a run made then is still up to date,
+    by the comparison the runner and the sweep make (same_config: dev-only fields, such as the retired
+    valid_batches, count only where checkpoint_best.pt is evaluated)."""
     import json
 
+    from unmt.config import same_config
     from unmt.layout import RunLayout
     from unmt.runner import build_plan
 
     cfg = load_recipe(ROOT / "recipes" / recipe)
     recorded = json.loads((ROOT / "tests" / "data" / "stage-configs.json").read_text())[Path(recipe).stem]
     plan = build_plan(cfg, RunLayout(tmp_path / "run"))
-    assert {s.name: json.loads(json.dumps(s.config())) for s in plan} == \
-        {k: v for k, v in recorded.items() if k != "_inputs"}
+    current = {s.name: json.loads(json.dumps(s.config())) for s in plan}
+    assert sorted(current) == sorted(k for k in recorded if k != "_inputs")
+    assert [name for name, conf in current.items() if not same_config(recorded[name], conf)] == []
     assert {s.name: sorted(s.inputs()) for s in plan if s.kind != "prepare"} == recorded["_inputs"]
+
+
+def test_dev_only_fields_rerun_training_only_where_dev_bleu_picks_the_evaluated_checkpoint(tmp_path):
+    """How many dev sentences validation reads changes the dev log and checkpoint_best.pt, never the last
+    checkpoint: a run evaluated on its last one stays cached; one evaluated on its best trains again."""
+    import json
+
+    from unmt.layout import RunLayout
+    from unmt.manifest import Manifest
+    from unmt.stages.train import Train
+
+    def slice_of(overrides):
+        cfg = load_recipe(ROOT / "recipes" / "default.yaml", overrides)
+        return json.loads(json.dumps(Train(cfg, RunLayout(tmp_path / "run")).config()))
+
+    last, last_more = slice_of({}), slice_of({"train": {"valid_sentences": 900}})
+    assert last == last_more and "valid_sentences" not in last and "valid_bleu" not in last
+    best, best_more = (slice_of({"evaluate": {"checkpoint": "best"}, "train": {"valid_sentences": n}}) for n in (400, 900))
+    assert best["valid_sentences"] == 400 and best_more["valid_sentences"] == 900 and best["valid_bleu"] is True
+
+    def why_stale(recorded, current):  # a train stage recorded before valid_sentences, with valid_batches
+        manifest = Manifest(tmp_path / "run")
+        manifest.data["stages"]["train"] = {"config": recorded, "inputs": {}, "outputs": {}}
+        return manifest.why_stale("train", {}, current, {})
+
+    assert why_stale({**last, "valid_batches": 8, "valid_bleu": True}, last) is None
+    before = {k: v for k, v in best.items() if k != "valid_sentences"} | {"valid_batches": 8}
+    assert why_stale(before, best) == "config changed (valid_sentences)"
 
 
 def test_a_stage_sees_only_the_files_it_declared(tmp_path):

@@ -117,6 +117,22 @@ def test_a_shared_point_and_its_bilingual_points_read_one_named_corpus(tmp_path)
     assert corpus_of(en_zh, base, tmp_path) == ROOT / "corpora" / "libreoffice-en-zh"  # the committed corpus
 
 
+def test_the_committed_records_on_committed_corpora_still_stand(tmp_path):
+    """A change to a stage's fingerprint would have the next sweep train again runs whose record stands
+    (hours each): the thesis sweep's runs on corpora/ (en-fr, en-de, en-zh) must not need it."""
+    from unmt.sweep import _recipe, corpus_of, load_sweep, record_stands
+
+    sweep = load_sweep(ROOT / "sweeps" / "thesis.yaml")
+    out = ROOT / "sweeps" / "thesis"
+    checked = []
+    for p, seed in sweep.runs():
+        corpus = corpus_of(sweep, p, out)
+        record = out / "records" / f"{p.name}-s{seed}.json"
+        if corpus.is_relative_to(ROOT / "corpora") and record.exists():
+            checked.append((f"{p.name}-s{seed}", record_stands(_recipe(sweep, p, seed, corpus), tmp_path / "run", record)))
+    assert len(checked) >= 5 and all(why is None for _, why in checked), checked
+
+
 def test_only_picks_runs_by_name_in_the_sweeps_order(tmp_path):
     """--only: the seeds of the rare-language test before the wide model, say, without editing the file."""
     r = unmt("sweep", "sweeps/sharing.yaml", "--out", tmp_path, "--dry-run", "--only", "it-shared-s[23], it-alone-s[23]")

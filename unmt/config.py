@@ -636,6 +636,18 @@ def to_dict(cfg) -> dict:
     return d
 
 
+# train fields that shape only the dev log and checkpoint_best.pt, not the trained model: a train stage's
+# fingerprint holds them only where the evaluate stage reads checkpoint_best.pt, so a run evaluated on its
+# last checkpoint (the default) stays cached when validation changes. valid_batches is one such field, retired.
+DEV_ONLY = ("valid_bleu", "valid_sentences", "valid_batches")
+
+
+def same_config(recorded: dict, current: dict) -> bool:
+    """Whether a stage's recorded config slice is its current one. A dev-only field the current slice leaves
+    out is not compared: it was recorded before its stage's fingerprint left it out."""
+    return {k: v for k, v in recorded.items() if k in current or k not in DEV_ONLY} == current
+
+
 def fingerprint_fields(section) -> dict:
     """A config section as a stage's fingerprint records it: the one place that decides which fields can
     change a result, from each field's metadata. ``late``: added after runs were recorded; at its default it

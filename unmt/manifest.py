@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from unmt.config import DEV_ONLY, same_config
 from unmt.errors import fail
 from unmt.io import sha256_file, write_json
 from unmt.layout import RunLayout
@@ -121,9 +122,9 @@ class Manifest:
         rec = self.record_of(stage)
         if not rec:
             return "no record of a finished run"
-        if rec.get("config") != config:
+        if not same_config(rec.get("config", {}), config):
             changed = sorted(k for k in set(config) | set(rec.get("config", {}))
-                             if config.get(k) != rec.get("config", {}).get(k))
+                             if config.get(k) != rec.get("config", {}).get(k) and (k in config or k not in DEV_ONLY))
             return f"config changed ({', '.join(changed)})"
         missing = [n for n, p in outputs.items() if not Path(p).exists()]
         if missing:

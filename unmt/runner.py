@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from unmt.config import RecipeConfig, ablation_variant
+from unmt.config import RecipeConfig, ablation_variant, same_config
 from unmt.errors import UnmtError
 from unmt.layout import LAST_CHECKPOINT, RunLayout, round_name
 from unmt.manifest import Manifest, cut_short, fingerprint
@@ -197,7 +197,8 @@ class Runner:
             return
         started_with = {"config": config, "inputs": digests}
         marker = self.layout.started(st.name)
-        resumable = st.resumable and marker.exists() and json.loads(marker.read_text()) == started_with
+        was = json.loads(marker.read_text()) if st.resumable and marker.exists() else None
+        resumable = bool(was) and was.get("inputs") == digests and same_config(was.get("config", {}), config)
         cut = not force and resumable and cut_short(self.manifest.record_of(st.name)) == why  # nothing else changed
         if self.manifest.record_of(st.name) is not None or (st.dir.exists() and not resumable):
             self.manifest.forget(st.name)  # first the record, so a kill from here on leaves no stale claim

@@ -280,6 +280,7 @@ def record_stands(cfg, run_dir: Path, record: Path) -> str | None:
     the same config, none cut short, and every input from outside the run (the corpus, the dictionary)
     with the same digest. Else why not. Inputs the run makes itself are not compared: they are gone with
     the folder, and they follow from the config and these."""
+    from unmt.config import same_config
     from unmt.manifest import cut_short, digest
     from unmt.runner import Runner
     from unmt.stages.base import jsonable
@@ -293,7 +294,7 @@ def record_stands(cfg, run_dir: Path, record: Path) -> str | None:
         rec = stages.get(st.name)
         if rec is None:
             return f"no record of stage {st.name}"
-        if rec.get("config") != jsonable(st.config()):
+        if not same_config(rec.get("config", {}), jsonable(st.config())):
             return f"stage {st.name}: config changed"
         if cut_short(rec):
             return f"stage {st.name}: {cut_short(rec)}"

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
-from unmt.config import RecipeConfig, fingerprint_fields, to_dict
+from unmt.config import DEV_ONLY, RecipeConfig, fingerprint_fields, to_dict
 from unmt.errors import UnmtError
 from unmt.layout import RunLayout
 
@@ -68,10 +68,14 @@ class Stage:
 
     # -- helpers shared by the stage modules -------------------------------------------------------
     def training_config(self, section) -> dict:
-        """What a fairseq training stage's result depends on besides its own section."""
+        """What a fairseq training stage's result depends on besides its own section (its dev-only fields
+        only where dev BLEU picks the checkpoint that is evaluated)."""
         c = self.cfg
+        fields = fingerprint_fields(section)
+        if c.evaluate.checkpoint != "best":
+            fields = {k: v for k, v in fields.items() if k not in DEV_ONLY}
         return {**self.langs_config(), "seed": c.seed, "precision": c.precision, "nproc": c.nproc,
-                "model": to_dict(c.model), **fingerprint_fields(section)}
+                "model": to_dict(c.model), **fields}
 
     def langs_config(self) -> dict:
         """Languages and pairs, as a stage's config records them (pairs only when not the default, so a
