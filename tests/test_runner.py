@@ -302,6 +302,7 @@ def recipe_cases():
     yield "recipe is a list", ["preset", "tiny"], "mapping"
     yield "preset is a list", {"preset": ["tiny"]}, "preset"
     yield "unknown field", {"train": {"lr_typo": 1}}, "lr_typo"
+    yield "retired field", {"train": {"valid_batches": 8}}, "use train.valid_sentences"
     yield "section not a mapping", {"train": 5}, "train"
     yield "same language twice", {"langs": ["en", "en"]}, "langs"
     yield "ablation variant field", {"ablation": {"v": {"warm_start": "bogus"}}}, "warm_start"

@@ -484,6 +484,11 @@ def ablation_variant(cfg: RecipeConfig, variant: str, where: str = "recipe") -> 
     return out
 
 
+# fields a recipe may still name from before, and what replaced them
+RETIRED = {"train.valid_batches": "use train.valid_sentences (dev sentences per direction; a batch count read "
+                                  "only the shortest lines, fairseq batching a dev set shortest first)"}
+
+
 def _merge(dc, updates: dict, where: str, prefix: str = "", origin: dict | None = None):
     """Apply ``updates`` (a recipe's or preset's fields) over config dataclass ``dc``; ``where`` names the
     file, ``prefix`` the section (``train.``) for the one-line error. ``origin`` ({dotted field: where}) is
@@ -492,6 +497,8 @@ def _merge(dc, updates: dict, where: str, prefix: str = "", origin: dict | None 
         raise UnmtError(f"{where}: {prefix.rstrip('.') or 'recipe'}: must be a mapping of fields (key: value), "
                         f"got {updates!r}")
     for key, value in updates.items():
+        if f"{prefix}{key}" in RETIRED:
+            raise UnmtError(f"{where}: {prefix}{key}: no longer a field -- {RETIRED[prefix + key]}")
         if not isinstance(key, str) or not hasattr(dc, key) or key.startswith("_"):
             raise UnmtError(f"{where}: {prefix}{key}: unknown field -- see `unmt run RECIPE --dump-config --explain` "
                             "for the fields")
