@@ -77,7 +77,7 @@ class Sweep:
         names = [f"{p.name}-s{seed}" for p, seed in runs]
         patterns = [x.strip() for x in only.split(",") if x.strip()]
         for pattern in patterns:
-            if not fnmatch.filter(names, pattern):
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
                 raise UnmtError(f"--only: '{pattern}' matches no run of {self.path}; its runs: {', '.join(names)}")
         return [r for r, n in zip(runs, names) if any(fnmatch.fnmatchcase(n, x) for x in patterns)]
 
