@@ -649,10 +649,18 @@ def to_dict(cfg) -> dict:
 DEV_ONLY = ("valid_bleu", "valid_sentences", "valid_batches")
 
 
+def config_changes(recorded: dict, current: dict) -> list[str]:
+    """The fields in which a stage's recorded config slice differs from its current one, sorted. A dev-only
+    field the current slice leaves out is not compared: it was recorded before its stage's fingerprint left
+    it out."""
+    absent = object()    # a field recorded as None differs from one not recorded
+    return sorted(k for k in set(recorded) | set(current)
+                  if recorded.get(k, absent) != current.get(k, absent) and (k in current or k not in DEV_ONLY))
+
+
 def same_config(recorded: dict, current: dict) -> bool:
-    """Whether a stage's recorded config slice is its current one. A dev-only field the current slice leaves
-    out is not compared: it was recorded before its stage's fingerprint left it out."""
-    return {k: v for k, v in recorded.items() if k in current or k not in DEV_ONLY} == current
+    """Whether a stage's recorded config slice is its current one (see ``config_changes``)."""
+    return not config_changes(recorded, current)
 
 
 def fingerprint_fields(section) -> dict:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from unmt.config import DEV_ONLY, same_config
+from unmt.config import config_changes
 from unmt.errors import fail
 from unmt.io import sha256_file, write_json
 from unmt.layout import RunLayout
@@ -122,9 +122,8 @@ class Manifest:
         rec = self.record_of(stage)
         if not rec:
             return "no record of a finished run"
-        if not same_config(rec.get("config", {}), config):
-            changed = sorted(k for k in set(config) | set(rec.get("config", {}))
-                             if config.get(k) != rec.get("config", {}).get(k) and (k in config or k not in DEV_ONLY))
+        changed = config_changes(rec.get("config", {}), config)
+        if changed:
             return f"config changed ({', '.join(changed)})"
         missing = [n for n, p in outputs.items() if not Path(p).exists()]
         if missing:
