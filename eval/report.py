@@ -274,6 +274,9 @@ def sharing_seeds_summary(shared: list[Path], alone: list[Path]) -> str | None:
     s_runs, a_runs = [tests_and_scores(r) for r in shared], [tests_and_scores(r) for r in alone]
     if any(s_runs[0][0].get(k) != v for tests, _ in a_runs for k, v in tests.items()):
         return None  # another corpus or other test sentences: not comparable
+    # a seed not evaluated yet (its run still going) is left out, and so not named in the header
+    shared = [r for r, (_, d) in zip(shared, s_runs) if d]
+    alone = [r for r, (_, d) in zip(alone, a_runs) if d]
     s_dirs, a_dirs = [d for _, d in s_runs if d], [d for _, d in a_runs if d]
     if len(s_dirs) < 2 or len(a_dirs) < 2:
         return None
@@ -589,7 +592,7 @@ def sweep_summary(folder: Path, runs: list[Path]) -> str:
         examples = translation_examples(run) or {}
         directions = (files["evaluate"] or {}).get("directions")
         if not directions:
-            rows.append(f"| {run.name} | not evaluated | | | | | | {minutes:.1f} |")
+            rows.append(f"| {run.name} | not evaluated | | | | | | | {minutes:.1f} |")
             continue
         for i, (d, systems) in enumerate(directions.items()):
             u = systems["unmt"]

@@ -408,10 +408,15 @@ def test_sharing_over_seeds_gives_the_gain_with_a_welch_interval_and_says_when_i
     assert gain == 3.0 and abs(hi - gain - stats.t.ppf(0.975, df) * se) < 0.01 and lo > 0
     noisy = gain_interval([2.5, 1.0, 3.1], [2.0, 2.6, 1.7])
     assert noisy[1] < 0 < noisy[2]
-    sections = seed_summaries(alone + shared)  # what `python -m eval.report RUN...` adds to docs/results.md
+    pending = tmp_path / "gl-alone-s4"  # a seed still running: no results yet, so neither counted nor named
+    pending.mkdir()
+    (pending / "manifest.json").write_text(json.dumps({"stages": {
+        "prepare": {"config": {"langs": ["en", "gl"]}, "inputs": {f"corpus:test.{l}": f"sha-{l}" for l in ("en", "gl")}}}}))
+    sections = seed_summaries(alone + [str(pending)] + shared)  # what `python -m eval.report RUN...` adds to docs/results.md
     assert list(sections) == ["sharing over seeds: gl-shared vs gl-alone"]
     text = sections["sharing over seeds: gl-shared vs gl-alone"]
     assert "**equal per-direction compute**" in text and "3 and 3 seeds" in text
+    assert "`gl-alone-s3` (alone)" in text and "gl-alone-s4" not in text
     assert f"| en-gl | BLEU | 2.00 | 5.00 | +3.00 [{lo:+.2f}, {hi:+.2f}] | 0/3 / 3/3 |" in text
 
 
@@ -445,6 +450,7 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
         record(f"x-shared-s{seed}", ["en", "gl", "es"], seed, {"en-gl": shared, "gl-en": shared, "en-es": 9.0, "es-en": 9.8})
     record("y-alone-s1", ["en", "es"], 1, {"en-es": 10.5, "es-en": 10.0})
     record("x-alone-wide-s1", ["en", "gl"], 1, {"en-gl": 1.0, "gl-en": 1.0}, dim=384)
+    record("y-alone-s2", ["en", "es"], 2, {})  # a run that trained but was never evaluated
     assert not (sweep / "runs").exists()
     readme = tmp_path / "README.md"
     readme.write_text("<!-- sharing:start -->\nold\n<!-- sharing:end -->\n")
@@ -456,7 +462,10 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
     table = sections["sweep: sw"]
     assert [r.split(" | ")[0][2:] for r in table.splitlines() if r.startswith("| x-") or r.startswith("| y-")] == [
         "x-alone-s1", "x-alone-s2", "x-alone-s3", "x-shared-s1", "x-shared-s2", "x-shared-s3", "y-alone-s1",
-        "x-alone-wide-s1"]
+        "y-alone-s2", "x-alone-wide-s1"]
+    rows = [r for r in table.splitlines() if r.startswith("|")]
+    assert {r.count("|") for r in rows} == {rows[0].count("|")}  # every row has the header's columns
+    assert "| y-alone-s2 | not evaluated | | | | | | | 10.0 |" in table
     assert "| x-alone-s1 | en→gl | 2.00 / 20.00 | 3.00 / 30.00 | 4.00 / 35.00 | no, no | 1.00 / 2.00 / 3.00 | 800 | 10.0 |" in table
     assert "| y-alone-s1 | en→es | 10.50 / 105.00 | 3.00 / 30.00 | 4.00 / 35.00 | yes, yes | - / - / - | 800 | 10.0 |" in table
     seeds = sections["sharing over seeds: x-shared vs x-alone"]
