@@ -552,25 +552,33 @@ def write_recipes_index(index: Path, sections: dict[str, str], root: Path | None
 
 
 def is_sweep(folder: Path) -> bool:
-    """A sweep's folder (unmt/sweep.py), not a run's: it holds the sweep file and records, no manifest."""
-    from unmt.layout import RunLayout, SweepLayout
+    """A sweep's folder (unmt/sweep.py), not a run's: a sweep file goes with it (unmt.sweep.sweep_file_of), and
+    it has no manifest."""
+    from unmt.layout import RunLayout
+    from unmt.sweep import sweep_file_of
 
-    return SweepLayout(folder).sweep_file.exists() and not RunLayout(folder).manifest.exists()
+    return sweep_file_of(folder) is not None and not RunLayout(folder).manifest.exists()
+
+
+def sweep_points(folder: Path) -> list[dict]:
+    """The points of a sweep folder's sweep file, as written there."""
+    import yaml
+
+    from unmt.sweep import sweep_file_of
+
+    raw = yaml.safe_load(sweep_file_of(folder).read_text(encoding="utf-8")) or {}
+    return [p for p in raw.get("points", []) if isinstance(p, dict)]
 
 
 def sweep_runs(folder: Path) -> list[Path]:
     """Every run of a sweep folder with a manifest or a record, as its run folder's path (the folder may be
     gone: the record stands in), in the order of the sweep file's points, then by seed."""
-    import yaml
-
     from unmt.layout import RunLayout, SweepLayout
 
     L = SweepLayout(folder)
     names = {p.name for p in L.runs.glob("*") if RunLayout(p).manifest.exists()}
     names |= {p.stem for p in L.records.glob("*.json")}
-    points = [p.get("name") for p in (yaml.safe_load(L.sweep_file.read_text(encoding="utf-8")) or {})
-              .get("points", []) if isinstance(p, dict)]
-    order = {name: i for i, name in enumerate(points)}
+    order = {p.get("name"): i for i, p in enumerate(sweep_points(folder))}
 
     def key(name):
         stem, _, seed = re.fullmatch(r"(.*?)(-s(\d+))?", name).groups()
@@ -629,7 +637,46 @@ def sweep_sections(folder: Path) -> dict[str, str]:
         if sharing:
             out[f"sharing: {multi.name} vs each pair alone"] = sharing
     out.update(seed_summaries(runs))
+    controls = {p["name"]: p["control"] for p in sweep_points(folder) if p.get("name") and p.get("control")}
+    against = controls and control_summary(runs, controls)
+    if against:
+        out[f"sweep {Path(folder).name}: each point against its control"] = against
     return out
+
+
+def control_summary(runs: list[Path], controls: dict[str, str]) -> str | None:
+    """Each run of a point with a control (the sweep file's ``control:``) beside the control's run of the same
+    seed, on the test sentences both read, in the directions both translate: unmt and word-by-word each with
+    its change, so a change that lifts unmt can be told from one that lifts the lexicon both use."""
+    by_name = {r.name: r for r in runs}
+    rows = ["| run | against | direction | unmt BLEU | unmt chrF | word-by-word BLEU | word-by-word chrF | above "
+            "both baselines: BLEU, chrF |", "|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        stem = seed_stem(run)
+        control = by_name.get(controls.get(stem, "") + run.name[len(stem):])
+        if control is None:
+            continue
+        (tests, mine), (theirs_tests, theirs) = tests_and_scores(run), tests_and_scores(control)
+        if not mine or not theirs or any(theirs_tests.get(k, v) != v for k, v in tests.items()):
+            continue  # not evaluated yet, or other test sentences: no comparison
+        for i, d in enumerate(x for x in mine if x in theirs):
+            u, c = mine[d], theirs[d]
+
+            def cell(system, metric):
+                if system not in u or system not in c:
+                    return "-"
+                return f"{u[system][metric]:.2f} ({u[system][metric] - c[system][metric]:+.2f})"
+            base = [u[b] for b in ("copy", "word-by-word") if b in u]
+            above = ", ".join("yes" if all(u["unmt"][m] > b[m] for b in base) else "no" for m in ("bleu", "chrf"))
+            rows.append(f"| {run.name if i == 0 else ''} | {control.name if i == 0 else ''} | {_arrow(d)} | "
+                        f"{cell('unmt', 'bleu')} | {cell('unmt', 'chrf')} | {cell('word-by-word', 'bleu')} | "
+                        f"{cell('word-by-word', 'chrf')} | {above} |")
+    if len(rows) == 2:
+        return None
+    return ("Each run beside its control's run of the same seed (the sweep file's `control:`), same test sentences: "
+            "a score, and in brackets that score minus the control's. Word-by-word translates with the run's own "
+            "induced lexicon, so a change that only improves the lexicon lifts both columns.\n\n"
+            + "\n".join(rows) + "\n")
 
 
 def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/results.md") -> None:

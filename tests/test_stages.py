@@ -484,3 +484,43 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
            "gl→en +5.20.\n" in text  # no high-resource direction of its seed ran alone: no verdict
     assert ("**Sweep sw**: 4 of 8 evaluated runs beat both baselines in BLEU and chrF in every direction: x-shared-s1, "
             "x-shared-s2, x-shared-s3, y-alone-s1.") in text
+
+
+def test_report_sets_each_point_beside_its_control_from_a_checkout_of_records(tmp_path):
+    """In a new checkout a sweep folder holds only its records (its sweep.yaml is not committed): the report
+    reads the points from the sweep file beside it, and sets each point with a ``control:`` beside the
+    control's run of the same seed, unmt and word-by-word each with its change; a run on other test sentences,
+    or whose control has no run of its seed, is not compared."""
+    from eval import report
+
+    (tmp_path / "sweeps" / "sw" / "records").mkdir(parents=True)
+    (tmp_path / "sweeps" / "sw.yaml").write_text(
+        "name: sw\nrecipe: r.yaml\npoints:\n  - {name: zh-base, langs: [en, zh]}\n"
+        "  - {name: zh-lex, langs: [en, zh], control: zh-base}\n  - {name: zh-other, langs: [en, zh], control: zh-base}\n")
+
+    def record(name, unmt, wbw, test="sha"):
+        directions = {d: {"unmt": {"bleu": unmt, "chrf": 10 * unmt}, "copy": {"bleu": 1.0, "chrf": 9.0},
+                          "word-by-word": {"bleu": wbw, "chrf": 10 * wbw}} for d in ("en-zh", "zh-en")}
+        manifest = {"stages": {"prepare": {"config": {"langs": ["en", "zh"]}, "seconds": 60,
+                                           "inputs": {"corpus:test.en": test, "corpus:test.zh": test}}}}
+        (tmp_path / "sweeps" / "sw" / "records" / f"{name}.json").write_text(json.dumps(
+            {"run": name, "manifest": manifest, "evaluate": {"directions": directions}, "compress": None}))
+
+    record("zh-base-s1", 4.0, 5.0)
+    record("zh-lex-s1", 6.5, 5.5)
+    record("zh-lex-s2", 7.0, 5.0)  # no zh-base-s2 to set it beside
+    record("zh-other-s1", 9.0, 5.0, test="other")
+    sweep = tmp_path / "sweeps" / "sw"
+    assert report.is_sweep(sweep) and not (sweep / "sweep.yaml").exists()
+    (tmp_path / "README.md").write_text("<!-- sharing:start -->\n<!-- sharing:end -->\n")
+    report.main(str(sweep), readme=str(tmp_path / "README.md"), results_md=str(tmp_path / "results.md"))
+
+    sections = report.read_sections(tmp_path / "results.md")
+    assert list(sections) == ["sweep: sw", "sweep sw: each point against its control"]
+    table = sections["sweep sw: each point against its control"]
+    assert ("| zh-lex-s1 | zh-base-s1 | en→zh | 6.50 (+2.50) | 65.00 (+25.00) | 5.50 (+0.50) | 55.00 (+5.00) | "
+            "yes, yes |") in table
+    assert "|  |  | zh→en | 6.50 (+2.50) |" in table
+    assert "zh-lex-s2" not in table and "zh-other" not in table
+    (tmp_path / "sweeps" / "sw.yaml").unlink()  # nothing says which sweep the records are of
+    assert not report.is_sweep(sweep)

@@ -85,7 +85,9 @@ def test_a_bad_sweep_file_is_one_line(tmp_path):
              "name: x\nrecipe: recipes/tests/tiny.yaml\ncorpora: {c: {langs: [en, fr]}}\npoints:\n"
              "  - {langs: [en, de], corpus: c}\n": "corpus c has no de",
              "name: x\nrecipe: recipes/nowhere.yaml\npoints:\n  - {langs: [en, fr]}\n": "not found",
-             "name: x\nrecipe: recipes/tests/tiny.yaml\nsed: [1]\npoints:\n  - {langs: [en, fr]}\n": "unknown field 'sed'"}
+             "name: x\nrecipe: recipes/tests/tiny.yaml\nsed: [1]\npoints:\n  - {langs: [en, fr]}\n": "unknown field 'sed'",
+             "name: x\nrecipe: recipes/tests/tiny.yaml\npoints:\n  - {langs: [en, fr], control: en-de}\n":
+             "control 'en-de' is not another point"}
     for text, needle in cases.items():
         (tmp_path / "s.yaml").write_text(text)
         with pytest.raises(UnmtError, match=needle):

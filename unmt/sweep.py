@@ -40,7 +40,8 @@ class Point:
     corpora/libreoffice-A-B, else built by data_prep.build_corpus) or ``cipher`` (a variant of
     data_prep.cipher, against the sweep's ``cipher_source``; ``domain``: the corpus the domain variant
     ciphers). ``seeds`` replaces the sweep's; ``set`` adds overrides for this point's runs only (say why in
-    the sweep file: every other difference between points is a confound). A point of more than two languages
+    the sweep file: every other difference between points is a confound); ``control`` names the point it is
+    an ablation of, which the report sets it beside, seed by seed (eval/report.py). A point of more than two languages
     is one shared model (``pairs``: which it translates, default the first language with each other); its
     ``corpus`` then names one of the sweep's ``corpora``, which all its runs and its bilingual points share."""
     name: str
@@ -51,6 +52,7 @@ class Point:
     domain: str | None = None
     seeds: list[int] | None = None
     set: dict | None = None
+    control: str | None = None
 
 
 @dataclasses.dataclass
@@ -137,6 +139,10 @@ def load_sweep(path: Path) -> Sweep:
         points.append(point)
     if not points:
         raise UnmtError(f"{path}: points: none given -- a sweep runs at least one pair")
+    for i, point in enumerate(points):
+        if point.control is not None and (point.control not in names or point.control == point.name):
+            raise UnmtError(f"{path}: points[{i}] ({point.name}): control '{point.control}' is not another point "
+                            f"of this sweep -- name one of {', '.join(sorted(names - {point.name}))}")
     sweep = Sweep(**{k: v for k, v in raw.items() if k != "points"}, points=points, path=path.resolve())
     if not sweep.resolve(sweep.recipe).exists():
         raise UnmtError(f"{path}: recipe: {sweep.recipe} not found")
@@ -183,6 +189,25 @@ def _recipe(sweep: Sweep, p: Point, seed: int, corpus: Path):
     if p.pairs:
         overrides["pairs"] = p.pairs
     return load_recipe(sweep.resolve(sweep.recipe), overrides)
+
+
+def sweep_file_of(folder: Path) -> Path | None:
+    """The sweep file a sweep folder ran: its own copy, or, where the folder holds only its records (a new
+    checkout: records are committed, the copy is not), the sweep file beside it whose name is the folder's
+    (sweeps/NAME.yaml for sweeps/NAME, unmt sweep's default). None for a folder that is not a sweep's."""
+    L = SweepLayout(folder)
+    if L.sweep_file.exists():
+        return L.sweep_file
+    if not L.records.is_dir():
+        return None
+    for f in sorted(Path(folder).parent.glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(f.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            continue
+        if isinstance(raw, dict) and raw.get("name") == Path(folder).resolve().name:
+            return f
+    return None
 
 
 # -- corpora ------------------------------------------------------------------------------------------
