@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from eval.language_id import format_share, target_share
-from unmt.io import read_lines, write_text
+from unmt.io import write_text
 
 # README blocks written here: the default recipe's table, every run of docs/results.md at a glance, and the
 # sweeps' sharing experiments
@@ -186,15 +186,16 @@ def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
     """Where sharing helps and where it hurts: each direction of the multilingual run beside the same pair
     trained alone on the same corpus (same test sentences: the prepare stages read identical test files),
     with the examples each direction trained on in both, which say what comparison the table makes."""
-    from unmt.layout import RunLayout
+    from unmt.layout import RunLayout, SweepLayout
+    from unmt.sweep import run_output
 
     def in_target(run, direction):  # from the hypotheses, among the multilingual run's languages for both runs
-        tgt = direction.split("-")[1]
         hyp = RunLayout(run).hypotheses("evaluate", *direction.split("-"))
-        if hyp.exists():
-            return target_share(read_lines(hyp, "hypotheses"), tgt, langs)
+        lines = run_output(run, hyp.name, SweepLayout(run.parent.parent).outputs_of(run))
+        if lines is not None:
+            return target_share(lines, direction.split("-")[1], langs)
         said = ((run_json(run)["evaluate"] or {}).get("directions", {}).get(direction, {}).get("unmt") or {})
-        if "on_target" in said:  # the folder gone: its evaluate stage's share, among the run's own languages
+        if "on_target" in said:  # folder and outputs gone: its evaluate stage's share, among its own languages
             own.add(Path(run).name)
         return said.get("on_target")
 
@@ -238,7 +239,8 @@ def sharing_summary(multi: Path, bilinguals: list[Path]) -> str | None:
             "higher BLEU and chrF. \"In target language\": share of the "
             "output lines langid.py assigns to the target language among the multilingual run's languages "
             "(eval/language_id.py), for both runs" + (f" (for {', '.join(f'`{r}`' for r in sorted(own))}, whose "
-            "folder is gone: the share its evaluate stage measured among its own languages)" if own else "")
+            "test translations are gone with its folder: the share its evaluate stage measured among its own "
+            "languages)" if own else "")
             + ". \"Supervised\": each run's supervised ceiling (same model, start and "
             "updates on the true translations), where it trained one.\n\n" + "\n".join(rows) + "\n")
 

@@ -451,6 +451,18 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
     record("y-alone-s1", ["en", "es"], 1, {"en-es": 10.5, "es-en": 10.0})
     record("x-alone-wide-s1", ["en", "gl"], 1, {"en-gl": 1.0, "gl-en": 1.0}, dim=384)
     record("y-alone-s2", ["en", "es"], 2, {})  # a run that trained but was never evaluated
+    # x-alone-s1's test translations kept beside its record: the share in the target language is measured
+    # from them, among the shared run's languages, as it would be from its folder
+    import shutil
+
+    from unmt.sweep import write_outputs
+
+    hyps = ["O gato está na casa.", "Non sei onde está o libro.", "The file is open."]
+    folder = tmp_path / "x-alone-s1"
+    (folder / "evaluate").mkdir(parents=True)
+    (folder / "evaluate" / "test.en-gl.hyp.gl").write_text("\n".join(hyps) + "\n")
+    write_outputs(folder, sweep / "records" / "x-alone-s1.outputs.tar.xz")
+    shutil.rmtree(folder)
     assert not (sweep / "runs").exists()
     readme = tmp_path / "README.md"
     readme.write_text("<!-- sharing:start -->\nold\n<!-- sharing:end -->\n")
@@ -473,6 +485,10 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
     first = sections["sharing: x-shared-s1 vs each pair alone"]
     assert "`x-alone-s1`, `y-alone-s1`" in first and "wide" not in first and "x-alone-s2" not in first
     assert "**equal per-direction compute**" in first and "| en-es | 9.0 | 10.5 |" in first
+    from eval.language_id import format_share, target_share
+
+    share = format_share(target_share(hyps, "gl", ["en", "gl", "es"]))
+    assert share != "n/a" and f"| en-gl | 7.0 | 2.0 | 70.0 | 20.0 | 4.0 / 35.0 | n/a / {share} |" in first
     text = readme.read_text()
     assert "old" not in text
     assert "- **x-shared against x-alone** (equal per-direction compute, 3 and 3 seeds): gain in BLEU en→gl +5.00" in text

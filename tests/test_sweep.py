@@ -195,10 +195,13 @@ def test_a_resumed_training_counts_the_minutes_trained_before_the_kill(tiny_run,
 
 def test_a_finished_run_is_kept_by_its_record_when_its_folder_is_gone(tiny_run, tmp_path):
     """A new checkout holds the sweep's committed records and no run folders: the sweep takes each finished
-    run's row from its record and does not run it again. A record of another config does not stand."""
+    run's row from its record and does not run it again, and its test translations from the archive beside
+    the record. A record of another config does not stand."""
     from unmt.layout import SweepLayout
     from unmt.runner import Runner
-    from unmt.sweep import _recipe, corpus_of, load_sweep, record_stands, run_row, run_sweep, write_record
+    from unmt.io import read_lines
+    from unmt.sweep import (_recipe, corpus_of, load_sweep, record_stands, run_output, run_row, run_sweep, write_outputs,
+                            write_record)
 
     sweep = load_sweep(ROOT / "sweeps" / "tests-tiny.yaml")
     sweep.points = sweep.points[:1]  # en-fr
@@ -210,7 +213,14 @@ def test_a_finished_run_is_kept_by_its_record_when_its_folder_is_gone(tiny_run, 
     Runner(cfg, run, quiet=True).run()  # up to date, or its evaluation brought back to the sweep's recipe
     write_record(run, L.record(p.name, 1), [st.name for st in Runner(cfg, run, quiet=True).plan])
     row = run_row(run, p, 1)
+    hyps = {f.name: read_lines(f) for f in (run / "evaluate").glob("test.*.hyp.*")}
+    assert hyps and L.outputs_of(run).exists()
+    kept = L.outputs_of(run).read_bytes()
+    write_outputs(run, tmp_path / "again.tar.xz")
+    assert (tmp_path / "again.tar.xz").read_bytes() == kept  # the same files, the same bytes: no git diff
     shutil.rmtree(run)
+    assert {name: run_output(run, name, L.outputs_of(run)) for name in hyps} == hyps  # read from the archive
+    assert run_output(run, "test.en-xx.hyp.xx", L.outputs_of(run)) is None
     assert record_stands(cfg, L.run(p.name, 1), L.record(p.name, 1)) is None
     result = run_sweep(sweep, out)
     assert not L.run(p.name, 1).exists()  # nothing ran

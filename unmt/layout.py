@@ -299,6 +299,10 @@ class SweepLayout:
         """The record of a run folder of this sweep (``runs/POINT-sSEED``), whether the folder exists or not."""
         return self.records / f"{Path(run_dir).name}.json"
 
+    def outputs_of(self, run_dir: Path) -> Path:
+        """A run's test translations, kept beside its record (unmt.sweep.write_outputs)."""
+        return self.records / f"{Path(run_dir).name}.outputs.tar.xz"
+
     @property
     def jobs(self) -> Path:
         return self.root / "jobs"

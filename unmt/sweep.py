@@ -285,11 +285,64 @@ def run_files(run_dir: Path, record: Path | None = None) -> dict:
 
 
 def write_record(run_dir: Path, record: Path, stages: list[str]) -> None:
-    """Keep a finished run's files: every stage of its plan (``stages``) recorded in its manifest."""
+    """Keep a finished run's files: every stage of its plan (``stages``) recorded in its manifest; and its
+    test translations beside the record (write_outputs)."""
     files = run_files(run_dir)
     done = (files["manifest"] or {}).get("stages", {})
     if files["evaluate"] and all(name in done for name in stages):
         write_json(record, {"run": run_dir.name, **files})
+        write_outputs(run_dir, SweepLayout(record.parent.parent).outputs_of(run_dir))
+
+
+def write_outputs(run_dir: Path, archive: Path) -> None:
+    """A run's test translations (unmt and word-by-word, as its evaluate stage wrote them) in one xz tar, so
+    that a run whose folder is gone can still be read and rescored (sacrebleu's advice: keep the system
+    outputs). The same files give the same bytes (no dates, owners or pax headers): rewriting it leaves git
+    no diff."""
+    import io
+    import lzma
+    import tarfile
+
+    from unmt.io import atomic_path
+
+    files = sorted(f for f in RunLayout(run_dir).dir("evaluate").glob("test.*-*.*.*")
+                   if f.name.split(".")[2] in ("hyp", "wbw"))
+    if not files:
+        return
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for f in files:
+            data = f.read_bytes()
+            info = tarfile.TarInfo(f.name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    with atomic_path(archive) as tmp:
+        tmp.write_bytes(lzma.compress(tar_bytes.getvalue(), preset=9))
+
+
+def run_output(run_dir: Path, name: str, archive: Path | None = None) -> list[str] | None:
+    """The lines of one test translation of a run (``test.SRC-TGT.hyp.TGT``): from its evaluate folder, else
+    (the folder gone) from the outputs kept beside its record; None where neither has it."""
+    import io
+    import lzma
+    import tarfile
+
+    from unmt.io import read_lines
+
+    path = RunLayout(run_dir).dir("evaluate") / name
+    if path.exists():
+        return read_lines(path, "test translations")
+    if archive is None or not archive.exists():
+        return None
+    try:
+        with tarfile.open(archive, mode="r:xz") as tar:
+            member = next((m for m in tar.getmembers() if m.name == name), None)
+            data = tar.extractfile(member).read() if member else None
+    except (tarfile.TarError, lzma.LZMAError, EOFError):
+        raise UnmtError(f"{archive}: is not a readable xz tar -- restore it from git, or delete it") from None
+    if data is None:
+        return None
+    return [line.rstrip("\n") for line in io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")]  # as read_lines
 
 
 def plan_of(sweep: Sweep, p: Point, seed: int, out: Path) -> list[str]:
