@@ -441,7 +441,9 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
                               for k, v in systems.items()} for d, systems in directions.items()}
         train = {"config": {"model": {"dim": dim}, "seed": seed}, "seconds": 600,
                  "result": {"examples_per_direction": {"updates": 100, "examples": {d: {"bt": 800} for d in bleu}}}}
-        manifest = {"stages": {"prepare": {"config": {"langs": langs}, "inputs": tests, "seconds": 0}, "train": train}}
+        lines = {"en": 8000, "gl": 2000, "es": 9000}  # gl capped: the rare language
+        manifest = {"stages": {"prepare": {"config": {"langs": langs}, "inputs": tests, "seconds": 0,
+                                           "result": {f"train.{l}": lines[l] for l in langs}}, "train": train}}
         (sweep / "records" / f"{name}.json").write_text(json.dumps(
             {"run": name, "manifest": manifest, "evaluate": {"directions": directions}, "compress": None}))
 
@@ -451,6 +453,7 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
     record("y-alone-s1", ["en", "es"], 1, {"en-es": 10.5, "es-en": 10.0})
     record("x-alone-wide-s1", ["en", "gl"], 1, {"en-gl": 1.0, "gl-en": 1.0}, dim=384)
     record("y-alone-s2", ["en", "es"], 2, {})  # a run that trained but was never evaluated
+    record("y-alone-s3", ["en", "es"], 3, {"en-es": 10.1, "es-en": 10.2})
     # x-alone-s1's test translations kept beside its record: the share in the target language is measured
     # from them, among the shared run's languages, as it would be from its folder
     import shutil
@@ -470,11 +473,14 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
 
     sections = report.read_sections(tmp_path / "results.md")
     assert list(sections) == ["sweep: sw"] + [f"sharing: x-shared-s{s} vs each pair alone" for s in (1, 2, 3)] + [
-        "sharing over seeds: x-shared vs x-alone"]
+        "sharing over seeds: x-shared vs x-alone", "sharing over seeds: x-shared vs y-alone"]
+    assert "Rare pair: en-gl (training lines en 8,000, gl 2,000; the shared run's largest side 9,000)." in \
+        sections["sharing over seeds: x-shared vs x-alone"]
+    assert "High-resource pair: en-es" in sections["sharing over seeds: x-shared vs y-alone"]
     table = sections["sweep: sw"]
     assert [r.split(" | ")[0][2:] for r in table.splitlines() if r.startswith("| x-") or r.startswith("| y-")] == [
         "x-alone-s1", "x-alone-s2", "x-alone-s3", "x-shared-s1", "x-shared-s2", "x-shared-s3", "y-alone-s1",
-        "y-alone-s2", "x-alone-wide-s1"]
+        "y-alone-s2", "y-alone-s3", "x-alone-wide-s1"]
     rows = [r for r in table.splitlines() if r.startswith("|")]
     assert {r.count("|") for r in rows} == {rows[0].count("|")}  # every row has the header's columns
     assert "| y-alone-s2 | not evaluated | | | | | | | 10.0 |" in table
@@ -498,8 +504,15 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
            "**not met**." in text
     assert "**x-shared-s2 against each pair alone** (equal per-direction compute): BLEU shared minus alone en→gl +5.20, " \
            "gl→en +5.20.\n" in text  # no high-resource direction of its seed ran alone: no verdict
-    assert ("**Sweep sw**: 4 of 8 evaluated runs beat both baselines in BLEU and chrF in every direction: x-shared-s1, "
-            "x-shared-s2, x-shared-s3, y-alone-s1.") in text
+    assert ("**Sweep sw**: 5 of 9 evaluated runs beat both baselines in BLEU and chrF in every direction: x-shared-s1, "
+            "x-shared-s2, x-shared-s3, y-alone-s1, y-alone-s3.") in text
+    # the high-resource pair over seeds (y-alone-s2 not evaluated: s1 and s3): its own target, and its directions
+    # are not taken for the rare pair's in the per-seed lines
+    assert ("- **x-shared against y-alone** (equal per-direction compute, 3 and 2 seeds): gain in BLEU en→es -1.30 ["
+            in text and "Target (no direction loses over 1 BLEU, mean of seeds): **not met**." in text)
+    assert "**x-shared-s3 against each pair alone** (equal per-direction compute): BLEU shared minus alone en→gl " \
+           "+4.80, gl→en +4.80, en→es -1.10, es→en -0.40. Target for the other directions (none loses over 1 BLEU): " \
+           "**not met**." in text
 
 
 def test_report_sets_each_point_beside_its_control_from_a_checkout_of_records(tmp_path):
