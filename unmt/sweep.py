@@ -41,9 +41,10 @@ class Point:
     data_prep.cipher, against the sweep's ``cipher_source``; ``domain``: the corpus the domain variant
     ciphers). ``seeds`` replaces the sweep's; ``set`` adds overrides for this point's runs only (say why in
     the sweep file: every other difference between points is a confound); ``control`` names the point it is
-    an ablation of, which the report sets it beside, seed by seed (eval/report.py). A point of more than two languages
-    is one shared model (``pairs``: which it translates, default the first language with each other); its
-    ``corpus`` then names one of the sweep's ``corpora``, which all its runs and its bilingual points share."""
+    an ablation of, which the report sets it beside, seed by seed (eval/report.py). A point of more than two
+    languages is one shared model (``pairs``: which it translates, default the first language with each
+    other); its ``corpus`` then names one of the sweep's ``corpora``, which all its runs and its bilingual
+    points share."""
     name: str
     langs: list[str] | None = None
     pairs: list[str] | None = None
