@@ -623,9 +623,15 @@ def sweep_summary(folder: Path, runs: list[Path]) -> str:
     rows = ["| run | direction | unmt BLEU / chrF | copy BLEU / chrF | word-by-word BLEU / chrF | above both "
             "baselines: BLEU, chrF | BLEU on translated lines²: unmt / copy / word-by-word | examples | minutes¹ |",
             "|---|---|---|---|---|---|---|---|---|"]
+    taken = []  # stages a run took from another (unmt.runner.Runner.adopt)
     for run in runs:
         files = run_json(run)
         minutes = sum(map(stage_minutes, files["manifest"]["stages"].values()))
+        sources: dict[str, list[str]] = {}
+        for stage, rec in files["manifest"]["stages"].items():
+            if rec.get("adopted_from"):
+                sources.setdefault(Path(rec["adopted_from"]).name, []).append(stage)
+        taken += [f"{run.name}: {', '.join(stages)} from {src}" for src, stages in sources.items()]
         examples = translation_examples(run) or {}
         directions = (files["evaluate"] or {}).get("directions")
         if not directions:
@@ -645,7 +651,10 @@ def sweep_summary(folder: Path, runs: list[Path]) -> str:
             "from its run folder or, where that is gone, its record. \"Examples\": sentences the direction's train "
             "stage learned from.\n\n" + "\n".join(rows) + "\n\n¹ Stage time on 2 CPU cores. ² The test lines whose "
             "reference is not the source again (LibreOffice leaves some help in English; copying scores 100 on the "
-            "rest); `-` for runs evaluated before it was measured.\n")
+            "rest); `-` for runs evaluated before it was measured.\n" + (
+                "\nStages a run took from another run of the sweep that had finished them with the same config on "
+                "inputs of the same content (`unmt.runner.Runner.adopt`; their minutes are the source's, the time "
+                "the stage takes): " + "; ".join(taken) + ".\n" if taken else ""))
 
 
 def sweep_sections(folder: Path) -> dict[str, str]:

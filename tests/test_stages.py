@@ -527,16 +527,16 @@ def test_report_sets_each_point_beside_its_control_from_a_checkout_of_records(tm
         "name: sw\nrecipe: r.yaml\npoints:\n  - {name: zh-base, langs: [en, zh]}\n"
         "  - {name: zh-lex, langs: [en, zh], control: zh-base}\n  - {name: zh-other, langs: [en, zh], control: zh-base}\n")
 
-    def record(name, unmt, wbw, test="sha"):
+    def record(name, unmt, wbw, test="sha", **adopted):
         directions = {d: {"unmt": {"bleu": unmt, "chrf": 10 * unmt}, "copy": {"bleu": 1.0, "chrf": 9.0},
                           "word-by-word": {"bleu": wbw, "chrf": 10 * wbw}} for d in ("en-zh", "zh-en")}
         manifest = {"stages": {"prepare": {"config": {"langs": ["en", "zh"]}, "seconds": 60,
-                                           "inputs": {"corpus:test.en": test, "corpus:test.zh": test}}}}
+                                           "inputs": {"corpus:test.en": test, "corpus:test.zh": test}, **adopted}}}
         (tmp_path / "sweeps" / "sw" / "records" / f"{name}.json").write_text(json.dumps(
             {"run": name, "manifest": manifest, "evaluate": {"directions": directions}, "compress": None}))
 
     record("zh-base-s1", 4.0, 5.0)
-    record("zh-lex-s1", 6.5, 5.5)
+    record("zh-lex-s1", 6.5, 5.5, adopted_from=str(tmp_path / "sweeps/sw/runs/zh-base-s1"))
     record("zh-lex-s2", 7.0, 5.0)  # no zh-base-s2 to set it beside
     record("zh-other-s1", 9.0, 5.0, test="other")
     sweep = tmp_path / "sweeps" / "sw"
@@ -551,5 +551,42 @@ def test_report_sets_each_point_beside_its_control_from_a_checkout_of_records(tm
             "yes, yes |") in table
     assert "|  |  | zh→en | 6.50 (+2.50) |" in table
     assert "zh-lex-s2" not in table and "zh-other" not in table
+    assert "run of the sweep that had finished them with the same config" in sections["sweep: sw"] and \
+        "(`unmt.runner.Runner.adopt`; their minutes are the source's, the time the stage takes): zh-lex-s1: prepare " \
+        "from zh-base-s1.\n" in sections["sweep: sw"] + "\n"
     (tmp_path / "sweeps" / "sw.yaml").unlink()  # nothing says which sweep the records are of
     assert not report.is_sweep(sweep)
+
+
+def test_a_run_takes_the_stages_another_run_finished_with_the_same_config_and_inputs(tiny_run, tmp_path):
+    """A sweep's points share their first stages (same corpus, same pretraining) and differ later: a run takes
+    each stage another run finished with the same config on inputs of the same content, in plan order, and
+    computes the rest; its records say where each came from. A source another process holds is passed over."""
+    import shutil
+
+    from unmt.config import load_recipe
+    from unmt.layout import RunLayout
+    from unmt.runner import Runner, run_lock
+
+    source = shutil.copytree(tiny_run, tmp_path / "source")
+    cfg = load_recipe(ROOT / "recipes/tests/tiny.yaml", {"evaluate": {"max_lines": 7, "beam": 3}})
+    with run_lock(RunLayout(source)):  # its run is going on: nothing is taken from it
+        assert Runner(cfg, tmp_path / "busy", quiet=True).adopt([source]) == {}
+    run = tmp_path / "run"
+    taken = Runner(cfg, run, quiet=True).adopt([tmp_path / "nowhere", run, source])
+    assert {"prepare", "pretrain", "align", "mine", "train"} <= set(taken) and "evaluate" not in taken
+    assert set(taken.values()) == {str(source)} and not (tmp_path / "nowhere").exists()
+    manifest = json.loads((run / "manifest.json").read_text())["stages"]
+    assert manifest["train"]["adopted_from"] == str(source) and "evaluate" not in manifest
+    assert (run / "train/checkpoint_last.pt").read_bytes() == (source / "train/checkpoint_last.pt").read_bytes()
+    runner = Runner(cfg, run, quiet=True)
+    assert [st.name for st, why in runner.status() if why] == ["evaluate"] + [
+        n for n in ("lms", "compress") if n not in taken]
+    runner.run()
+    assert json.loads((run / "evaluate/results.json").read_text())["test_sentences"] == 7
+    assert Runner(cfg, run, quiet=True).adopt([source]) == {}  # all up to date: nothing to take
+    # the same from the command line, for a recipe that changes only what comes after training
+    r = unmt("run", "recipes/tests/tiny.yaml", "--run-dir", tmp_path / "cli", "--reuse", source, "--until", "train")
+    assert "[train] taken from" in r.stdout and "running" not in r.stdout, r.stdout
+    r = unmt("run", "recipes/tests/tiny.yaml", "--run-dir", tmp_path / "cli", "--reuse", tmp_path, check=False)
+    assert r.returncode == 2 and "--reuse: not a run folder" in r.stderr

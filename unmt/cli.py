@@ -140,10 +140,14 @@ def _print_status(r, stages) -> None:
 @click.option("--until", default=None, metavar="STAGE", help="Run the plan up to and including STAGE.")
 @click.option("--only", default=None, metavar="STAGE", help="Run STAGE alone (a stage, e.g. train, or an instance, e.g. mine2).")
 @click.option("--dry-run", is_flag=True, help="Print which stages would run and why, run nothing.")
+@click.option("--reuse", "reuse", multiple=True, type=click.Path(file_okay=False, path_type=Path), metavar="RUN_DIR",
+              help="Take each stage that RUN_DIR finished with the same config on inputs of the same content from "
+                   "it instead of computing it again (e.g. a recipe that changes only decoding: --reuse "
+                   "runs/default); repeatable. Not with --dry-run.")
 @force_opt
 @set_opt
 @clean_errors
-def run(recipe, run_dir, dump_config, explain, quiet, nproc, until, only, dry_run, force, sets):
+def run(recipe, run_dir, dump_config, explain, quiet, nproc, until, only, dry_run, reuse, force, sets):
     """Run every stage of RECIPE in dependency order, skipping stages whose outputs are up to date."""
     if explain and not dump_config:
         raise UnmtError("--explain: add --dump-config (it explains the dumped config)")
@@ -156,11 +160,18 @@ def run(recipe, run_dir, dump_config, explain, quiet, nproc, until, only, dry_ru
         return
     if until and only:
         raise UnmtError("--until and --only: give one of them")
+    if reuse and dry_run:
+        raise UnmtError("--reuse and --dry-run: --reuse copies stages into the run folder; drop one of them")
     r = _runner(recipe, run_dir, quiet, nproc, sets)
     stages = r.select(only=only, until=until)
     if dry_run:
         _print_status(r, stages)
         return
+    for d in reuse:
+        if not (d / "manifest.json").exists():
+            raise UnmtError(f"{d}: --reuse: not a run folder (no manifest.json) -- give a folder `unmt run` wrote")
+    if reuse and not force:
+        r.adopt(list(reuse))
     r.run(stages, force=force)
     if not (only or until):
         _show_results(r)

@@ -6,7 +6,9 @@
 A stage is skipped when its manifest record matches its config slice and the contents of its declared
 inputs, and its outputs exist; a stage whose record is stale is wiped and redone. A killed stage has no
 record: fairseq stages resume from their ``checkpoint_last.pt`` (if the config they started with is
-unchanged), the others start clean. One run at a time per folder (``.lock``). With
+unchanged), the others start clean. A stage another run folder finished with the same config on inputs of
+the same content can be taken from it instead (``Runner.adopt``: ``unmt run --reuse``, a sweep's sibling
+runs). One run at a time per folder (``.lock``). With
 ``UNMT_STRICT_READS=1`` (the tests set it) a stage that opens a file of the run it did not declare fails.
 """
 from __future__ import annotations
@@ -174,6 +176,52 @@ class Runner:
                 running.add(st.name)
             out.append((st, why))
         return out
+
+    # -- taking finished stages from another run -----------------------------------------------------
+    def adopt(self, sources: list[Path]) -> dict[str, str]:
+        """Take each stage that is not up to date here from another run folder that finished it with the same
+        config on inputs of the same content (a sweep's sibling runs): the stage would compute what that run
+        computed, so its outputs are copied rather than computed again (DVC's run cache, with run folders as
+        the cache). Stages go in plan order, so a stage taken makes the next one's inputs the source's. The
+        record says where it came from (``adopted_from``); a source another unmt process holds is passed over.
+        Returns {stage: source run folder} of the stages taken."""
+        taken: dict[str, str] = {}
+        with run_lock(self.layout), contextlib.ExitStack() as held:
+            self.manifest = Manifest(self.layout.root)
+            free = []
+            for src in sources:
+                if Path(src).resolve() == self.layout.root.resolve() or not RunLayout(src).manifest.exists():
+                    continue
+                try:
+                    held.enter_context(run_lock(RunLayout(src)))
+                    free.append(Path(src))
+                except UnmtError:
+                    continue
+            for st in self.plan:
+                inputs, config = st.inputs(), jsonable(st.config())
+                if any(not Path(p).exists() for n, p in inputs.items() if n not in st.optional_inputs()):
+                    continue
+                digests = fingerprint(inputs)
+                if self.manifest.why_stale(st.name, digests, config, st.outputs(), inputs) is None:
+                    continue
+                for src in free:
+                    rec = Manifest(src).record_of(st.name)
+                    src_dir = src / st.dir.relative_to(self.layout.root)
+                    if (not rec or rec.get("inputs") != digests or not same_config(rec.get("config", {}), config)
+                            or cut_short(rec) or not all((src / o).exists() for o in rec.get("outputs", {}).values())):
+                        continue
+                    self.manifest.forget(st.name)
+                    scratch = st.dir.parent / f".{st.dir.name}.adopting"
+                    shutil.rmtree(scratch, ignore_errors=True)
+                    shutil.copytree(src_dir, scratch)
+                    shutil.rmtree(st.dir, ignore_errors=True)
+                    os.replace(scratch, st.dir)  # the stage's folder is whole or absent, never half copied
+                    self.manifest.data["stages"][st.name] = {**rec, "adopted_from": str(src)}
+                    self.manifest.save()
+                    click.echo(f"[{st.name}] taken from {src} (same config, inputs of the same content)")
+                    taken[st.name] = str(src)
+                    break
+        return taken
 
     # -- running ------------------------------------------------------------------------------------
     def run(self, stages: list[Stage] | None = None, force: bool = False) -> None:

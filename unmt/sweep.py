@@ -268,6 +268,9 @@ def run_point(sweep_file: str, point: str, seed: int, out: str) -> str:
     cfg = _recipe(sweep, p, seed, corpus_of(sweep, p, Path(out)))
     run_dir = SweepLayout(out).run(p.name, seed)
     runner = Runner(cfg, run_dir)
+    # a stage another run of the sweep finished with the same config on the same inputs (the shared prepare
+    # and pretrain of points that differ later on) is taken from it, not computed again
+    runner.adopt(sorted(SweepLayout(out).runs.glob("*")))
     runner.run()  # its progress lines go to the job's log (SWEEP_DIR/jobs)
     write_record(run_dir, SweepLayout(out).record(p.name, seed), [st.name for st in runner.plan])
     return str(run_dir)
