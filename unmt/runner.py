@@ -216,6 +216,9 @@ class Runner:
                     shutil.copytree(src_dir, scratch)
                     shutil.rmtree(st.dir, ignore_errors=True)
                     os.replace(scratch, st.dir)  # the stage's folder is whole or absent, never half copied
+                    if not all(Path(p).exists() for p in st.outputs().values()):  # an output outside its folder
+                        shutil.rmtree(st.dir)
+                        continue
                     self.manifest.data["stages"][st.name] = {**rec, "adopted_from": str(src)}
                     self.manifest.save()
                     click.echo(f"[{st.name}] taken from {src} (same config, inputs of the same content)")
