@@ -39,15 +39,18 @@ def word_tokenize(lines: list[str], lang: str) -> tuple[list[str], str]:
 def score_translations(hyps: list[str], refs: list[str], tgt_lang: str) -> dict:
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references: they must align line by line")
-    bleu, chrf = BLEU(tokenize=bleu_tokenizer(tgt_lang)), CHRF()
+    bleu, chrf, chrf_pp = BLEU(tokenize=bleu_tokenizer(tgt_lang)), CHRF(), CHRF(word_order=2)
     b = bleu.corpus_score(hyps, [refs])
     c = chrf.corpus_score(hyps, [refs])
+    cpp = chrf_pp.corpus_score(hyps, [refs])  # chrF++: word unigrams and bigrams beside the character n-grams
     tok_bleu = BLEU(tokenize="none", force=True)
     (hyp_tok, tok_name), (ref_tok, _) = word_tokenize(hyps, tgt_lang), word_tokenize(refs, tgt_lang)
     tb = tok_bleu.corpus_score(hyp_tok, [ref_tok])
     return {
-        "bleu": round(b.score, 2), "chrf": round(c.score, 2), "tok_bleu": round(tb.score, 2),
+        "bleu": round(b.score, 2), "chrf": round(c.score, 2), "chrf_pp": round(cpp.score, 2),
+        "tok_bleu": round(tb.score, 2),
         "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
+        "chrf_pp_signature": str(chrf_pp.get_signature()),
         "tok_bleu_signature": f"{tok_name}+" + str(tok_bleu.get_signature()),
         "bleu_detail": str(b), "sentences": len(hyps), "sacrebleu_version": sacrebleu.__version__,
     }

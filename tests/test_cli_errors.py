@@ -113,6 +113,10 @@ def test_evaluate_matches_sacrebleu_cli(tmp_path):
                           "-m", "bleu", "chrf", "-b", "-w", "2"], capture_output=True, text=True, check=True)
     bleu, chrf = json.loads(cli.stdout)  # sacrebleu -b with two metrics prints a JSON list
     assert ours["bleu"] == bleu and ours["chrf"] == chrf
+    cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(tmp_path / "ref"), "-i", str(tmp_path / "hyp"),
+                          "-m", "chrf", "--chrf-word-order", "2", "-b", "-w", "2"], capture_output=True, text=True,
+                         check=True)
+    assert ours["chrf_pp"] == float(cli.stdout) != ours["chrf"]
 
 
 def test_invalid_utf8_on_translate_stdin(tiny_run):

@@ -196,7 +196,7 @@ def _stage_command(kind: str, cls):
 def _evaluate_command(cls):
     """``unmt evaluate RECIPE`` is the stage; ``unmt evaluate --hyp H --ref R`` scores two files."""
     @main.command(name="evaluate", help=f"{cls.help} Or, with --hyp and --ref and no RECIPE, score a "
-                                        "hypothesis file with sacrebleu (BLEU, chrF, tok-BLEU, signatures).")
+                                        "hypothesis file with sacrebleu (BLEU, chrF, chrF++, tok-BLEU, signatures).")
     @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path), required=False)
     @run_dir_opt
     @force_opt
@@ -238,6 +238,7 @@ def _score_files(hyp, ref, lang, as_json):
         click.echo(json.dumps(s, indent=2))
     else:
         click.echo(f"BLEU {s['bleu']:.2f}  ({s['bleu_signature']})\nchrF {s['chrf']:.2f}  ({s['chrf_signature']})\n"
+                   f"chrF++ {s['chrf_pp']:.2f}  ({s['chrf_pp_signature']})\n"
                    f"tok-BLEU {s['tok_bleu']:.2f}  ({s['tok_bleu_signature']})")
 
 
