@@ -687,8 +687,13 @@ def control_summary(runs: list[Path], controls: dict[str, str]) -> str | None:
     seed, on the test sentences both read, in the directions both translate: unmt and word-by-word each with
     its change, so a change that lifts unmt can be told from one that lifts the lexicon both use."""
     by_name = {r.name: r for r in runs}
-    rows = ["| run | against | direction | unmt BLEU | unmt chrF | word-by-word BLEU | word-by-word chrF | above "
-            "both baselines: BLEU, chrF |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| run | against | translation updates | direction | unmt BLEU | unmt chrF | word-by-word BLEU | "
+            "word-by-word chrF | above both baselines: BLEU, chrF |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def updates(run):  # every translation-training stage: a later mining round's fine-tuning adds to the first
+        stages = run_json(run)["manifest"]["stages"]
+        return sum((rec.get("result") or {}).get("updates", 0) for name, rec in stages.items()
+                   if re.fullmatch(r"train\d*", name))
     for run in runs:
         stem = seed_stem(run)
         control = by_name.get(controls.get(stem, "") + run.name[len(stem):])
@@ -706,14 +711,18 @@ def control_summary(runs: list[Path], controls: dict[str, str]) -> str | None:
                 return f"{u[system][metric]:.2f} ({u[system][metric] - c[system][metric]:+.2f})"
             base = [u[b] for b in ("copy", "word-by-word") if b in u]
             above = ", ".join("yes" if all(u["unmt"][m] > b[m] for b in base) else "no" for m in ("bleu", "chrf"))
-            rows.append(f"| {run.name if i == 0 else ''} | {control.name if i == 0 else ''} | {_arrow(d)} | "
+            more = updates(run) - updates(control)
+            rows.append(f"| {run.name if i == 0 else ''} | {control.name if i == 0 else ''} | "
+                        f"{f'{updates(run)} ({more:+d})' if i == 0 else ''} | {_arrow(d)} | "
                         f"{cell('unmt', 'bleu')} | {cell('unmt', 'chrf')} | {cell('word-by-word', 'bleu')} | "
                         f"{cell('word-by-word', 'chrf')} | {above} |")
     if len(rows) == 2:
         return None
     return ("Each run beside its control's run of the same seed (the sweep file's `control:`), same test sentences: "
             "a score, and in brackets that score minus the control's. Word-by-word translates with the run's own "
-            "induced lexicon, so a change that only improves the lexicon lifts both columns.\n\n"
+            "induced lexicon, so a change that only improves the lexicon lifts both columns. \"Translation "
+            "updates\": of every UNMT training stage (a later mining round fine-tunes on: more compute than the "
+            "control).\n\n"
             + "\n".join(rows) + "\n")
 
 

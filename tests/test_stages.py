@@ -531,7 +531,10 @@ def test_report_sets_each_point_beside_its_control_from_a_checkout_of_records(tm
         directions = {d: {"unmt": {"bleu": unmt, "chrf": 10 * unmt}, "copy": {"bleu": 1.0, "chrf": 9.0},
                           "word-by-word": {"bleu": wbw, "chrf": 10 * wbw}} for d in ("en-zh", "zh-en")}
         manifest = {"stages": {"prepare": {"config": {"langs": ["en", "zh"]}, "seconds": 60,
-                                           "inputs": {"corpus:test.en": test, "corpus:test.zh": test}, **adopted}}}
+                                           "inputs": {"corpus:test.en": test, "corpus:test.zh": test}, **adopted},
+                               "train": {"config": {}, "result": {"updates": 700}}}}
+        if name == "zh-lex-s1":  # a second mining round fine-tunes on
+            manifest["stages"]["train2"] = {"config": {}, "result": {"updates": 300}}
         (tmp_path / "sweeps" / "sw" / "records" / f"{name}.json").write_text(json.dumps(
             {"run": name, "manifest": manifest, "evaluate": {"directions": directions}, "compress": None}))
 
@@ -547,9 +550,9 @@ def test_report_sets_each_point_beside_its_control_from_a_checkout_of_records(tm
     sections = report.read_sections(tmp_path / "results.md")
     assert list(sections) == ["sweep: sw", "sweep sw: each point against its control"]
     table = sections["sweep sw: each point against its control"]
-    assert ("| zh-lex-s1 | zh-base-s1 | en→zh | 6.50 (+2.50) | 65.00 (+25.00) | 5.50 (+0.50) | 55.00 (+5.00) | "
-            "yes, yes |") in table
-    assert "|  |  | zh→en | 6.50 (+2.50) |" in table
+    assert ("| zh-lex-s1 | zh-base-s1 | 1000 (+300) | en→zh | 6.50 (+2.50) | 65.00 (+25.00) | 5.50 (+0.50) | "
+            "55.00 (+5.00) | yes, yes |") in table
+    assert "|  |  |  | zh→en | 6.50 (+2.50) |" in table
     assert "zh-lex-s2" not in table and "zh-other" not in table
     assert "run of the sweep that had finished them with the same config" in sections["sweep: sw"] and \
         "(`unmt.runner.Runner.adopt`; their minutes are the source's, the time the stage takes): zh-lex-s1: prepare " \
