@@ -553,7 +553,8 @@ def sharing_block(sections: dict[str, str]) -> str:
                      f"chrF in every direction{': ' + ', '.join(wins) if wins else ''}.")
     if not lines:
         return "No sharing experiment is recorded in docs/results.md yet."
-    return "\n".join(lines) + "\n\nEvery table: [docs/results.md](docs/results.md) (`python -m eval.report SWEEP_DIR`)."
+    # a blank line between items: each is read (and held to the README's 150 words) as a paragraph of its own
+    return "\n\n".join(lines) + "\n\nEvery table: [docs/results.md](docs/results.md) (`python -m eval.report SWEEP_DIR`)."
 
 
 def replace_block(text: str, name: str, block: str) -> str:
