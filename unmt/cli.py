@@ -167,8 +167,10 @@ def run(recipe, run_dir, dump_config, explain, quiet, nproc, until, only, dry_ru
     if dry_run:
         _print_status(r, stages)
         return
+    from unmt.layout import RunLayout
+
     for d in reuse:
-        if not (d / "manifest.json").exists():
+        if not RunLayout(d).manifest.exists():
             raise UnmtError(f"{d}: --reuse: not a run folder (no manifest.json) -- give a folder `unmt run` wrote")
     if reuse and not force:
         r.adopt(list(reuse))
