@@ -178,14 +178,14 @@ def test_translate_decodes_as_the_run_was_evaluated_without_flags(tiny_run, tmp_
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     unmt("run", "recipes/tests/tiny.yaml", "--run-dir", run, "--quiet", "--until", "evaluate",
-         "--set", "evaluate.beam=4", "--set", "evaluate.lenpen=2")
+         "--set", "evaluate.beam=4", "--set", "evaluate.lenpen=2", "--set", "evaluate.no_repeat_ngram=2")
     test_en = (run / "prepare" / "text" / "test.en").read_text().splitlines()[:40]
     (tmp_path / "in.en").write_text("\n".join(test_en) + "\n")
     evaluated = (run / "evaluate" / "test.en-fr.hyp.fr").read_text()
     out = unmt("translate", "--run-dir", run, "--src", "en", "--tgt", "fr", "-i", tmp_path / "in.en").stdout
     assert out == evaluated
     greedy = unmt("translate", "--run-dir", run, "--src", "en", "--tgt", "fr", "-i", tmp_path / "in.en",
-                  "--beam", "1", "--lenpen", "1").stdout
+                  "--beam", "1", "--lenpen", "1", "--no-repeat-ngram", "0").stdout
     assert greedy == (tiny_run / "evaluate" / "test.en-fr.hyp.fr").read_text()  # the flags still override
     assert greedy != out  # so the default above was not greedy by chance
 

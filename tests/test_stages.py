@@ -140,31 +140,62 @@ def test_mine_stage_writes_pairs_and_planted_scores(tiny_run):
 
 def test_changed_config_reruns_only_that_stage(tiny_run, tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text((ROOT / "recipes/tests/tiny.yaml").read_text() + "evaluate: {max_lines: 20, beam: 2, lenpen: 2.5}\n")
+    recipe.write_text((ROOT / "recipes/tests/tiny.yaml").read_text() + "evaluate: {max_lines: 20, beam: 2, lenpen: 2.5, no_repeat_ngram: 2}\n")
     r = unmt("run", recipe, "--run-dir", tiny_run, "--quiet")
     assert "[train] up to date" in r.stdout and "[evaluate] running" in r.stdout
     # compress reports the new BLEU beside the code lengths without retraining its LMs
     assert "[lms] up to date" in r.stdout and "[compress] running" in r.stdout
     res = json.loads((tiny_run / "evaluate/results.json").read_text())
-    assert res["test_sentences"] == 20 and res["decoding"] == {"beam": 2, "lenpen": 2.5}
+    assert res["test_sentences"] == 20 and res["decoding"] == {"beam": 2, "lenpen": 2.5, "no_repeat_ngram": 2}
+    assert "no 2-gram of pieces twice" in (tiny_run / "evaluate/results.md").read_text()
     from unmt.layout import RunLayout
     from unmt.translate import Translator
 
-    tr = Translator(tiny_run / "train/checkpoint_last.pt", RunLayout(tiny_run), beam=2, lenpen=2.5)
+    tr = Translator(tiny_run / "train/checkpoint_last.pt", RunLayout(tiny_run), beam=2, lenpen=2.5, no_repeat_ngram=2)
     assert tr.generator.beam_size == 2 and tr.generator.len_penalty == 2.5  # what evaluate decodes with
+    assert tr.generator.repeat_ngram_blocker.n == 2
     other = tr.decoding(4, 1.5)  # eval.lenpen's sweep: the same model, its own generator
     assert other.model is tr.model and (other.generator.beam_size, other.generator.len_penalty) == (4, 1.5)
-    assert tr.generator.len_penalty == 2.5
+    assert tr.generator.len_penalty == 2.5 and other.generator.repeat_ngram_blocker.n == 2
+    assert tr.decoding(4, 1.5, 0).generator.repeat_ngram_blocker is None
+
+
+def test_no_repeat_ngram_leaves_no_piece_bigram_twice_in_an_output(tiny_run):
+    # fairseq's own blocker never blocks on CPU (fairseq issue #5206); the generator's must
+    from unmt.io import read_lines
+    from unmt.layout import RunLayout
+    from unmt.translate import Translator
+
+    layout = RunLayout(tiny_run)
+    lines = read_lines(layout.text("test", "en"), "test set")[:40]
+    tr = Translator(tiny_run / "train/checkpoint_last.pt", layout, beam=2)
+
+    def repeated_bigrams(translator):
+        repeats = 0
+        for _, tokens, lengths in translator.batches(lines, "en"):
+            sample = {"net_input": {"src_tokens": tokens, "src_lengths": lengths}}
+            for hypos in translator.generator.generate([translator.model], sample, bos_token=translator.check_lang("fr")):
+                out = hypos[0]["tokens"].tolist()
+                repeats += len(out) - 1 - len(set(zip(out, out[1:])))
+        return repeats
+
+    assert repeated_bigrams(tr) > 0  # the tiny model loops, so blocking has something to remove
+    assert repeated_bigrams(tr.decoding(2, 1.0, 2)) == 0
 
 
 def test_lenpen_sweep_with_vocab_ratios_keeps_english_words_out_of_french(tiny_run, tmp_path):
     r = subprocess.run([sys.executable, "-m", "eval.lenpen", str(tiny_run), "en-fr", "--values", "1", "--beam", "2",
-                        "--vocab-ratios", "0,0.1", "--lines", "10", "--out", str(tmp_path)],
+                        "--vocab-ratios", "0,0.1", "--no-repeat", "0,2", "--lines", "10", "--out", str(tmp_path)],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = json.loads((tmp_path / "lenpen.json").read_text())["rows"]
-    assert [(row["direction"], row["vocab_ratio"]) for row in rows] == [("en-fr", 0.0), ("en-fr", 0.1)]
-    assert "| vocab ratio |" in (tmp_path / "lenpen.md").read_text()
+    assert [(row["direction"], row["vocab_ratio"], row["no_repeat_ngram"]) for row in rows] == \
+        [("en-fr", 0.0, 0), ("en-fr", 0.0, 2), ("en-fr", 0.1, 0), ("en-fr", 0.1, 2)]
+    table = (tmp_path / "lenpen.md").read_text()
+    assert "| vocab ratio | no repeat n-gram |" in table and "| en-fr | 0.1 | 2 | 1 |" in table
+    bad = subprocess.run([sys.executable, "-m", "eval.lenpen", str(tiny_run), "en-fr", "--no-repeat", "0,1.5"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "--no-repeat" in bad.stderr and "whole numbers" in bad.stderr
     from eval.lenpen import set_vocab_ratio
     from unmt.layout import RunLayout
     from unmt.prepare import lang_token

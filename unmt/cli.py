@@ -270,11 +270,14 @@ _register_stage_commands()
 @click.option("--lenpen", default=None, type=click.FloatRange(min=0.0),
               help="Length penalty (fairseq's --lenpen): > 1 favours longer output; only with a beam > 1. "
                    "Default: the run's evaluate stage's, else 1.")
+@click.option("--no-repeat-ngram", default=None, type=click.IntRange(min=0),
+              help="No n-gram of pieces twice in one output (fairseq's --no-repeat-ngram-size); 0 = off. "
+                   "Default: the run's evaluate stage's, else 0.")
 @clean_errors
-def translate(run_dir, src, tgt, checkpoint, input_, output, beam, lenpen):
+def translate(run_dir, src, tgt, checkpoint, input_, output, beam, lenpen, no_repeat_ngram):
     """Translate lines from SRC to TGT with a trained checkpoint, decoding as the run's evaluate stage did
-    (beam, length penalty; the vocabulary restriction comes with the checkpoint), so the output is what the
-    results table scored. --beam and --lenpen override.
+    (beam, length penalty, n-gram blocking; the vocabulary restriction comes with the checkpoint), so the
+    output is what the results table scored. --beam, --lenpen and --no-repeat-ngram override.
 
     \b
     echo "Click the Save button." | unmt translate --run-dir runs/default --src en --tgt fr
@@ -286,7 +289,7 @@ def translate(run_dir, src, tgt, checkpoint, input_, output, beam, lenpen):
     if src == tgt:
         raise UnmtError(f"--src and --tgt are both '{src}' -- translate between two different languages")
     layout = RunLayout(run_dir)
-    beam, lenpen = run_decoding(layout, beam, lenpen)
+    beam, lenpen, no_repeat_ngram = run_decoding(layout, beam, lenpen, no_repeat_ngram)
     if lenpen != 1.0 and beam == 1:
         raise UnmtError(f"--lenpen {lenpen:g} acts only in beam search -- add --beam 4 (or the beam you chose it with)")
     if input_:
@@ -298,7 +301,8 @@ def translate(run_dir, src, tgt, checkpoint, input_, output, beam, lenpen):
             raise UnmtError(f"stdin: input is not valid UTF-8 (byte {e.start}) -- re-encode it, e.g. `iconv -t UTF-8`") from None
         if not any(l.strip() for l in lines):
             raise UnmtError("stdin: input is empty -- pipe sentences in, one per line, or pass -i FILE")
-    tr = Translator(checkpoint or scored_checkpoint(layout), layout, beam=beam, lenpen=lenpen)
+    tr = Translator(checkpoint or scored_checkpoint(layout), layout, beam=beam, lenpen=lenpen,
+                    no_repeat_ngram=no_repeat_ngram)
     hyps = tr.translate(lines, src, tgt)
     if tr.cut:
         from unmt.translate import MAX_SOURCE_PIECES

@@ -219,6 +219,9 @@ class EvalConfig:
     beam: int = _at_least(1, 1, "beam size (1 = greedy)")
     lenpen: float = _at_least(0.0, 1.0, "length penalty: hypotheses ranked by score / length**lenpen (> 1: longer); "
                                         "beam > 1 only; choose on dev with `python -m eval.lenpen`", late=True)
+    no_repeat_ngram: int = _at_least(0, 0, "no n-gram of pieces twice in one output (fairseq's "
+                                           "--no-repeat-ngram-size); 0 = off; choose on dev with "
+                                           "`python -m eval.lenpen --no-repeat 0,3,4`", late=True)
     batch_size: int = _at_least(1, 64, "sentences per decoding batch")
     max_lines: Optional[int] = _at_least(1, None, "test lines per direction; null = all")
     checkpoint: EvalCheckpoint = _opt("last", "last (the final checkpoint: no parallel data touches the model) or "

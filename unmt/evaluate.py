@@ -33,11 +33,13 @@ def evaluate_run(cfg, layout: RunLayout, checkpoint: Path, name: str, lexicons: 
     from unmt.translate import Translator
 
     e = cfg.evaluate
-    tr = Translator(checkpoint, layout, beam=e.beam, lenpen=e.lenpen)
-    ceiling = Translator(supervised, layout, beam=e.beam, lenpen=e.lenpen) if supervised else None
+    tr = Translator(checkpoint, layout, beam=e.beam, lenpen=e.lenpen, no_repeat_ngram=e.no_repeat_ngram)
+    ceiling = (Translator(supervised, layout, beam=e.beam, lenpen=e.lenpen, no_repeat_ngram=e.no_repeat_ngram)
+               if supervised else None)
     test = {l: read_lines(layout.text("test", l), "test set")[: e.max_lines] for l in cfg.langs}
     results = {"test_sentences": len(test[cfg.langs[0]]), "checkpoint": layout.in_run(checkpoint), "directions": {},
-               "decoding": {"beam": e.beam, "lenpen": e.lenpen},
+               "decoding": {"beam": e.beam, "lenpen": e.lenpen}
+                           | ({"no_repeat_ngram": e.no_repeat_ngram} if e.no_repeat_ngram else {}),
                "reference_on_target": {l: target_share(test[l], l, cfg.langs) for l in cfg.langs}}
     for s, t in directions(cfg):
         t0 = time.time()
@@ -95,7 +97,9 @@ def results_table(results: dict) -> str:
             + " text, no further tokenization (multi-bleu style, for comparison with papers).\n")
     if "decoding" in results:  # runs evaluated before it was recorded have none
         dec = results["decoding"]
-        out += f"Decoding: beam {dec['beam']}, length penalty {dec['lenpen']:g} (evaluate.beam, evaluate.lenpen).\n"
+        out += (f"Decoding: beam {dec['beam']}, length penalty {dec['lenpen']:g}"
+                + (f", no {dec['no_repeat_ngram']}-gram of pieces twice" if dec.get("no_repeat_ngram") else "")
+                + " (evaluate.beam, evaluate.lenpen, evaluate.no_repeat_ngram).\n")
     if on_target:
         out += ("\nIn target language: share of output lines langid.py assigns to the target language among the run's "
                 "languages (eval/language_id.py); the references score " + ", ".join(

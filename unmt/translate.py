@@ -64,12 +64,14 @@ def _evaluated(layout: RunLayout) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def run_decoding(layout: RunLayout, beam: int | None = None, lenpen: float | None = None) -> tuple[int, float]:
+def run_decoding(layout: RunLayout, beam: int | None = None, lenpen: float | None = None,
+                 no_repeat_ngram: int | None = None) -> tuple[int, float, int]:
     """The decoding to use with a run's model: what is given, else what the run's evaluate stage scored with
     (its results.json), else greedy. The vocabulary restriction needs no default: the checkpoint carries it."""
     scored = _evaluated(layout).get("decoding", {})
     return (beam if beam is not None else int(scored.get("beam", 1)),
-            lenpen if lenpen is not None else float(scored.get("lenpen", 1.0)))
+            lenpen if lenpen is not None else float(scored.get("lenpen", 1.0)),
+            no_repeat_ngram if no_repeat_ngram is not None else int(scored.get("no_repeat_ngram", 0)))
 
 
 def scored_checkpoint(layout: RunLayout) -> Path:
@@ -94,7 +96,8 @@ MAX_SOURCE_PIECES = 250
 class Translator:
     """A trained checkpoint with the run's SentencePiece model and dictionary (``layout``: the run's files)."""
 
-    def __init__(self, checkpoint: Path, layout: RunLayout, beam: int = 1, lenpen: float = 1.0):
+    def __init__(self, checkpoint: Path, layout: RunLayout, beam: int = 1, lenpen: float = 1.0,
+                 no_repeat_ngram: int = 0):
         self.model, self.task = load_model(checkpoint, layout)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model.to(self.device)
@@ -103,7 +106,7 @@ class Translator:
         langs = self.task.args.mono_langs.split(",") if hasattr(self.task, "args") else []
         self.langs = langs
         self.lang_ids = {self.dict.index(lang_token(l)) for l in langs}
-        self.beam, self.lenpen = beam, lenpen
+        self.beam, self.lenpen, self.no_repeat_ngram = beam, lenpen, no_repeat_ngram
         self.cut = 0  # input lines cut to MAX_SOURCE_PIECES so far
 
     @functools.cached_property
@@ -112,14 +115,17 @@ class Translator:
         trained to (the task reads the option from the checkpoint and counts pieces in prepare/bin, which
         stages that only encode -- mining, code lengths -- then never read); other tasks have no such search."""
         search = getattr(self.task, "target_vocabulary_search", lambda: None)()
-        return make_generator(self.model, self.dict, self.beam, search=search, lenpen=self.lenpen)
+        return make_generator(self.model, self.dict, self.beam, search=search, lenpen=self.lenpen,
+                              no_repeat_ngram=self.no_repeat_ngram)
 
-    def decoding(self, beam: int, lenpen: float = 1.0) -> "Translator":
+    def decoding(self, beam: int, lenpen: float = 1.0, no_repeat_ngram: int | None = None) -> "Translator":
         """The same loaded model decoding another way: its own generator (built by ``make_generator``, like
         every other), the model shared, not loaded again."""
         other = copy.copy(self)
         other.__dict__.pop("generator", None)  # the cached generator belongs to this translator's decoding
         other.beam, other.lenpen = beam, lenpen
+        if no_repeat_ngram is not None:
+            other.no_repeat_ngram = no_repeat_ngram
         return other
 
     def check_lang(self, lang: str) -> int:
