@@ -601,12 +601,13 @@ def sweep_points(folder: Path) -> list[dict]:
 
 
 def sweep_runs(folder: Path) -> list[Path]:
-    """Every run of a sweep folder with a manifest or a record, as its run folder's path (the folder may be
-    gone: the record stands in), in the order of the sweep file's points, then by seed."""
+    """Every run of a sweep folder with a record or an evaluated run folder, as its run folder's path (the
+    folder may be gone: the record stands in), in the order of the sweep file's points, then by seed. A run
+    still training is left out: a new checkout, which has the records only, writes the same tables."""
     from unmt.layout import RunLayout, SweepLayout
 
     L = SweepLayout(folder)
-    names = {p.name for p in L.runs.glob("*") if RunLayout(p).manifest.exists()}
+    names = {p.name for p in L.runs.glob("*") if RunLayout(p).results("evaluate").exists()}
     names |= {p.stem for p in L.records.glob("*.json")}
     order = {p.get("name"): i for i, p in enumerate(sweep_points(folder))}
 
@@ -665,7 +666,7 @@ def sweep_sections(folder: Path) -> dict[str, str]:
     if not runs:
         from unmt.errors import UnmtError
 
-        raise UnmtError(f"{folder}: no run of this sweep has a manifest or a record yet -- run unmt sweep first")
+        raise UnmtError(f"{folder}: no run of this sweep is evaluated or has a record yet -- run unmt sweep first")
     out = {f"sweep: {Path(folder).name}": sweep_summary(Path(folder), runs)}
     langs, setting = {r: run_langs(r) for r in runs}, {r: model_and_seed(r) for r in runs}  # each record read once
     for multi in runs:

@@ -498,6 +498,8 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
     write_outputs(folder, sweep / "records" / "x-alone-s1.outputs.tar.xz")
     shutil.rmtree(folder)
     assert not (sweep / "runs").exists()
+    (sweep / "runs" / "y-alone-s4").mkdir(parents=True)  # still training: a checkout has no trace of it
+    (sweep / "runs" / "y-alone-s4" / "manifest.json").write_text(json.dumps({"stages": {}}))
     readme = tmp_path / "README.md"
     readme.write_text("<!-- sharing:start -->\nold\n<!-- sharing:end -->\n")
     report.main(str(sweep), readme=str(readme), results_md=str(tmp_path / "results.md"))
