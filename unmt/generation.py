@@ -20,8 +20,8 @@ def make_generator(model, dictionary, beam: int = 1, search=None, lenpen: float 
 
     generator = SequenceGenerator([model], dictionary, beam_size=beam, max_len_a=MAX_LEN_A, max_len_b=MAX_LEN_B,
                                   max_len=model.max_decoder_positions() - 1, search_strategy=search,
-                                  len_penalty=lenpen, no_repeat_ngram_size=no_repeat_ngram)
-    if no_repeat_ngram:
+                                  len_penalty=lenpen)
+    if no_repeat_ngram:  # given to fairseq it would build its own blocker, only to be replaced
         generator.repeat_ngram_blocker = RepeatedNgramBlock(no_repeat_ngram)
     return generator
 
