@@ -143,10 +143,17 @@ def run_langs(run: Path) -> list[str]:
     return run_json(run)["manifest"]["stages"]["prepare"]["config"].get("langs", [])
 
 
-def model_and_seed(run: Path) -> tuple[str, object]:
-    """The model a run's train stage built and its seed: two runs compare only where both are the same."""
-    train = (run_json(run)["manifest"]["stages"].get("train") or {}).get("config", {})
-    return json.dumps(train.get("model"), sort_keys=True), train.get("seed")
+def model_seed_and_decoding(run: Path) -> tuple[str, object, str]:
+    """The model a run's train stage built, its seed and how its evaluate stage decoded (beam, length
+    penalty, n-gram blocking): two runs compare only where all three are the same, so that a run decoded with
+    blocking is never set beside one decoded without."""
+    stages = run_json(run)["manifest"]["stages"]
+    train = (stages.get("train") or {}).get("config", {})
+    evaluate = (stages.get("evaluate") or {}).get("config", {})
+    # runs evaluated before evaluate.no_repeat_ngram existed decoded without blocking
+    decoding = {"beam": evaluate.get("beam"), "lenpen": evaluate.get("lenpen"),
+                "no_repeat_ngram": evaluate.get("no_repeat_ngram", 0)}
+    return json.dumps(train.get("model"), sort_keys=True), train.get("seed"), json.dumps(decoding, sort_keys=True)
 
 
 def tests_and_scores(run: Path) -> tuple[dict, dict | None]:
@@ -344,8 +351,9 @@ def seed_summaries(run_dirs) -> dict[str, str]:
         if len(runs) < 2 or len(run_langs(runs[0])) <= 2:
             continue
         for other, alone in groups.items():
-            same_model = model_and_seed(alone[0])[0] == model_and_seed(runs[0])[0]
-            seeds = sharing_seeds_summary(runs, alone) if other != stem and len(alone) >= 2 and same_model else None
+            a, s = model_seed_and_decoding(alone[0]), model_seed_and_decoding(runs[0])
+            same_setting = (a[0], a[2]) == (s[0], s[2])  # the seeds differ by design
+            seeds = sharing_seeds_summary(runs, alone) if other != stem and len(alone) >= 2 and same_setting else None
             if seeds:
                 out[f"sharing over seeds: {stem} vs {other}"] = seeds
     return out
@@ -661,14 +669,14 @@ def sweep_summary(folder: Path, runs: list[Path]) -> str:
 
 def sweep_sections(folder: Path) -> dict[str, str]:
     """What a sweep adds to docs/results.md: its runs' table; each shared run beside the pairs alone of the
-    same seed and model; each shared setting beside a bilingual one over their seeds."""
+    same seed, model and decoding; each shared setting beside a bilingual one over their seeds."""
     runs = sweep_runs(folder)
     if not runs:
         from unmt.errors import UnmtError
 
         raise UnmtError(f"{folder}: no run of this sweep is evaluated or has a record yet -- run unmt sweep first")
     out = {f"sweep: {Path(folder).name}": sweep_summary(Path(folder), runs)}
-    langs, setting = {r: run_langs(r) for r in runs}, {r: model_and_seed(r) for r in runs}  # each record read once
+    langs, setting = {r: run_langs(r) for r in runs}, {r: model_seed_and_decoding(r) for r in runs}  # each record read once
     for multi in runs:
         if len(langs[multi]) <= 2 or not run_json(multi)["evaluate"]:
             continue

@@ -451,19 +451,19 @@ def test_sharing_over_seeds_gives_the_gain_with_a_welch_interval_and_says_when_i
     assert f"| en-gl | BLEU | 2.00 | 5.00 | +3.00 [{lo:+.2f}, {hi:+.2f}] | 0/3 / 3/3 |" in text
 
 
-def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_model_and_seed(tmp_path):
+def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_model_seed_and_decoding(tmp_path):
     """`python -m eval.report SWEEP_DIR` in a checkout where the run folders are gone: every section comes
-    from the sweep's records; a shared run is set beside the pairs alone of its own seed and model only; the
+    from the sweep's records; a shared run is set beside the pairs alone of its own seed, model and decoding only; the
     README's sharing lines say whether each target is met, from those sections."""
     from eval import report
 
     sweep = tmp_path / "sw"
     (sweep / "records").mkdir(parents=True)
     (sweep / "sweep.yaml").write_text("name: sw\nrecipe: r.yaml\npoints:\n  - {name: x-alone}\n  - {name: x-shared}\n"
-                                      "  - {name: y-alone}\n  - {name: x-alone-wide}\n")
+                                      "  - {name: y-alone}\n  - {name: x-alone-wide}\n  - {name: x-alone-block2}\n  - {name: x-shared-block2}\n")
     base = {"copy": {"bleu": 3.0, "chrf": 30.0}, "word-by-word": {"bleu": 4.0, "chrf": 35.0}}
 
-    def record(name, langs, seed, bleu, dim=256):
+    def record(name, langs, seed, bleu, dim=256, block=None):
         tests = {f"corpus:test.{l}": f"sha-{l}" for l in langs}
         directions = {f"{a}-{b}": {"unmt": {"bleu": bleu[f"{a}-{b}"], "chrf": 10 * bleu[f"{a}-{b}"]}, **base}
                       for a, b in (p.split("-") for p in bleu)}
@@ -473,15 +473,21 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
         train = {"config": {"model": {"dim": dim}, "seed": seed}, "seconds": 600,
                  "result": {"examples_per_direction": {"updates": 100, "examples": {d: {"bt": 800} for d in bleu}}}}
         lines = {"en": 8000, "gl": 2000, "es": 9000}  # gl capped: the rare language
+        # block None: evaluated before evaluate.no_repeat_ngram existed, which decoded as 0 does
+        decoding = {"beam": 4, "lenpen": 2.0} | ({} if block is None else {"no_repeat_ngram": block})
         manifest = {"stages": {"prepare": {"config": {"langs": langs}, "inputs": tests, "seconds": 0,
-                                           "result": {f"train.{l}": lines[l] for l in langs}}, "train": train}}
+                                           "result": {f"train.{l}": lines[l] for l in langs}}, "train": train,
+                               "evaluate": {"config": decoding, "seconds": 0}}}
         (sweep / "records" / f"{name}.json").write_text(json.dumps(
             {"run": name, "manifest": manifest, "evaluate": {"directions": directions}, "compress": None}))
 
     for seed, (alone, shared) in enumerate(((2.0, 7.0), (2.2, 7.4), (1.8, 6.6)), 1):
         record(f"x-alone-s{seed}", ["en", "gl"], seed, {"en-gl": alone, "gl-en": alone})
         record(f"x-shared-s{seed}", ["en", "gl", "es"], seed, {"en-gl": shared, "gl-en": shared, "en-es": 9.0, "es-en": 9.8})
-    record("y-alone-s1", ["en", "es"], 1, {"en-es": 10.5, "es-en": 10.0})
+    record("y-alone-s1", ["en", "es"], 1, {"en-es": 10.5, "es-en": 10.0}, block=0)
+    # the same models decoded with n-gram blocking: set beside each other, never beside the runs without it
+    record("x-alone-block2-s1", ["en", "gl"], 1, {"en-gl": 2.5, "gl-en": 2.5}, block=2)
+    record("x-shared-block2-s1", ["en", "gl", "es"], 1, {"en-gl": 7.5, "gl-en": 7.5}, block=2)
     record("x-alone-wide-s1", ["en", "gl"], 1, {"en-gl": 1.0, "gl-en": 1.0}, dim=384)
     record("y-alone-s2", ["en", "es"], 2, {})  # a run that trained but was never evaluated
     record("y-alone-s3", ["en", "es"], 3, {"en-es": 10.1, "es-en": 10.2})
@@ -506,6 +512,7 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
 
     sections = report.read_sections(tmp_path / "results.md")
     assert list(sections) == ["sweep: sw"] + [f"sharing: x-shared-s{s} vs each pair alone" for s in (1, 2, 3)] + [
+        "sharing: x-shared-block2-s1 vs each pair alone"] + [
         "sharing over seeds: x-shared vs x-alone", "sharing over seeds: x-shared vs y-alone"]
     assert "Rare pair: en-gl (training lines en 8,000, gl 2,000; the shared run's largest side 9,000)." in \
         sections["sharing over seeds: x-shared vs x-alone"]
@@ -513,7 +520,7 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
     table = sections["sweep: sw"]
     assert [r.split(" | ")[0][2:] for r in table.splitlines() if r.startswith("| x-") or r.startswith("| y-")] == [
         "x-alone-s1", "x-alone-s2", "x-alone-s3", "x-shared-s1", "x-shared-s2", "x-shared-s3", "y-alone-s1",
-        "y-alone-s2", "y-alone-s3", "x-alone-wide-s1"]
+        "y-alone-s2", "y-alone-s3", "x-alone-wide-s1", "x-alone-block2-s1", "x-shared-block2-s1"]
     rows = [r for r in table.splitlines() if r.startswith("|")]
     assert {r.count("|") for r in rows} == {rows[0].count("|")}  # every row has the header's columns
     assert "| y-alone-s2 | not evaluated | | | | | | | 10.0 |" in table
@@ -523,6 +530,10 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
     assert "| en-gl | BLEU, translated lines | 1.00 | 6.00 | +5.00 [" in seeds and "| 0/3 / 3/3 |" in seeds
     first = sections["sharing: x-shared-s1 vs each pair alone"]
     assert "`x-alone-s1`, `y-alone-s1`" in first and "wide" not in first and "x-alone-s2" not in first
+    assert "block2" not in first
+    blocked = sections["sharing: x-shared-block2-s1 vs each pair alone"]
+    assert "against each pair trained alone" in blocked and "`x-alone-block2-s1`" in blocked
+    assert "`x-alone-s1`" not in blocked and "y-alone" not in blocked and "| en-gl | 7.5 | 2.5 |" in blocked
     assert "**equal per-direction compute**" in first and "| en-es | 9.0 | 10.5 |" in first
     from eval.language_id import format_share, target_share
 
@@ -537,8 +548,8 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
            "**not met**." in text
     assert "**x-shared-s2 against each pair alone** (equal per-direction compute): BLEU shared minus alone en→gl +5.20, " \
            "gl→en +5.20.\n" in text  # no high-resource direction of its seed ran alone: no verdict
-    assert ("**Sweep sw**: 5 of 9 evaluated runs beat both baselines in BLEU and chrF in every direction: x-shared-s1, "
-            "x-shared-s2, x-shared-s3, y-alone-s1, y-alone-s3.") in text
+    assert ("**Sweep sw**: 6 of 11 evaluated runs beat both baselines in BLEU and chrF in every direction: x-shared-s1, "
+            "x-shared-s2, x-shared-s3, y-alone-s1, y-alone-s3, x-shared-block2-s1.") in text
     # the high-resource pair over seeds (y-alone-s2 not evaluated: s1 and s3): its own target, and its directions
     # are not taken for the rare pair's in the per-seed lines
     assert ("- **x-shared against y-alone** (equal per-direction compute, 3 and 2 seeds): gain in BLEU en→es -1.30 ["
