@@ -497,7 +497,8 @@ def _comparison(body: str) -> str:
 def sharing_block(sections: dict[str, str]) -> str:
     """The README's lines on the sweeps' sharing experiments, from their docs/results.md sections: per shared
     setting over seeds, the rare pair's gain with its interval against the target; per shared run, how much
-    each other direction lost at the comparison it made; per sweep, which runs beat both baselines."""
+    each other direction lost at the comparison it made (a run whose only compared pair is the rare one is left
+    to its setting's line); per sweep, which runs beat both baselines."""
     swept: dict[str, list[str]] = {}  # sweep -> its runs, from its table
     for name, body in sections.items():
         if name.startswith("sweep: "):
@@ -544,6 +545,8 @@ def sharing_block(sections: dict[str, str]) -> str:
                 + ", ".join(f"{_arrow(d)} {v:+.2f}" for d, v in diffs.items()) + ".")
         # the rare pair is the one compared over seeds; the target is on every other (high-resource) direction
         others = [v for d, v in diffs.items() if d not in rare.get(seed_stem(multi), {d})]
+        if not others and seed_stem(multi) in rare:
+            continue  # only the rare pair, which its line over seeds already gives with an interval
         if others and _comparison(body) == "equal per-direction compute":
             line += (" Target for the other directions (none loses over 1 BLEU): "
                      f"**{'met' if min(others) >= -1 else 'not met'}**.")
