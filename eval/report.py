@@ -614,12 +614,17 @@ def sweep_points(folder: Path) -> list[dict]:
 def sweep_runs(folder: Path) -> list[Path]:
     """Every run of a sweep folder with a record or an evaluated run folder, as its run folder's path (the
     folder may be gone: the record stands in), in the order of the sweep file's points, then by seed. A run
-    still training is left out: a new checkout, which has the records only, writes the same tables."""
+    still training is left out: a new checkout, which has the records only, writes the same tables. So is a
+    run a stage of which its max_minutes safety net cut before the update budget: its scores are not of the
+    budget its point names, and the next `unmt sweep` resumes it."""
     from unmt.layout import RunLayout, SweepLayout
+    from unmt.manifest import cut_short
 
     L = SweepLayout(folder)
     names = {p.name for p in L.runs.glob("*") if RunLayout(p).results("evaluate").exists()}
     names |= {p.stem for p in L.records.glob("*.json")}
+    names = {n for n in names
+             if not any(cut_short(rec) for rec in run_json(L.runs / n)["manifest"]["stages"].values())}
     order = {p.get("name"): i for i, p in enumerate(sweep_points(folder))}
 
     def key(name):

@@ -504,6 +504,11 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
     write_outputs(folder, sweep / "records" / "x-alone-s1.outputs.tar.xz")
     shutil.rmtree(folder)
     assert not (sweep / "runs").exists()
+    # cut by its max_minutes safety net before its update budget: the next sweep resumes it, no table counts it
+    record("y-alone-s5", ["en", "es"], 5, {"en-es": 30.0, "es-en": 30.0})
+    cut = json.loads((sweep / "records" / "y-alone-s5.json").read_text())
+    cut["manifest"]["stages"]["train"]["result"] |= {"stopped_by": "time limit", "updates": 40}
+    (sweep / "records" / "y-alone-s5.json").write_text(json.dumps(cut))
     (sweep / "runs" / "y-alone-s4").mkdir(parents=True)  # still training: a checkout has no trace of it
     (sweep / "runs" / "y-alone-s4" / "manifest.json").write_text(json.dumps({"stages": {}}))
     readme = tmp_path / "README.md"
@@ -523,7 +528,7 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
         "y-alone-s2", "y-alone-s3", "x-alone-wide-s1", "x-alone-block2-s1", "x-shared-block2-s1"]
     rows = [r for r in table.splitlines() if r.startswith("|")]
     assert {r.count("|") for r in rows} == {rows[0].count("|")}  # every row has the header's columns
-    assert "| y-alone-s2 | not evaluated | | | | | | | 10.0 |" in table
+    assert "| y-alone-s2 | not evaluated | | | | | | | 10.0 |" in table and "y-alone-s5" not in table
     assert "| x-alone-s1 | en→gl | 2.00 / 20.00 | 3.00 / 30.00 | 4.00 / 35.00 | no, no | 1.00 / 2.00 / 3.00 | 800 | 10.0 |" in table
     assert "| y-alone-s1 | en→es | 10.50 / 105.00 | 3.00 / 30.00 | 4.00 / 35.00 | yes, yes | - / - / - | 800 | 10.0 |" in table
     seeds = sections["sharing over seeds: x-shared vs x-alone"]
