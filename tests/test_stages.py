@@ -510,6 +510,15 @@ def test_report_on_a_sweep_folder_reads_its_records_and_compares_runs_of_one_mod
     cut["manifest"]["stages"]["train"]["result"] |= {"stopped_by": "time limit", "updates": 40}
     (sweep / "records" / "y-alone-s5.json").write_text(json.dumps(cut))
     (sweep / "runs" / "y-alone-s4").mkdir(parents=True)  # still training: a checkout has no trace of it
+    # resumed after its cut: the folder keeps its old evaluate results while train runs again (no record)
+    from unmt.layout import RunLayout
+
+    again = RunLayout(sweep / "runs" / "y-alone-s5")
+    for stage in ("train", "evaluate"):
+        again.started(stage).parent.mkdir(parents=True)
+        again.started(stage).write_text("{}")
+    again.results("evaluate").write_text(json.dumps({"directions": {}}))
+    again.manifest.write_text(json.dumps({"stages": {k: v for k, v in cut["manifest"]["stages"].items() if k != "train"}}))
     (sweep / "runs" / "y-alone-s4" / "manifest.json").write_text(json.dumps({"stages": {}}))
     readme = tmp_path / "README.md"
     readme.write_text("<!-- sharing:start -->\nold\n<!-- sharing:end -->\n")
