@@ -611,19 +611,6 @@ def sweep_points(folder: Path) -> list[dict]:
     return [p for p in raw.get("points", []) if isinstance(p, dict)]
 
 
-def running(run_dir: Path) -> bool:
-    """Whether a stage of the run folder started and has no record: running now, or killed. A run resumed
-    after its safety net cut it still holds its old evaluate results until its train stage is done again."""
-    from unmt.layout import RunLayout
-    from unmt.manifest import Manifest
-
-    L = RunLayout(run_dir)
-    if not L.manifest.exists():
-        return False
-    recorded = Manifest(run_dir).data["stages"]
-    return any(L.started(d.name).exists() and d.name not in recorded for d in Path(run_dir).iterdir() if d.is_dir())
-
-
 def sweep_runs(folder: Path) -> list[Path]:
     """Every run of a sweep folder with a record or an evaluated run folder, as its run folder's path (the
     folder may be gone: the record stands in), in the order of the sweep file's points, then by seed. A run
@@ -631,13 +618,16 @@ def sweep_runs(folder: Path) -> list[Path]:
     run a stage of which its max_minutes safety net cut before the update budget: its scores are not of the
     budget its point names, and the next `unmt sweep` resumes it."""
     from unmt.layout import RunLayout, SweepLayout
-    from unmt.manifest import cut_short
+    from unmt.manifest import cut_short, under_way
+
+    def finished(run):  # no stage under way in its folder, none cut by its safety net (folder or record)
+        stages = run_json(run)["manifest"]["stages"]
+        return not under_way(run, stages) and not any(cut_short(rec) for rec in stages.values())
 
     L = SweepLayout(folder)
     names = {p.name for p in L.runs.glob("*") if RunLayout(p).results("evaluate").exists()}
     names |= {p.stem for p in L.records.glob("*.json")}
-    names = {n for n in names if not running(L.runs / n)
-             and not any(cut_short(rec) for rec in run_json(L.runs / n)["manifest"]["stages"].values())}
+    names = {n for n in names if finished(L.runs / n)}
     order = {p.get("name"): i for i, p in enumerate(sweep_points(folder))}
 
     def key(name):

@@ -174,3 +174,14 @@ def cut_short(rec: dict | None) -> str | None:
         return None
     return (f"cut by its max_minutes safety net at {result.get('updates', '?')} updates, before the update "
             "budget: resumes from its last checkpoint")
+
+
+def under_way(run_dir: Path, recorded: dict) -> list[str]:
+    """The stages of a run folder that started (the runner's start marker is in their folder) and have no
+    record among ``recorded`` (its manifest's stages): running now, or killed. A run resumed after its safety
+    net cut it keeps its later stages' old results meanwhile."""
+    run_dir, layout = Path(run_dir), RunLayout(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return [d.name for d in sorted(run_dir.iterdir())
+            if d.is_dir() and d.name not in recorded and layout.started(d.name).exists()]
