@@ -103,7 +103,8 @@ def test_a_shared_point_and_its_bilingual_points_read_one_named_corpus(tmp_path)
     sweep = load_sweep(ROOT / "sweeps" / "sharing.yaml")  # every run's recipe is checked as it loads
     assert [f"{p.name}-s{s}" for p, s in sweep.runs()][:6] == [
         "it-alone-s1", "it-shared-s1", "es-alone-s1", "fr-alone-s1", "it-alone-block2-s1", "it-shared-block2-s1"]
-    assert {f"{p.name}-s{s}" for p, s in sweep.runs()} >= {"it-alone-wide-s1", "it-shared-wide-s1"}
+    assert {f"{p.name}-s{s}" for p, s in sweep.runs()} >= {"it-alone-wide-s1", "it-shared-wide-s1"} | {
+        f"{n}-block2-s{s}" for n in ("it-alone", "it-shared", "es-alone", "fr-alone") for s in (1, 2, 3)}
     points = {p.name: p for p in sweep.points}
     corpora = {corpus_of(sweep, p, tmp_path) for p in sweep.points}
     assert corpora == {tmp_path / "corpora" / "rare-it"}
@@ -115,7 +116,8 @@ def test_a_shared_point_and_its_bilingual_points_read_one_named_corpus(tmp_path)
     assert alone.langs == ["en", "it"] and alone.pairs == ["en-it"] and alone.model.dim < wide.model.dim
     assert {k: v for k, v in vars(alone).items() if k not in ("model", "name")} == \
         {k: v for k, v in vars(wide).items() if k not in ("model", "name")}
-    for name in ("it-alone", "it-shared"):  # the same runs up to train, so each takes its control's stages
+    # the same runs up to train, so each takes its control's stages
+    for name in ("it-alone", "it-shared", "es-alone", "fr-alone"):
         plain, blocked = (_recipe(sweep, points[n], 2, tmp_path / "corpora" / "rare-it") for n in (name, f"{name}-block2"))
         assert plain.evaluate.no_repeat_ngram == 0 and blocked.evaluate.no_repeat_ngram == 2
         assert {k: v for k, v in vars(plain).items() if k not in ("evaluate", "name")} == \
