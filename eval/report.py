@@ -497,15 +497,15 @@ def _comparison(body: str) -> str:
 def sharing_block(sections: dict[str, str]) -> str:
     """The README's lines on the sweeps' sharing experiments, from their docs/results.md sections: per shared
     setting over seeds, the rare pair's gain with its interval against the target; per shared run, how much
-    each other direction lost at the comparison it made (a run whose only compared pair is the rare one is left
-    to its setting's line); per sweep, which runs beat both baselines."""
+    each other direction lost at the comparison it made (a run whose every compared pair has a line over seeds
+    is left to those lines); per sweep, which runs beat both baselines."""
     swept: dict[str, list[str]] = {}  # sweep -> its runs, from its table
     for name, body in sections.items():
         if name.startswith("sweep: "):
             swept[name[len("sweep: "):]] = [m[1] for line in body.splitlines()
                                               if (m := _SWEEP_ROW.match(line)) and m[1]]
     runs = {r for names in swept.values() for r in names}
-    lines, rare = [], {}
+    lines, rare, over_seeds = [], {}, {}  # shared setting -> its rare directions; -> every direction over seeds
     for name, body in sections.items():
         if not name.startswith("sharing over seeds: "):
             continue
@@ -516,6 +516,7 @@ def sharing_block(sections: dict[str, str]) -> str:
         high = "High-resource pair:" in body
         if "Rare pair:" in body:
             rare.setdefault(shared, set()).update(g[1] for g in gains)
+        over_seeds.setdefault(shared, set()).update(g[1] for g in gains)
         seeds = re.search(r"(\d+) and (\d+) seeds", body)
 
         def said(metric):
@@ -543,10 +544,10 @@ def sharing_block(sections: dict[str, str]) -> str:
         diffs = {m[1]: float(m[2]) - float(m[3]) for line in body.splitlines() if (m := _SHARED_ROW.match(line))}
         line = (f"- **{multi} against each pair alone** ({_comparison(body)}): BLEU shared minus alone "
                 + ", ".join(f"{_arrow(d)} {v:+.2f}" for d, v in diffs.items()) + ".")
+        if diffs and set(diffs) <= over_seeds.get(seed_stem(multi), set()):
+            continue  # every pair it compares has a line over seeds, which gives the same with an interval
         # the rare pair is the one compared over seeds; the target is on every other (high-resource) direction
         others = [v for d, v in diffs.items() if d not in rare.get(seed_stem(multi), {d})]
-        if not others and seed_stem(multi) in rare:
-            continue  # only the rare pair, which its line over seeds already gives with an interval
         if others and _comparison(body) == "equal per-direction compute":
             line += (" Target for the other directions (none loses over 1 BLEU): "
                      f"**{'met' if min(others) >= -1 else 'not met'}**.")
