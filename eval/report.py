@@ -542,10 +542,10 @@ def sharing_block(sections: dict[str, str]) -> str:
         if multi not in runs:
             continue
         diffs = {m[1]: float(m[2]) - float(m[3]) for line in body.splitlines() if (m := _SHARED_ROW.match(line))}
-        line = (f"- **{multi} against each pair alone** ({_comparison(body)}): BLEU shared minus alone "
-                + ", ".join(f"{_arrow(d)} {v:+.2f}" for d, v in diffs.items()) + ".")
         if diffs and set(diffs) <= over_seeds.get(seed_stem(multi), set()):
             continue  # every pair it compares has a line over seeds, which gives the same with an interval
+        line = (f"- **{multi} against each pair alone** ({_comparison(body)}): BLEU shared minus alone "
+                + ", ".join(f"{_arrow(d)} {v:+.2f}" for d, v in diffs.items()) + ".")
         # the rare pair is the one compared over seeds; the target is on every other (high-resource) direction
         others = [v for d, v in diffs.items() if d not in rare.get(seed_stem(multi), {d})]
         if others and _comparison(body) == "equal per-direction compute":
