@@ -494,11 +494,15 @@ def _comparison(body: str) -> str:
                 "comparison not known")
 
 
-def sharing_block(sections: dict[str, str]) -> str:
-    """The README's lines on the sweeps' sharing experiments, from their docs/results.md sections: per shared
-    setting over seeds, the rare pair's gain with its interval against the target; per shared run, how much
-    each other direction lost at the comparison it made (a run whose every compared pair has a line over seeds
-    is left to those lines); per sweep, which runs beat both baselines."""
+# the docs/results.md section that judges every sharing experiment against its target
+TARGETS = "sharing targets, met or not"
+
+
+def sharing_lines(sections: dict[str, str]) -> list[str]:
+    """The sweeps' sharing experiments judged against their targets, from their docs/results.md sections: per
+    shared setting over seeds, the rare pair's gain with its interval against the target; per shared run, how
+    much each other direction lost at the comparison it made (a run whose every compared pair has a line over
+    seeds is left to those lines); per sweep, which runs beat both baselines."""
     swept: dict[str, list[str]] = {}  # sweep -> its runs, from its table
     for name, body in sections.items():
         if name.startswith("sweep: "):
@@ -563,6 +567,12 @@ def sharing_block(sections: dict[str, str]) -> str:
         wins = [r for r, ok in verdict.items() if ok]
         lines.append(f"- **Sweep {sweep}**: {len(wins)} of {len(verdict)} evaluated runs beat both baselines in BLEU and "
                      f"chrF in every direction{': ' + ', '.join(wins) if wins else ''}.")
+    return lines
+
+
+def sharing_block(sections: dict[str, str]) -> str:
+    """The README's lines on the sweeps' sharing experiments (sharing_lines)."""
+    lines = sharing_lines(sections)
     if not lines:
         return "No sharing experiment is recorded in docs/results.md yet."
     # a blank line between items: each is read (and held to the README's 150 words) as a paragraph of its own
@@ -772,6 +782,10 @@ def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/resu
         # a section's parts may be empty (no compress stage, no lexicon); one blank line between blocks, so
         # rewriting a section leaves no diff but its numbers
         sections.update({name: re.sub(r"\n{3,}", "\n\n", body).strip("\n") for name, body in summaries.items()})
+        if targets := sharing_lines(sections):  # the verdicts beside the tables they are judged from
+            sections[TARGETS] = ("Each sharing experiment against its target, judged from the sections above (the "
+                                 "README's sharing lines say the same); what was tried for each, with its numbers: "
+                                 "[findings.md](findings.md).\n\n" + "\n\n".join(targets))
         write_text(results_md, header + "\n\n".join(f"## {name}\n\n{body}" for name, body in sections.items()) + "\n")
     write_readme(readme, sections)
     write_recipes_index(Path(readme).parent / "recipes" / "README.md", sections)
