@@ -612,7 +612,7 @@ def test_report_sets_each_point_beside_its_control_from_a_checkout_of_records(tm
     report.main(str(sweep), readme=str(tmp_path / "README.md"), results_md=str(tmp_path / "results.md"))
 
     sections = report.read_sections(tmp_path / "results.md")
-    assert list(sections) == ["sweep: sw", "sweep sw: each point against its control"]
+    assert list(sections) == ["sweep: sw", "sweep sw: each point against its control", report.TARGETS]
     table = sections["sweep sw: each point against its control"]
     assert ("| zh-lex-s1 | zh-base-s1 | 1000 (+300) | en→zh | 6.50 (+2.50) | 65.00 (+25.00) | 5.50 (+0.50) | "
             "55.00 (+5.00) | yes, yes |") in table
