@@ -784,8 +784,8 @@ def main(*run_dirs: str, readme: str = "README.md", results_md: str = "docs/resu
         sections.update({name: re.sub(r"\n{3,}", "\n\n", body).strip("\n") for name, body in summaries.items()})
         if targets := sharing_lines(sections):  # the verdicts beside the tables they are judged from
             sections[TARGETS] = ("Each sharing experiment against its target, judged from this file's sweep and "
-                                 "sharing sections (the README's sharing lines say the same); what was tried for each, with its numbers: "
-                                 "[findings.md](findings.md).\n\n" + "\n\n".join(targets))
+                                 "sharing sections (the README's sharing lines say the same); what was tried for "
+                                 "each, with its numbers: [findings.md](findings.md).\n\n" + "\n\n".join(targets))
         write_text(results_md, header + "\n\n".join(f"## {name}\n\n{body}" for name, body in sections.items()) + "\n")
     write_readme(readme, sections)
     write_recipes_index(Path(readme).parent / "recipes" / "README.md", sections)
